@@ -1,0 +1,73 @@
+"""What callers catch. Imports nothing else of the app so every layer can use it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import Promise
+
+
+class KcpError(Exception):
+    """Base of every error raised by kcp_django."""
+
+
+class KcpConfigurationError(KcpError, ImproperlyConfigured):
+    """A setting is missing or wrong; the message names the setting to fix."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One broken rule on one input field.
+
+    ``rule`` is a stable machine-readable id (e.g. ``"max_bytes"``); ``message`` is a lazy
+    translation naming the field and the rule, rendered in the active language.
+    """
+
+    field: str
+    rule: str
+    message: str | Promise
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidRequest(KcpError, ValueError):
+    """The input breaks the guide's rules. Nothing was stored and nothing was sent."""
+
+    def __init__(self, errors: Iterable[FieldError]):
+        self.errors: list[FieldError] = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+    def by_field(self) -> dict[str, list[FieldError]]:
+        grouped: dict[str, list[FieldError]] = {}
+        for error in self.errors:
+            grouped.setdefault(error.field, []).append(error)
+        return grouped
+
+
+class DuplicateOrderError(KcpError, ValueError):
+    """An ``ordr_idxx`` already used for a different bank account or holder name."""
+
+
+class GatewayError(KcpError):
+    """The gateway gave no usable answer. ``reason`` is safe to store and log (already masked)."""
+
+    def __init__(self, reason: str, *, raw: dict[str, str] | None = None):
+        self.reason = reason
+        self.raw: dict[str, str] = dict(raw or {})
+        super().__init__(reason)
+
+
+class OutcomeUnknown(GatewayError):
+    """The request may have reached KCP, but no trustworthy answer came back
+    (timeout, crash, garbage). Never treat as a "no": reconcile or retry."""
+
+
+class GatewayUnavailable(GatewayError):
+    """The request was not sent at all (binary missing, not executable, refused before exec)."""
+
+
+class DecryptionError(KcpError):
+    """A stored ciphertext could not be decrypted: tampered, or its key is no longer configured."""
