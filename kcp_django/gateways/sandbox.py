@@ -1,0 +1,131 @@
+"""The embedded sandbox: KCP's account certification without a network.
+
+Outcomes are a pure function of the request, so shops can script every path:
+
+=====================================  ======  ===========================  ==========
+input                                  res_cd  res_msg                      state
+=====================================  ======  ===========================  ==========
+account number starting with ``999``   (none)  no answer (transport timeout) UNKNOWN
+account number starting with ``000``   8105    계좌 없음 또는 해지된 계좌   REJECTED
+holder name containing ``불일치``        8104    예금주명 불일치              REJECTED
+or ``mismatch`` (any case)
+anything else                          0000    정상처리                     VERIFIED
+=====================================  ======  ===========================  ==========
+
+The codes 8104 and 8105 are the sandbox's own: KCP publishes no code list for this product.
+``tno`` is 14 digits (the KST date and six digits derived from ``ordr_idxx``); ``app_time`` is the
+current time in KST. ``OPTIONS["SANDBOX_LATENCY"]`` (seconds) adds a delay to every call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kcp_django.exceptions import OutcomeUnknown
+from kcp_django.gateways.base import KST, SUCCESS_CODE, GatewayResult, VerificationRequest, format_app_time
+
+if TYPE_CHECKING:
+    from kcp_django.conf import MerchantConfig
+
+TIMEOUT_PREFIX = "999"
+NOT_FOUND_PREFIX = "000"
+MISMATCH_MARKERS = ("불일치", "mismatch")
+
+HOLDER_MISMATCH = ("8104", "예금주명 불일치")
+ACCOUNT_NOT_FOUND = ("8105", "계좌 없음 또는 해지된 계좌")
+VERIFIED = (SUCCESS_CODE, "정상처리")
+
+
+@dataclass(frozen=True)
+class SandboxOutcome:
+    """What the sandbox answers for a request; ``res_cd`` is empty when it gives no answer."""
+
+    res_cd: str
+    res_msg: str
+
+    @property
+    def answers(self) -> bool:
+        return bool(self.res_cd)
+
+
+NO_ANSWER = SandboxOutcome("", "")
+
+
+def decide(request: VerificationRequest) -> SandboxOutcome:
+    """The sandbox's outcome for ``request``: a pure function of its fields."""
+    if request.account_no.startswith(TIMEOUT_PREFIX):
+        return NO_ANSWER
+    if request.account_no.startswith(NOT_FOUND_PREFIX):
+        return SandboxOutcome(*ACCOUNT_NOT_FOUND)
+    name = request.owner_nm.casefold()
+    if any(marker in name for marker in MISMATCH_MARKERS):
+        return SandboxOutcome(*HOLDER_MISMATCH)
+    return SandboxOutcome(*VERIFIED)
+
+
+def sandbox_tno(ordr_idxx: str, moment: dt.datetime) -> str:
+    digest = int.from_bytes(hashlib.sha256(ordr_idxx.encode()).digest()[:8], "big")
+    return moment.astimezone(KST).strftime("%Y%m%d") + f"{digest % 1_000_000:06d}"
+
+
+def answer_fields(request: VerificationRequest, now: dt.datetime | None = None) -> dict[str, str]:
+    """KCP's answer fields for ``request`` (what pp_cli would print), or ``{}`` for no answer."""
+    outcome = decide(request)
+    if not outcome.answers:
+        return {}
+    fields = {"res_cd": outcome.res_cd, "res_msg": outcome.res_msg, "ordr_idxx": request.ordr_idxx}
+    if outcome.res_cd == SUCCESS_CODE:
+        moment = now or dt.datetime.now(KST)
+        fields["tno"] = sandbox_tno(request.ordr_idxx, moment)
+        fields["app_time"] = format_app_time(moment)
+    return fields
+
+
+class Outbox:
+    """Every request the sandbox received in this process, for tests (like ``mail.outbox``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[VerificationRequest] = []
+
+    def append(self, request: VerificationRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    def __iter__(self) -> Iterator[VerificationRequest]:
+        with self._lock:
+            return iter(list(self._requests))
+
+
+outbox = Outbox()
+
+
+class SandboxGateway:
+    """The default gateway: KCP's rules and documented outcomes, in process."""
+
+    def __init__(self, merchant: MerchantConfig) -> None:
+        self.merchant = merchant
+        self.latency = float(merchant.options.get("SANDBOX_LATENCY", 0) or 0)
+
+    def verify(self, request: VerificationRequest) -> GatewayResult:
+        outbox.append(request)
+        if self.latency:
+            time.sleep(self.latency)
+        fields = answer_fields(request)
+        if not fields:
+            raise OutcomeUnknown(f"sandbox: no answer within {self.merchant.timeout:g}s (transport timeout)")
+        return GatewayResult.from_fields(fields)
