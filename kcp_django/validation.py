@@ -1,0 +1,273 @@
+"""Check and normalise the fields of an account certification request (guide §2.3 and §4.1).
+
+:func:`normalize` reports every broken rule at once, as :class:`~kcp_django.exceptions.FieldError`
+items with a stable ``rule`` id and a lazily translated message.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.utils.functional import Promise, lazy
+from django.utils.translation import gettext_lazy as _
+
+from .banks import resolve_bank_code
+from .exceptions import FieldError, InvalidRequest
+
+OWNER_NM_MAX_BYTES = 20
+ACCOUNT_NO_MAX_DIGITS = 20
+ORDR_IDXX_MAX_LENGTH = 40
+REFERENCE_MAX_LENGTH = 100
+
+#: Guide §2.3.2: these break KCP's request or cut off what follows them. The guide's Korean font
+#: draws the backslash as "₩". Control (Cc) and format (Cf) characters are refused as well, and
+#: lone surrogates (Cs), which can't be encoded at all.
+FORBIDDEN_CHARACTERS = frozenset(",&;\n\\|'\"<>")
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+_ORDR_IDXX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_-")
+_MAX_CHARACTERS_SHOWN = 10
+
+# Messages name the field and the rule. The limits are written into the msgids so translators see
+# them: keep them in step with the constants above.
+_MESSAGES: dict[tuple[str, str], Promise] = {
+    ("owner_nm", "required"): _("owner_nm (account holder name) is required."),
+    ("owner_nm", "type"): _("owner_nm (account holder name) must be text."),
+    ("owner_nm", "forbidden_character"): _(
+        "owner_nm (account holder name) contains characters KCP does not accept: %(chars)s"
+    ),
+    ("owner_nm", "encoding"): _(
+        "owner_nm (account holder name) may only use characters that EUC-KR can represent; "
+        "these cannot be sent: %(chars)s"
+    ),
+    ("owner_nm", "max_bytes"): _(
+        "owner_nm (account holder name) must be at most 20 bytes in EUC-KR "
+        "(a Korean syllable counts as 2); it is %(size)d bytes."
+    ),
+    ("account_no", "required"): _("account_no (account number) is required."),
+    ("account_no", "type"): _("account_no (account number) must be text or a non-negative integer."),
+    ("account_no", "forbidden_character"): _(
+        "account_no (account number) contains characters KCP does not accept: %(chars)s"
+    ),
+    ("account_no", "digits_only"): _(
+        "account_no (account number) may only contain digits (spaces and hyphens are removed); not allowed: %(chars)s"
+    ),
+    ("account_no", "max_digits"): _("account_no (account number) must be at most 20 digits; it has %(count)d."),
+    ("bank_code", "required"): _("bank_code (bank code) is required."),
+    ("bank_code", "type"): _("bank_code (bank code) must be text or an integer."),
+    ("bank_code", "forbidden_character"): _("bank_code (bank code) contains characters KCP does not accept: %(chars)s"),
+    ("bank_code", "unknown_bank"): _(
+        "bank_code (bank code) is not a bank KCP supports; use a code from KCP's bank code table "
+        "(e.g. 04 for KB Kookmin Bank)."
+    ),
+    ("ordr_idxx", "type"): _("ordr_idxx (order number) must be text."),
+    ("ordr_idxx", "forbidden_character"): _(
+        "ordr_idxx (order number) contains characters KCP does not accept: %(chars)s"
+    ),
+    ("ordr_idxx", "format"): _(
+        "ordr_idxx (order number) may only contain ASCII letters, digits, '_' and '-'; not allowed: %(chars)s"
+    ),
+    ("ordr_idxx", "max_length"): _("ordr_idxx (order number) must be at most 40 characters; it has %(length)d."),
+    ("reference", "type"): _("reference (shop reference) must be text."),
+    ("reference", "forbidden_character"): _(
+        "reference (shop reference) contains characters KCP does not accept: %(chars)s"
+    ),
+    ("reference", "max_length"): _("reference (shop reference) must be at most 100 characters; it has %(length)d."),
+}
+
+
+@dataclass(frozen=True)
+class NormalizedInput:
+    bank_code: str  # current two-digit code (after merged-bank mapping)
+    account_no: str  # ASCII digits only
+    owner_nm: str  # NFC, trimmed, inner runs of whitespace collapsed to one space
+    ordr_idxx: str  # given, or generated
+    reference: str  # the shop's free reference (order / refund id), trimmed
+
+
+def generate_ordr_idxx() -> str:
+    """``"KCPD"`` + UTC time to the microsecond + 64 random bits: 40 characters of ``[A-Za-z0-9]``."""
+    return f"KCPD{datetime.now(UTC):%Y%m%d%H%M%S%f}{secrets.token_hex(8)}"
+
+
+def normalize(
+    *,
+    bank_code: object,
+    account_no: object,
+    owner_nm: object,
+    ordr_idxx: object = None,
+    reference: object = "",
+) -> NormalizedInput:
+    """Check every field and return the values to send, or raise :class:`InvalidRequest` listing
+    every broken rule (one or more per field)."""
+    errors: list[FieldError] = []
+    result = NormalizedInput(
+        bank_code=_bank_code(bank_code, errors),
+        account_no=_account_no(account_no, errors),
+        owner_nm=_owner_nm(owner_nm, errors),
+        ordr_idxx=_ordr_idxx(ordr_idxx, errors),
+        reference=_reference(reference, errors),
+    )
+    if errors:
+        raise InvalidRequest(errors)
+    return result
+
+
+def _interpolate(message: Promise, params: dict[str, object]) -> str:
+    return str(message) % params
+
+
+# ``gettext_lazy(...) % params`` would translate right away; this waits until the message is str()-ed.
+_interpolate_lazy = lazy(_interpolate, str)
+
+
+def _error(field: str, rule: str, **params: object) -> FieldError:
+    message = _MESSAGES[field, rule]
+    return FieldError(field, rule, _interpolate_lazy(message, params) if params else message)
+
+
+def _is_forbidden(char: str) -> bool:
+    return char in FORBIDDEN_CHARACTERS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
+
+
+def _check_forbidden(field: str, raw: str, normalized: str, errors: list[FieldError]) -> tuple[str, bool]:
+    """Report forbidden characters in the raw or normalised value (NFKC turns "；" into ";").
+
+    Returns the normalised value without them, so later rules don't report the same problem
+    again, and whether there were any.
+    """
+    found = [char for char in raw + normalized if _is_forbidden(char)]
+    if found:
+        errors.append(_error(field, "forbidden_character", chars=_describe(found)))
+    return "".join(char for char in normalized if not _is_forbidden(char)), bool(found)
+
+
+def _describe(chars: Iterable[str]) -> str:
+    """``'a', '&', U+000A``: distinct characters, invisible ones as code points, never raw."""
+    distinct = list(dict.fromkeys(chars))
+    shown = [_show(char) for char in distinct[:_MAX_CHARACTERS_SHOWN]]
+    if len(distinct) > _MAX_CHARACTERS_SHOWN:
+        shown.append("…")
+    return ", ".join(shown)
+
+
+def _show(char: str) -> str:
+    if not char.isprintable() or char.isspace() or unicodedata.category(char).startswith("M"):
+        return f"U+{ord(char):04X}"
+    return f'"{char}"' if char == "'" else f"'{char}'"
+
+
+def _euc_kr_size(char: str) -> int | None:
+    """Bytes ``char`` takes in EUC-KR, or ``None`` if it has no EUC-KR code.
+
+    KS X 1001 has 2,350 Hangul syllables. Python's codec writes the others (e.g. "똠") as an 8-byte
+    jamo sequence rather than plain two-byte EUC-KR, so those count as unencodable.
+    """
+    try:
+        size = len(char.encode("euc_kr"))
+    except UnicodeEncodeError:
+        return None
+    return size if size <= 2 else None
+
+
+def _owner_nm(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        errors.append(_error("owner_nm", "required"))
+        return ""
+    if not isinstance(value, str):
+        errors.append(_error("owner_nm", "type"))
+        return ""
+    composed = unicodedata.normalize("NFC", value)
+    cleaned, forbidden = _check_forbidden("owner_nm", value, composed, errors)
+    name = " ".join(unicodedata.normalize("NFC", cleaned).split())
+    if not name:
+        if not forbidden:
+            errors.append(_error("owner_nm", "required"))
+        return ""
+    sizes = [_euc_kr_size(char) for char in name]
+    unencodable = [char for char, size in zip(name, sizes, strict=True) if size is None]
+    if unencodable:
+        errors.append(_error("owner_nm", "encoding", chars=_describe(unencodable)))
+    size = sum(size for size in sizes if size is not None)
+    if size > OWNER_NM_MAX_BYTES:
+        errors.append(_error("owner_nm", "max_bytes", size=size))
+    return name
+
+
+def _account_no(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        errors.append(_error("account_no", "required"))
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int) or (isinstance(value, int) and value < 0):
+        errors.append(_error("account_no", "type"))
+        return ""
+    raw = str(value)
+    folded = unicodedata.normalize("NFKC", raw)  # full-width "０１２" -> "012"
+    cleaned, forbidden = _check_forbidden("account_no", raw, folded, errors)
+    compact = "".join(cleaned.split()).replace("-", "")
+    if not compact:
+        if not forbidden:
+            errors.append(_error("account_no", "required"))
+        return ""
+    not_digits = [char for char in compact if not (char.isascii() and char.isdigit())]
+    if not_digits:
+        errors.append(_error("account_no", "digits_only", chars=_describe(not_digits)))
+    count = len(compact) - len(not_digits)
+    if count > ACCOUNT_NO_MAX_DIGITS:
+        errors.append(_error("account_no", "max_digits", count=count))
+    return compact
+
+
+def _bank_code(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        errors.append(_error("bank_code", "required"))
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors.append(_error("bank_code", "type"))
+        return ""
+    raw = str(value)
+    cleaned, forbidden = _check_forbidden("bank_code", raw, raw, errors)
+    if not cleaned.strip():
+        if not forbidden:
+            errors.append(_error("bank_code", "required"))
+        return ""
+    code = resolve_bank_code(cleaned)
+    if code is None:
+        errors.append(_error("bank_code", "unknown_bank"))
+        return ""
+    return code
+
+
+def _ordr_idxx(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        return generate_ordr_idxx()
+    if not isinstance(value, str):
+        errors.append(_error("ordr_idxx", "type"))
+        return ""
+    cleaned, forbidden = _check_forbidden("ordr_idxx", value, value, errors)
+    cleaned = cleaned.strip()
+    if not cleaned:
+        return "" if forbidden else generate_ordr_idxx()
+    if len(cleaned) > ORDR_IDXX_MAX_LENGTH:
+        errors.append(_error("ordr_idxx", "max_length", length=len(cleaned)))
+    wrong = [char for char in cleaned if char not in _ORDR_IDXX_CHARACTERS]
+    if wrong:
+        errors.append(_error("ordr_idxx", "format", chars=_describe(wrong)))
+    return cleaned
+
+
+def _reference(value: object, errors: list[FieldError]) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.append(_error("reference", "type"))
+        return ""
+    cleaned = _check_forbidden("reference", value, value, errors)[0].strip()
+    if len(cleaned) > REFERENCE_MAX_LENGTH:
+        errors.append(_error("reference", "max_length", length=len(cleaned)))
+    return cleaned
