@@ -1,0 +1,174 @@
+"""A model field that keeps its value encrypted in the database (see :mod:`kcp_django.crypto`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models.lookups import Exact, Lookup, Transform
+from django.db.models.query_utils import DeferredAttribute
+from django.utils.translation import gettext_lazy as _
+
+from kcp_django.crypto import KeyRing
+from kcp_django.exceptions import DecryptionError
+
+if TYPE_CHECKING:
+    _TextField = models.TextField[str | None, str | None]
+else:
+    _TextField = models.TextField
+
+
+class Ciphertext(str):
+    """A token as loaded from the database, decrypted only when the attribute is read."""
+
+    # (associated data, plaintext) once decrypted. Kept off the instance's own attributes so
+    # that pickling a model (e.g. into a cache) carries the ciphertext only.
+    _decrypted: tuple[bytes, str] | None = None
+
+    def __reduce__(self) -> tuple[type[Ciphertext], tuple[str]]:
+        return (Ciphertext, (str(self),))
+
+
+class EncryptedAttribute(DeferredAttribute):
+    """Reads decrypt the stored :class:`Ciphertext` (once); writes take plaintext or a Ciphertext."""
+
+    field: EncryptedTextField
+
+    def __get__(self, instance: models.Model | None, cls: type[models.Model] | None = None) -> Any:
+        if instance is None:
+            return self
+        value = _stored_value(instance, self.field)
+        if isinstance(value, Ciphertext):
+            return self.field.decrypt(instance, value)
+        return value
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+class EncryptedTextField(_TextField):
+    """Text stored as a :class:`~kcp_django.crypto.KeyRing` token; the attribute reads as plaintext.
+
+    The value is bound to its model and field (the associated data is ``"<app>.<model>.<field>"``), so
+    a token copied into another field does not decrypt; renaming the model or field therefore needs
+    the values re-encrypted. Only ``isnull`` lookups work: find rows by a blind index column
+    (``blind_index_field``, filled with :func:`kcp_django.crypto.blind_index`) instead.
+    """
+
+    description = _("Text encrypted with AES-256-GCM (KCP_ENCRYPTION_KEYS)")
+    descriptor_class = EncryptedAttribute
+
+    def __init__(self, *args: Any, blind_index_field: str | None = None, **kwargs: Any) -> None:
+        self.blind_index_field = blind_index_field
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> tuple[str, str, Any, dict[str, Any]]:
+        name, path, args, kwargs = super().deconstruct()
+        if self.blind_index_field is not None:
+            kwargs["blind_index_field"] = self.blind_index_field
+        return name, path, args, kwargs
+
+    @property
+    def associated_data(self) -> bytes:
+        return f"{self.model._meta.label_lower}.{self.name}".encode()
+
+    def decrypt(self, instance: models.Model, token: Ciphertext) -> str:
+        """The plaintext of ``token`` read from ``instance``; errors name the row and the field."""
+        associated_data = self.associated_data
+        if token._decrypted is not None and token._decrypted[0] == associated_data:
+            return token._decrypted[1]
+        try:
+            plaintext = KeyRing.from_settings().decrypt(token, associated_data=associated_data)
+        except DecryptionError as exc:
+            name = instance._meta.object_name
+            raise DecryptionError(f"Cannot decrypt {name} pk={instance.pk} field {self.name}: {exc}") from exc
+        token._decrypted = (associated_data, plaintext)
+        return plaintext
+
+    def encrypt(self, plaintext: str, keyring: KeyRing | None = None) -> Ciphertext:
+        """A new token for ``plaintext`` under the newest key, already known to decrypt to it."""
+        keyring = keyring or KeyRing.from_settings()
+        associated_data = self.associated_data
+        token = Ciphertext(keyring.encrypt(plaintext, associated_data=associated_data))
+        token._decrypted = (associated_data, plaintext)
+        return token
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Ciphertext | None:
+        return None if value is None else Ciphertext(value)
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        # Read the stored value, not the decrypting attribute: an unchanged token is written back
+        # as is, and plaintext is swapped for its token so the next save does not encrypt again.
+        value = _stored_value(model_instance, self)
+        if value is None or isinstance(value, Ciphertext):
+            return value
+        token = self.encrypt(cast(str, self.to_python(value)))
+        model_instance.__dict__[self.attname] = token
+        return token
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        if isinstance(value, Ciphertext):
+            return str(value)
+        # Reached by QuerySet.update() and bulk_update(), which skip pre_save.
+        return str(self.encrypt(value))
+
+    def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        if lookup_name == "exact":
+            return _NoneOnlyExact
+        raise self.lookup_refused(lookup_name)
+
+    def get_transform(self, lookup_name: str) -> type[Transform] | None:
+        raise self.lookup_refused(lookup_name)
+
+    def lookup_refused(self, lookup_name: str) -> FieldError:
+        index = self.blind_index_field or "a blind index column"
+        return FieldError(
+            f"{self.name} is encrypted, so '{lookup_name}' lookups cannot work on it; look it up by "
+            f"{index} (kcp_django.crypto.blind_index) instead."
+        )
+
+
+class _NoneOnlyExact(Exact):
+    """``field=None`` is allowed (Django turns it into ``isnull``); any other value is refused."""
+
+    def get_prep_lookup(self) -> Any:
+        if self.rhs is None:
+            return None
+        raise cast(EncryptedTextField, self.lhs.output_field).lookup_refused("exact")
+
+
+def _stored_value(instance: models.Model, field: EncryptedTextField) -> Any:
+    """The value as held by ``instance`` (a Ciphertext, plaintext or None), without decrypting."""
+    if field.attname not in instance.__dict__:
+        # A deferred field. Load the token itself: refresh_from_db() would copy the decrypted value.
+        manager = type(instance)._base_manager.db_manager(hints={"instance": instance})
+        rows = manager.filter(pk=instance.pk).values_list(field.attname, flat=True)
+        instance.__dict__[field.attname] = rows.get()
+    return instance.__dict__[field.attname]
+
+
+def reencrypt(instance: models.Model, field_name: str) -> bool:
+    """Re-encrypt ``instance.<field_name>`` under the newest key if an older key encrypted it.
+
+    Returns True when the token changed; the caller saves (``save(update_fields=[field_name])``).
+    Every token is decrypted first, so a value that cannot be read raises :class:`DecryptionError`
+    naming the row instead of being skipped.
+    """
+    field = instance._meta.get_field(field_name)
+    if not isinstance(field, EncryptedTextField):
+        raise TypeError(f"{instance._meta.label}.{field_name} is not an EncryptedTextField.")
+    token = _stored_value(instance, field)
+    if not isinstance(token, Ciphertext):
+        return False  # None, or plaintext that the next save encrypts with the newest key anyway
+    plaintext = field.decrypt(instance, token)
+    keyring = KeyRing.from_settings()
+    if not keyring.needs_rotation(token):
+        return False
+    instance.__dict__[field.attname] = field.encrypt(plaintext, keyring)
+    return True
