@@ -1,0 +1,222 @@
+"""The one way in: every caller (REST, admin, commands, tasks) verifies accounts through here.
+
+Order of work, and why:
+
+1. validate and normalise (bad input creates no row);
+2. commit a PENDING row *before* calling the gateway, on a connection outside any transaction the
+   caller holds, so the record of a call that may cost money survives the caller's rollback;
+3. call the gateway with no database lock held;
+4. store the answer (VERIFIED / REJECTED) or the reason there is none (UNKNOWN);
+5. send :data:`~kcp_django.signals.verification_finished` when the caller commits.
+
+The same ``ordr_idxx`` twice, even from racing requests, gives the stored row and one gateway call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, connections, transaction
+from django.db.utils import load_backend
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from kcp_django import conf
+from kcp_django.crypto import blind_index, last_four
+from kcp_django.exceptions import DuplicateOrderError, GatewayError
+from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.masking import mask_account_no
+from kcp_django.models import AccountVerification, VerificationState
+from kcp_django.signals import verification_finished
+from kcp_django.validation import NormalizedInput, normalize
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    from kcp_django.gateways.base import Gateway
+
+logger = logging.getLogger("kcp_django")
+
+AUTONOMOUS_SUFFIX = "__kcp_autonomous"
+#: Answers that KCP's client library makes up when it could not get a verdict (CONTRACT.md):
+#: 9502 empty output, 6001-6004 request build/encryption errors, 9601 enc_data without enc_info.
+CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
+
+
+def verify_refund_account(
+    *,
+    bank_code: object,
+    account_no: object,
+    owner_nm: object,
+    ordr_idxx: object = None,
+    reference: object = "",
+    merchant: str = conf.DEFAULT_ALIAS,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    client_ip: str | None = None,
+    using: str = "default",
+) -> AccountVerification:
+    """Verify that ``owner_nm`` holds account ``account_no`` at ``bank_code``.
+
+    Returns the stored :class:`AccountVerification`, whose ``state`` tells the outcome. Raises
+    :class:`~kcp_django.exceptions.InvalidRequest` for bad input (nothing stored),
+    :class:`~kcp_django.exceptions.DuplicateOrderError` when ``ordr_idxx`` was used for another
+    account, and ``ImproperlyConfigured`` for a broken merchant setting.
+    """
+    data = normalize(
+        bank_code=bank_code, account_no=account_no, owner_nm=owner_nm, ordr_idxx=ordr_idxx, reference=reference
+    )
+    merchant_config = conf.get_merchant(merchant)
+    gateway_class: type[Gateway] = import_string(merchant_config.backend)
+
+    with _outside_caller_transaction(using) as write_db:
+        row, created = _claim(write_db, data, merchant_config.alias, _user_pk(user), client_ip or None)
+        if created:
+            request = VerificationRequest(
+                ordr_idxx=data.ordr_idxx,
+                bank_code=data.bank_code,
+                account_no=data.account_no,
+                owner_nm=data.owner_nm,
+                cust_ip=client_ip or "",
+            )
+            _call_gateway(write_db, row, gateway_class(merchant_config), request)
+    if created:
+        transaction.on_commit(
+            lambda: verification_finished.send(sender=AccountVerification, verification=row), using=using
+        )
+    row._state.db = using
+    return row
+
+
+def _user_pk(user: Any) -> Any:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user.pk
+
+
+def _caller_holds_transaction(using: str) -> bool:
+    # Atomic blocks opened by Django's TestCase are not the caller's: inside them we write on the
+    # test's own connection, so each test stays isolated (Django's durable atomic does the same).
+    connection = connections[using]
+    return connection.in_atomic_block and any(
+        not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks
+    )
+
+
+@contextmanager
+def _outside_caller_transaction(using: str) -> Iterator[str]:
+    """The alias to write on so each write commits at once, whatever transaction the caller holds.
+
+    Inside the caller's transaction that is a second, short-lived connection to the same database,
+    closed when the call ends.
+    """
+    if not _caller_holds_transaction(using):
+        yield using
+        return
+    settings_dict = dict(connections[using].settings_dict)
+    alias = using + AUTONOMOUS_SUFFIX
+    connections[alias] = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+    try:
+        yield alias
+    finally:
+        connections[alias].close()
+        del connections[alias]
+
+
+def _claim(
+    db: str, data: NormalizedInput, merchant: str, user_pk: Any, client_ip: str | None
+) -> tuple[AccountVerification, bool]:
+    """Commit a PENDING row for ``data.ordr_idxx``, or find the one already there."""
+    account_index = blind_index(data.bank_code, data.account_no)
+    existing = AccountVerification.objects.using(db).filter(ordr_idxx=data.ordr_idxx).first()
+    if existing is None:
+        try:
+            with transaction.atomic(using=db):
+                row = AccountVerification.objects.using(db).create(
+                    merchant=merchant,
+                    ordr_idxx=data.ordr_idxx,
+                    bank_code=data.bank_code,
+                    account_no=data.account_no,
+                    account_index=account_index,
+                    account_last4=last_four(data.account_no),
+                    owner_nm=data.owner_nm,
+                    reference=data.reference,
+                    requested_by_id=user_pk,
+                    client_ip=client_ip,
+                )
+            return row, True
+        except IntegrityError:
+            # Another request with the same ordr_idxx committed first: answer with its row.
+            existing = AccountVerification.objects.using(db).get(ordr_idxx=data.ordr_idxx)
+    if (existing.account_index, existing.owner_nm, existing.merchant) != (account_index, data.owner_nm, merchant):
+        raise DuplicateOrderError(
+            f"ordr_idxx {data.ordr_idxx!r} was already used for a different account, holder or merchant."
+        )
+    return existing, False
+
+
+def _call_gateway(db: str, row: AccountVerification, gateway: Gateway, request: VerificationRequest) -> None:
+    try:
+        result = gateway.verify(request)
+    except GatewayError as exc:
+        _store(db, row, state=VerificationState.UNKNOWN, failure_reason=exc.reason, raw_response=exc.raw)
+    except Exception as exc:
+        # Whatever a gateway does, the row must say what happened rather than stay silent.
+        logger.exception("kcp_django: gateway %s failed on %s", type(gateway).__name__, row.ordr_idxx)
+        _store(db, row, state=VerificationState.UNKNOWN, failure_reason=f"gateway error: {type(exc).__name__}")
+    else:
+        _store_result(db, row, result)
+    logger.info(
+        "kcp_django: %s bank=%s account=%s state=%s res_cd=%s",
+        row.ordr_idxx,
+        row.bank_code,
+        mask_account_no(request.account_no),
+        row.state,
+        row.res_cd or "-",
+    )
+
+
+def is_client_error(res_cd: str) -> bool:
+    """Codes made by KCP's client itself (not sent, or no verdict): the account was never judged."""
+    return res_cd.startswith("S") or res_cd in CLIENT_ERROR_CODES
+
+
+def _store_result(db: str, row: AccountVerification, result: GatewayResult) -> None:
+    if not result.res_cd or is_client_error(result.res_cd):
+        reason = f"KCP client error {result.res_cd}: {result.res_msg}" if result.res_cd else "answer without res_cd"
+        _store(
+            db,
+            row,
+            state=VerificationState.UNKNOWN,
+            res_cd=result.res_cd,
+            res_msg=result.res_msg[:200],
+            failure_reason=reason,
+            raw_response=result.raw,
+        )
+        return
+    state = VerificationState.VERIFIED if result.is_success else VerificationState.REJECTED
+    _store(
+        db,
+        row,
+        state=state,
+        res_cd=result.res_cd,
+        res_msg=result.res_msg[:200],
+        tno=result.tno[:20],
+        app_time=result.app_time,
+        raw_response=result.raw,
+        completed_at=timezone.now(),
+    )
+
+
+def _store(db: str, row: AccountVerification, **changes: Any) -> None:
+    """Write the outcome, only over a row still PENDING (a reconciler may have moved it on)."""
+    changes["updated_at"] = timezone.now()
+    updated = AccountVerification.objects.using(db).filter(pk=row.pk, state=VerificationState.PENDING).update(**changes)
+    if updated:
+        for name, value in changes.items():
+            setattr(row, name, value)
+    else:
+        row.refresh_from_db(using=db)

@@ -1,0 +1,51 @@
+"""Gateways that misbehave on purpose, selected by dotted path in KCP_MERCHANTS."""
+
+from __future__ import annotations
+
+import threading
+
+from kcp_django.conf import MerchantConfig
+from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.models import AccountVerification
+
+
+class ExplodingGateway:
+    def __init__(self, merchant: MerchantConfig) -> None:
+        self.merchant = merchant
+
+    def verify(self, request: VerificationRequest) -> GatewayResult:
+        raise RuntimeError("the gateway broke in an unexpected way")
+
+
+class NoResultCodeGateway(ExplodingGateway):
+    def verify(self, request: VerificationRequest) -> GatewayResult:
+        return GatewayResult.from_fields({"res_msg": "???", "account_no": request.account_no})
+
+
+class ClientErrorGateway(ExplodingGateway):
+    def verify(self, request: VerificationRequest) -> GatewayResult:
+        return GatewayResult.from_fields({"res_cd": "9502", "res_msg": "연동 모듈 호출 오류"})
+
+
+class ObservingGateway(ExplodingGateway):
+    """Looks at the database from another connection while the call is in flight."""
+
+    seen: dict[str, object] = {}
+
+    def verify(self, request: VerificationRequest) -> GatewayResult:
+        def look() -> None:
+            from django.db import connection
+
+            try:
+                row = AccountVerification.objects.get(ordr_idxx=request.ordr_idxx)
+                ObservingGateway.seen["state"] = row.state
+                # A write from another connection must not wait for us: we hold no lock.
+                AccountVerification.objects.filter(pk=row.pk).update(reference=row.reference)
+                ObservingGateway.seen["wrote"] = True
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join(timeout=20)
+        return GatewayResult.from_fields({"res_cd": "0000", "res_msg": "정상처리", "tno": "20261127000001"})

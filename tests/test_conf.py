@@ -1,0 +1,139 @@
+"""Settings: read lazily, validated, and every error names the setting to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import environ
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from kcp_django import conf
+
+REAL_KEY = "Zq9vX2mK7pL4sT8wR3nB6yC1_"
+
+
+def merchant(**options: Any) -> dict[str, Any]:
+    return {"default": {"BACKEND": "sandbox", "OPTIONS": options}}
+
+
+def test_test_mode_falls_back_to_kcps_public_test_merchant() -> None:
+    with override_settings(KCP_MERCHANTS=merchant(MODE="test")):
+        config = conf.get_merchant()
+    assert config.site_cd == "T0000"
+    assert config.site_key == conf.TEST_CREDENTIALS["T0000"]
+    assert config.gateway_host == "testpaygw.kcp.co.kr"
+    assert config.backend == conf.SANDBOX_BACKEND
+
+
+def test_settings_are_read_when_used_not_at_import() -> None:
+    with override_settings(KCP_MERCHANTS=merchant(MODE="real", SITE_CD="A52Q7", SITE_KEY=REAL_KEY, TIMEOUT=7)):
+        config = conf.get_merchant()
+    assert (config.mode, config.site_cd, config.timeout) == ("real", "A52Q7", 7.0)
+    assert config.gateway_host == "paygw.kcp.co.kr"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"MODE": "real", "SITE_CD": "T0000", "SITE_KEY": REAL_KEY}, "SITE_CD"),
+        ({"MODE": "real", "SITE_CD": "T0007", "SITE_KEY": REAL_KEY}, "SITE_CD"),
+        ({"MODE": "real", "SITE_CD": "A52Q7", "SITE_KEY": ""}, "SITE_KEY"),
+        ({"MODE": "real", "SITE_CD": "A52Q7", "SITE_KEY": conf.TEST_CREDENTIALS["T0000"]}, "SITE_KEY"),
+        ({"MODE": "live"}, "MODE"),
+        ({"MODE": "test", "TIMEOUT": "soon"}, "TIMEOUT"),
+        ({"MODE": "test", "SITE_CD": "TOO-LONG-CODE"}, "SITE_CD"),
+        ({"MODE": "test", "SITE_KEY": "a,b"}, "SITE_KEY"),
+    ],
+)
+def test_a_bad_merchant_setting_is_refused_naming_it(options: dict[str, Any], named: str) -> None:
+    with override_settings(KCP_MERCHANTS=merchant(**options)), pytest.raises(ImproperlyConfigured) as caught:
+        conf.get_merchant()
+    assert f"KCP_MERCHANTS['default']['OPTIONS']['{named}']" in str(caught.value)
+    assert REAL_KEY not in str(caught.value)
+
+
+def test_an_unknown_alias_names_the_configured_ones() -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"no such merchant alias.*default"):
+        conf.get_merchant("other")
+
+
+def test_real_mode_refuses_to_run_without_keys() -> None:
+    real = merchant(MODE="real", SITE_CD="A52Q7", SITE_KEY=REAL_KEY)
+    with (
+        override_settings(KCP_MERCHANTS=real, KCP_ENCRYPTION_KEYS=[]),
+        pytest.raises(ImproperlyConfigured, match="KCP_ENCRYPTION_KEYS"),
+    ):
+        conf.get_encryption_keys()
+    with (
+        override_settings(KCP_MERCHANTS=real, KCP_INDEX_KEY=""),
+        pytest.raises(ImproperlyConfigured, match="KCP_INDEX_KEY"),
+    ):
+        conf.get_index_key()
+
+
+def test_test_mode_without_keys_uses_the_development_keys() -> None:
+    no_keys = {"KCP_ENCRYPTION_KEYS": None, "KCP_INDEX_KEY": None}
+    with override_settings(KCP_MERCHANTS=merchant(MODE="test"), **no_keys):
+        assert conf.get_encryption_keys()[0][0] == "dev"
+        assert len(conf.get_index_key()) == 32
+        assert conf.uses_development_keys()
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        (["no-colon-here"], "k1:<base64"),
+        (["k1:bm90LTMyLWJ5dGVz"], "32 bytes"),
+        (["k1:" + "A" * 43, "k1:" + "B" * 43], "repeats key id"),
+    ],
+)
+def test_malformed_encryption_keys_are_refused_naming_the_entry(keys: list[str], problem: str) -> None:
+    with override_settings(KCP_ENCRYPTION_KEYS=keys), pytest.raises(ImproperlyConfigured) as caught:
+        conf.get_encryption_keys()
+    assert "KCP_ENCRYPTION_KEYS[" in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_the_index_key_may_not_be_the_secret_key() -> None:
+    key = "aW5kZXgta2V5LWZvci10ZXN0cy1vbmx5LTMyYnl0ZXM="
+    with override_settings(KCP_INDEX_KEY=key, SECRET_KEY=key), pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+        conf.get_index_key()
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_MODE", "real")
+    monkeypatch.setenv("KCP_SITE_CD", "A52Q7")
+    monkeypatch.setenv("KCP_SITE_KEY", REAL_KEY)
+    monkeypatch.setenv("KCP_GATEWAY", "ppcli")
+    monkeypatch.setenv("KCP_HOME_DIR", "/opt/kcp")
+    monkeypatch.setenv("KCP_TIMEOUT", "9")
+    monkeypatch.setenv("KCP_ENCRYPTION_KEYS", "k2:" + "A" * 43 + ",k1:" + "B" * 43)
+    monkeypatch.setenv("KCP_INDEX_KEY", "C" * 43)
+
+    built = conf.settings_from_env(environ.Env())
+
+    with override_settings(**built):
+        config = conf.get_merchant()
+        keys = conf.get_encryption_keys()
+    assert config.backend == conf.PPCLI_BACKEND
+    assert (config.mode, config.site_cd, config.home_dir, config.log_dir, config.timeout) == (
+        "real",
+        "A52Q7",
+        "/opt/kcp",
+        "/opt/kcp/log",
+        9.0,
+    )
+    assert [key_id for key_id, _ in keys] == ["k2", "k1"]
+
+
+def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KCP_MODE", "KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    built = conf.settings_from_env(environ.Env())
+
+    with override_settings(**built):
+        config = conf.get_merchant()
+    assert (config.backend, config.mode, config.site_cd) == (conf.SANDBOX_BACKEND, "test", "T0000")

@@ -1,0 +1,84 @@
+"""``manage.py kcp_verify`` as a shop's operator runs it: a real process on the example project."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    database = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
+    env["DATABASE_URL"] = f"sqlite:///{database}"
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    return env
+
+
+def kcp_verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "kcp_verify", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_verified_account_prints_kcps_answer_as_json(shop_env: dict[str, str]) -> None:
+    done = kcp_verify(shop_env, "--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동", "--json")
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["status"] == "VERIFIED"
+    assert answer["res_cd"] == "0000"
+    assert len(answer["tno"]) == 14 and answer["tno"].isdigit()
+    assert answer["app_time"].endswith("+09:00")
+    assert answer["bank_code"] == "04"
+    assert answer["account_no_masked"] == "********9012"
+    assert {"id", "ordr_idxx", "res_msg"} <= answer.keys()
+    assert "123456789012" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("account_no", "owner_nm", "status", "exit_code"),
+    [
+        ("123-456-789012", "홍불일치", "REJECTED", 1),
+        ("000-000-1111", "홍길동", "REJECTED", 1),
+        ("999-111-2222", "홍길동", "UNKNOWN", 3),
+    ],
+)
+def test_the_exit_status_tells_the_outcome(
+    shop_env: dict[str, str], account_no: str, owner_nm: str, status: str, exit_code: int
+) -> None:
+    done = kcp_verify(shop_env, "--bank-code", "88", "--account-no", account_no, "--owner-nm", owner_nm, "--json")
+
+    assert done.returncode == exit_code, done.stderr
+    assert json.loads(done.stdout)["status"] == status
+
+
+def test_invalid_input_exits_2_naming_the_field_and_rule_in_korean_and_english(shop_env: dict[str, str]) -> None:
+    done = kcp_verify(shop_env, "--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동,")
+
+    assert done.returncode == 2
+    assert "owner_nm" in done.stderr
+    assert "forbidden_character" in done.stderr
+    assert "예금주" in done.stderr  # Korean
+    assert "holder" in done.stderr.lower()  # English
+
+
+def test_the_same_order_number_is_answered_from_the_stored_row(shop_env: dict[str, str]) -> None:
+    args = ["--bank-code", "04", "--account-no", "1002-333-444555", "--owner-nm", "김환불", "--ordr-idxx", "CLI-1"]
+    first = json.loads(kcp_verify(shop_env, *args, "--json").stdout)
+    second = json.loads(kcp_verify(shop_env, *args, "--json").stdout)
+
+    assert first["id"] == second["id"]
+    assert first["tno"] == second["tno"]

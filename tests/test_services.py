@@ -1,0 +1,224 @@
+"""The service end to end on the real database, with the embedded sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.test import override_settings
+
+from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.gateways.sandbox import outbox
+from kcp_django.models import AccountVerification
+from kcp_django.services import verify_refund_account
+from kcp_django.signals import verification_finished
+from tests.gateways_for_tests import ObservingGateway
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCOUNT = "123-456-789012"
+DIGITS = "123456789012"
+
+
+def merchants_with(backend: str) -> dict[str, object]:
+    merchants = dict(settings.KCP_MERCHANTS)
+    merchants["default"] = {**merchants["default"], "BACKEND": backend}
+    return merchants
+
+
+def test_a_matching_holder_is_verified_with_kcps_answer_stored() -> None:
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference="order-1")
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert stored.state == "VERIFIED"
+    assert stored.res_cd == "0000"
+    assert stored.res_msg == "정상처리"
+    assert len(stored.tno) == 14 and stored.tno.isdigit()
+    assert stored.app_time is not None and stored.app_time.utcoffset() is not None
+    assert abs(stored.app_time - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert stored.account_no == DIGITS
+    assert stored.account_no_masked == "********9012"
+    assert stored.reference == "order-1"
+    assert stored.completed_at is not None
+    assert len(outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("account_no", "owner_nm", "state", "res_cd"),
+    [
+        ("000-111-2222", "홍길동", "REJECTED", "8105"),
+        ("123-456-789012", "홍불일치", "REJECTED", "8104"),
+        ("999-000-1234", "홍길동", "UNKNOWN", ""),
+    ],
+)
+def test_each_sandbox_outcome_ends_in_the_documented_state(
+    account_no: str, owner_nm: str, state: str, res_cd: str
+) -> None:
+    row = verify_refund_account(bank_code="88", account_no=account_no, owner_nm=owner_nm)
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert (stored.state, stored.res_cd) == (state, res_cd)
+    assert stored.tno == ""
+    if state == "UNKNOWN":
+        assert "timeout" in stored.failure_reason
+
+
+def test_bad_input_stores_nothing_and_calls_no_gateway() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동,")
+
+    assert [e.field for e in caught.value.errors] == ["owner_nm"]
+    assert AccountVerification.objects.count() == 0
+    assert len(outbox) == 0
+
+
+def test_merged_bank_codes_are_stored_as_the_current_bank() -> None:
+    row = verify_refund_account(bank_code="26", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert row.bank_code == "88"
+
+
+def test_the_same_order_number_twice_is_answered_once() -> None:
+    first = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORDER-1")
+    second = verify_refund_account(bank_code="4", account_no=DIGITS, owner_nm=" 홍길동 ", ordr_idxx="ORDER-1")
+
+    assert second.pk == first.pk
+    assert second.tno == first.tno
+    assert len(outbox) == 1
+    assert AccountVerification.objects.count() == 1
+
+
+def test_an_order_number_reused_for_another_account_is_refused() -> None:
+    verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORDER-2")
+
+    with pytest.raises(DuplicateOrderError):
+        verify_refund_account(bank_code="04", account_no="111-222-333", owner_nm="홍길동", ordr_idxx="ORDER-2")
+    assert len(outbox) == 1
+
+
+def test_racing_requests_with_one_order_number_make_one_row_and_one_call() -> None:
+    threads_count = 8
+    barrier = threading.Barrier(threads_count)
+    results: list[object] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="RACE-1")
+            results.append(row.pk)
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(results) == threads_count
+    assert all(isinstance(pk, int) for pk in results), results
+    assert len(set(results)) == 1
+    assert AccountVerification.objects.filter(ordr_idxx="RACE-1").count() == 1
+    assert len(outbox) == 1
+
+
+def test_the_pending_row_is_committed_and_unlocked_while_the_gateway_works() -> None:
+    ObservingGateway.seen.clear()
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.ObservingGateway")):
+        row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert ObservingGateway.seen == {"state": "PENDING", "wrote": True}
+    assert row.state == "VERIFIED"
+
+
+def test_the_row_survives_the_callers_rollback() -> None:
+    user = get_user_model().objects.create_user("customer", password="pw")
+    finished: list[AccountVerification] = []
+
+    def receiver(verification: AccountVerification, **kwargs: object) -> None:
+        finished.append(verification)
+
+    verification_finished.connect(receiver)
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", user=user)
+            raise RuntimeError("the caller's own work failed")
+    finally:
+        verification_finished.disconnect(receiver)
+
+    stored = AccountVerification.objects.get()
+    assert stored.state == "VERIFIED"
+    assert stored.requested_by == user
+    assert finished == []  # the caller rolled back: its on-commit hooks do not run
+
+
+def test_the_signal_is_sent_once_after_commit() -> None:
+    finished: list[str] = []
+
+    def receiver(verification: AccountVerification, **kwargs: object) -> None:
+        finished.append(verification.state)
+
+    verification_finished.connect(receiver)
+    try:
+        with transaction.atomic():
+            verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+            assert finished == []
+    finally:
+        verification_finished.disconnect(receiver)
+    assert finished == ["VERIFIED"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "reason"),
+    [
+        ("tests.gateways_for_tests.ExplodingGateway", "RuntimeError"),
+        ("tests.gateways_for_tests.NoResultCodeGateway", "without res_cd"),
+        ("tests.gateways_for_tests.ClientErrorGateway", "9502"),
+    ],
+)
+def test_a_broken_gateway_leaves_an_unknown_row_with_its_reason(backend: str, reason: str) -> None:
+    with override_settings(KCP_MERCHANTS=merchants_with(backend)):
+        row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert stored.state == "UNKNOWN"
+    assert reason in stored.failure_reason
+    assert DIGITS not in str(stored.raw_response)
+
+
+def test_the_requesting_user_and_ip_are_kept() -> None:
+    user = get_user_model().objects.create_user("buyer", password="pw")
+
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", user=user, client_ip="10.1.2.3")
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert stored.requested_by == user
+    assert stored.client_ip == "10.1.2.3"
+    assert next(iter(outbox)).cust_ip == "10.1.2.3"
+
+
+def test_no_plain_account_number_reaches_the_database() -> None:
+    verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT account_no, raw_response FROM kcp_django_accountverification")
+        (stored_value, raw_response) = cursor.fetchone()
+    assert DIGITS not in str(stored_value)
+    assert DIGITS not in str(raw_response)
+    if connection.vendor == "sqlite":
+        connection.close()  # flush everything to the file before reading it
+        assert DIGITS.encode() not in Path(settings.DATABASES["default"]["NAME"]).read_bytes()
+
+
+def test_lookups_on_the_encrypted_column_fail_clearly() -> None:
+    from django.core.exceptions import FieldError
+
+    with pytest.raises(FieldError, match=r"blind index|account_index"):
+        list(AccountVerification.objects.filter(account_no=DIGITS))
