@@ -82,3 +82,44 @@ def test_the_same_order_number_is_answered_from_the_stored_row(shop_env: dict[st
 
     assert first["id"] == second["id"]
     assert first["tno"] == second["tno"]
+
+
+@pytest.fixture(scope="module")
+def fake_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A KCP kit folder whose bin/pp_cli is kcp-django's fake client."""
+    home = tmp_path_factory.mktemp("kcp-kit")
+    (home / "bin").mkdir()
+    (home / "log").mkdir()
+    fake = Path(sys.executable).with_name("kcp-fake-pp-cli")
+    assert fake.exists(), "the kcp-fake-pp-cli console script is installed with the package"
+    (home / "bin" / "pp_cli").symlink_to(fake)
+    return home
+
+
+@pytest.mark.parametrize(
+    ("account_no", "owner_nm"),
+    [
+        ("123-456-789012", "홍길동"),
+        ("123-456-789012", "홍불일치"),
+        ("000-000-1111", "홍길동"),
+        ("999-111-2222", "홍길동"),
+    ],
+)
+def test_the_pp_cli_gateway_gives_the_sandboxs_outcomes(
+    shop_env: dict[str, str], fake_kit: Path, account_no: str, owner_nm: str
+) -> None:
+    args = ["--bank-code", "04", "--account-no", account_no, "--owner-nm", owner_nm, "--json"]
+    through_ppcli = {**shop_env, "KCP_GATEWAY": "ppcli", "KCP_HOME_DIR": str(fake_kit), "KCP_TIMEOUT": "2"}
+
+    sandbox = kcp_verify(shop_env, *args)
+    ppcli = kcp_verify(through_ppcli, *args)
+
+    assert ppcli.returncode == sandbox.returncode, ppcli.stderr
+    from_sandbox, from_ppcli = json.loads(sandbox.stdout), json.loads(ppcli.stdout)
+    assert (from_ppcli["status"], from_ppcli["res_cd"], from_ppcli["res_msg"]) == (
+        from_sandbox["status"],
+        from_sandbox["res_cd"],
+        from_sandbox["res_msg"],
+    )
+    assert len(from_ppcli["tno"]) == len(from_sandbox["tno"])
+    assert list((fake_kit / "log").rglob("*_pp_cli.log")), "the fake writes KCP's log layout"
