@@ -1,20 +1,95 @@
-"""Read-only admin for verifications: staff see the masked number and KCP's answer, never the full number."""
+"""The admin of verifications: every attempt, read-only; a form and an action that verify through the
+service; the full account number only for staff allowed to see it, each look recorded in the admin log.
+
+Shops add the same action to their own model admin with
+:class:`~kcp_django.admin_mixins.VerifyRefundAccountMixin` (importable from here as well).
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+import unicodedata
+from typing import Any
 
-from kcp_django.models import AccountVerification
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from kcp_django import conf
+from kcp_django.admin_forms import VerifyAccountForm
+from kcp_django.admin_mixins import VERIFY_PERMISSION, VerifyRefundAccountMixin, state_badge
+from kcp_django.banks import BANKS, bank_choices
+from kcp_django.crypto import blind_index
+from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.models import AccountVerification, VerificationState
+from kcp_django.services import verify_refund_account
+from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS
+
+__all__ = ["AccountVerificationAdmin", "VerifyRefundAccountMixin"]
+
+VIEW_FULL_NUMBER_PERMISSION = "kcp_django.view_full_account_number"
+#: Stored in the admin log (LogEntry.change_message) each time someone sees a full number.
+REVEAL_LOG_MESSAGE = "Viewed the full account number."
+#: A search term with fewer digits is not taken for an account number.
+ACCOUNT_SEARCH_MIN_DIGITS = 6
+
+
+def account_index_candidates(term: str) -> list[str]:
+    """Blind indexes ``term`` would have at every bank, if it reads as a full account number."""
+    compact = "".join(unicodedata.normalize("NFKC", term).split()).replace("-", "")
+    if not (ACCOUNT_SEARCH_MIN_DIGITS <= len(compact) <= ACCOUNT_NO_MAX_DIGITS):
+        return []
+    if not (compact.isascii() and compact.isdigit()):
+        return []
+    return [blind_index(code, compact) for code in BANKS]
+
+
+class MerchantFilter(admin.SimpleListFilter):
+    """The configured merchant aliases, without a DISTINCT over the whole table on every page."""
+
+    title = _("merchant")
+    parameter_name = "merchant"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(alias, alias) for alias in conf.merchant_aliases()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(merchant=value) if value else queryset
+
+
+class BankFilter(admin.SimpleListFilter):
+    title = _("bank")
+    parameter_name = "bank"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return bank_choices()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(bank_code=value) if value else queryset
 
 
 @admin.register(AccountVerification)
-class AccountVerificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    kcp_bank_code_field = "bank_code"
+    kcp_account_no_field = "account_no"
+    kcp_owner_nm_field = "owner_nm"
+    kcp_reference_field = "reference"
+    kcp_merchant_field = "merchant"
+    kcp_show_latest_verification = False
+
     list_display = [
+        "state_badge",
         "ordr_idxx",
-        "state",
-        "bank_code",
-        "account_no_masked",
+        "bank_name",
+        "masked_account_no",
         "owner_nm",
         "reference",
         "res_cd",
@@ -22,15 +97,21 @@ class AccountVerificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "app_time",
         "created_at",
     ]
-    list_filter = ["state", "bank_code", "merchant", "created_at"]
-    search_fields = ["ordr_idxx", "tno", "reference"]
+    list_display_links = ["ordr_idxx"]
+    list_filter = ["state", BankFilter, MerchantFilter, "created_at"]
+    search_fields = ["=ordr_idxx", "=tno", "=reference"]
+    search_help_text = _(
+        "Exact order number (ordr_idxx), KCP transaction number (tno), shop reference or full account number."
+    )
+    # A count of the whole table on every page grows with the table; the filtered count is enough.
+    show_full_result_count = False
     fields = (
         "public_id",
         "merchant",
         "ordr_idxx",
         "state",
-        "bank_code",
-        "account_no_masked",
+        "bank_name",
+        "account_number",
         "owner_nm",
         "reference",
         "res_cd",
@@ -43,13 +124,151 @@ class AccountVerificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "created_at",
         "completed_at",
     )
-    readonly_fields = fields
+
+    # Permissions: rows are written by the service only ------------------------------------------
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return request.user.has_perm(VERIFY_PERMISSION)
 
     def has_change_permission(self, request: HttpRequest, obj: AccountVerification | None = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AccountVerification | None = None) -> bool:
         return False
+
+    # Columns --------------------------------------------------------------------------------------
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj: AccountVerification) -> str:
+        return state_badge(obj.state, obj.get_state_display(), obj.res_msg)
+
+    @admin.display(description=_("bank"), ordering="bank_code")
+    def bank_name(self, obj: AccountVerification) -> str:
+        bank = obj.bank
+        return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
+
+    @admin.display(description=_("account number"))
+    def masked_account_no(self, obj: AccountVerification) -> str:
+        return obj.account_no_masked
+
+    @admin.display(description=_("account number"))
+    def account_number_with_reveal(self, obj: AccountVerification) -> str:
+        url = reverse(f"{self.admin_site.name}:kcp_django_accountverification_account_number", args=[obj.pk])
+        return format_html(
+            '{} <a class="button" href="{}">{}</a>', obj.account_no_masked, url, _("Show the full number")
+        )
+
+    def get_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
+        shown = (
+            "account_number_with_reveal" if request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION) else "masked_account_no"
+        )
+        return tuple(shown if name == "account_number" else name for name in self.fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj)
+
+    # Search: exact matches, and a full account number through its blind index ---------------------
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Plain equality on indexed columns (Django's "=" search is iexact, which PostgreSQL cannot
+        # answer from an ordinary index), the whole term as one value.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term)
+        indexes = account_index_candidates(term)
+        if indexes:
+            match |= Q(account_index__in=indexes)
+        return queryset.filter(match), False
+
+    # Views ----------------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        reveal = path(
+            "<path:object_id>/account-number/",
+            self.admin_site.admin_view(self.account_number_view),
+            name="kcp_django_accountverification_account_number",
+        )
+        return [reveal, *super().get_urls()]
+
+    def account_number_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET asks to confirm; POST shows the full number once and records it in the admin log."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not (self.has_view_permission(request, obj) and request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION)):
+            raise PermissionDenied
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Full account number"),
+            "subtitle": str(obj),
+            "opts": self.opts,
+            "original": obj,
+            "account_number": None,
+        }
+        if request.method == "POST":
+            context["account_number"] = obj.account_no
+            self.log_change(request, obj, REVEAL_LOG_MESSAGE)
+        request.current_app = self.admin_site.name
+        response = TemplateResponse(
+            request, "admin/kcp_django/accountverification/account_number.html", context
+        ).render()
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True)
+        return response
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Staff enter one account and it is verified through the service.
+
+        Not Django's add view: that runs in a transaction, and a call to KCP is not something a
+        rollback can undo.
+        """
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = VerifyAccountForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                row = verify_refund_account(
+                    **form.service_kwargs(), user=request.user, client_ip=request.META.get("REMOTE_ADDR")
+                )
+            except InvalidRequest as exc:
+                form.add_service_errors(exc)
+            except DuplicateOrderError:
+                form.add_error(None, _("This form was already sent for another account. Open a new form."))
+            else:
+                self.log_addition(request, row, [{"added": {}}])
+                self.message_user(request, _outcome_message(row), _OUTCOME_LEVEL.get(row.state, messages.WARNING))
+                change = f"{self.admin_site.name}:kcp_django_accountverification_change"
+                return HttpResponseRedirect(reverse(change, args=[row.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Verify a refund account"),
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/kcp_django/accountverification/verify_form.html", context)
+
+
+_OUTCOME_LEVEL: dict[str, int] = {
+    VerificationState.VERIFIED: messages.SUCCESS,
+    VerificationState.REJECTED: messages.ERROR,
+}
+
+
+def _outcome_message(row: AccountVerification) -> str:
+    if row.state == VerificationState.VERIFIED:
+        return str(_("KCP verified the account."))
+    if row.state == VerificationState.REJECTED:
+        return str(
+            _("KCP rejected the account: %(res_msg)s (%(res_cd)s)") % {"res_msg": row.res_msg, "res_cd": row.res_cd}
+        )
+    return str(_("KCP gave no answer yet; the attempt is kept as %(state)s.") % {"state": row.get_state_display()})

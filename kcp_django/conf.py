@@ -243,3 +243,14 @@ def settings_from_env(env: Any = None) -> dict[str, Any]:
         "KCP_ENCRYPTION_KEYS": env.list("KCP_ENCRYPTION_KEYS", default=[]),
         "KCP_INDEX_KEY": env.str("KCP_INDEX_KEY", default=""),
     }
+
+
+DEFAULT_RECONCILE_MAX_ATTEMPTS = 3
+
+
+def reconcile_max_attempts() -> int:
+    """``KCP_RECONCILE_MAX_ATTEMPTS``: how many times ``kcp_reconcile`` retries one row before staff must look."""
+    value = getattr(settings, "KCP_RECONCILE_MAX_ATTEMPTS", DEFAULT_RECONCILE_MAX_ATTEMPTS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise _setting_error("KCP_RECONCILE_MAX_ATTEMPTS", "must be a whole number from 1 to 100 (default 3).")
+    return value

@@ -71,3 +71,17 @@ class GatewayUnavailable(GatewayError):
 
 class DecryptionError(KcpError):
     """A stored ciphertext could not be decrypted: tampered, or its key is no longer configured."""
+
+
+class AnswerNotStored(KcpError):
+    """The gateway was called, but the database would not take what happened, even after retries.
+
+    Nothing is lost: the row keeps its state (``PENDING`` for a new request) and
+    ``manage.py kcp_reconcile`` completes it later. ``public_id`` and ``ordr_idxx`` name the row.
+    """
+
+    def __init__(self, message: str, *, public_id: object, ordr_idxx: str, state: str):
+        self.public_id = public_id
+        self.ordr_idxx = ordr_idxx
+        self.state = state
+        super().__init__(message)

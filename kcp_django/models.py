@@ -34,7 +34,8 @@ class AccountVerification(models.Model):
     merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
     ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40)
     bank_code = models.CharField(_("bank code"), max_length=2)
-    account_no = EncryptedTextField(_("account number"), blind_index_field="account_index")
+    #: NULL once purged (``kcp_purge``).
+    account_no = EncryptedTextField(_("account number"), blind_index_field="account_index", null=True)
     account_index = models.CharField(_("account blind index"), max_length=64, editable=False)
     account_last4 = models.CharField(_("last four digits"), max_length=4, blank=True, editable=False)
     owner_nm = models.CharField(_("account holder name"), max_length=50)
@@ -61,6 +62,15 @@ class AccountVerification(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
+    # Maintenance: kcp_django.reconciliation (attempts, lease, review) and kcp_django.retention (purge).
+    reconcile_attempts = models.PositiveSmallIntegerField(_("reconcile attempts"), default=0, editable=False)
+    claimed_by = models.CharField(
+        _("claimed by (kcp_reconcile)"), max_length=80, blank=True, default="", editable=False
+    )
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True, editable=False)
+    needs_review = models.BooleanField(_("needs staff review"), default=False)
+    purged_at = models.DateTimeField(_("personal data purged at"), null=True, blank=True, editable=False)
+
     class Meta:
         verbose_name = _("account verification")
         verbose_name_plural = _("account verifications")
@@ -72,6 +82,7 @@ class AccountVerification(models.Model):
             models.Index(fields=["state", "created_at"], name="kcp_verif_state_idx"),
             models.Index(fields=["requested_by", "created_at"], name="kcp_verif_user_idx"),
             models.Index(fields=["tno"], name="kcp_verif_tno_idx"),
+            models.Index(fields=["state", "updated_at"], name="kcp_verif_stuck_idx"),
         ]
         permissions = [
             ("verify_refund_account", _("Can verify refund accounts through KCP")),
@@ -96,3 +107,137 @@ class AccountVerification(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+
+class AttemptScope(models.TextChoices):
+    REFERENCE = "reference", _("per shop reference")
+    USER = "user", _("per user")
+    ACCOUNT = "account", _("per account number")
+
+
+class AttemptCounter(models.Model):
+    """How many verifications one scope key started on one day. Written only by :mod:`kcp_django.limits`.
+
+    ``key`` is the shop reference, the user (``"user:<pk>"`` or ``"ip:<address>"``) or the account's
+    blind index: never an account number.
+    """
+
+    scope = models.CharField(_("scope"), max_length=16, choices=AttemptScope.choices)
+    key = models.CharField(_("key"), max_length=128)
+    day = models.DateField(_("day"))
+    count = models.PositiveIntegerField(_("attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("attempt counter")
+        verbose_name_plural = _("attempt counters")
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "day"], name="kcp_attempt_counter_unique")]
+        indexes = [models.Index(fields=["day"], name="kcp_attempt_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.day} {self.count}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` and the first answer given to it. Written only by
+    :mod:`kcp_django.idempotency`.
+
+    ``key`` is the SHA-256 of the header (compared byte for byte on every database, whatever its
+    collation). ``fingerprint`` is an HMAC of the request body (never the body itself: it holds an
+    account number). ``status_code`` stays empty while the first request is being answered.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="kcp_idempotency_keys",
+    )
+    key = models.CharField(_("idempotency key (SHA-256)"), max_length=64)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40)
+    claim_token = models.UUIDField(_("claim token"), default=uuid.uuid4)
+    claimed_at = models.DateTimeField(_("claimed at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    status_code = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.JSONField(_("response body"), null=True, blank=True)
+    location = models.CharField(_("response location"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="kcp_idempotency_unique_user_key")]
+        indexes = [models.Index(fields=["expires_at"], name="kcp_idempotency_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.key}"
+
+    @property
+    def is_answered(self) -> bool:
+        return self.status_code is not None
+
+
+class BulkVerification(models.Model):
+    """Staff asked to verify the refund accounts of many rows at once (the admin action).
+
+    Holds where the account lives on the source model, never the account numbers themselves: each
+    item names its source row by primary key, and the row is read when the item runs.
+    """
+
+    source_model = models.CharField(_("source model"), max_length=100)  # "app_label.modelname"
+    source_fields = models.JSONField(_("where the account lives on the source model"), default=dict)
+    merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
+    #: One per confirmation page, so submitting the same page twice starts one run.
+    confirmation_token = models.CharField(_("confirmation token"), max_length=64, unique=True, editable=False)
+    total = models.PositiveIntegerField(_("rows"))
+    in_background = models.BooleanField(_("runs in the background"), default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="kcp_bulk_verifications",
+    )
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk verification")
+        verbose_name_plural = _("bulk verifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["source_model", "created_at"], name="kcp_bulk_source_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_model} x{self.total} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class BulkVerificationItem(models.Model):
+    """One row of a :class:`BulkVerification`: its order number is fixed up front, so running the
+    item twice (a retried task, two workers) asks KCP once."""
+
+    bulk = models.ForeignKey(BulkVerification, on_delete=models.CASCADE, related_name="items")
+    object_id = models.CharField(_("source row"), max_length=64)
+    ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40, unique=True)
+    verification = models.ForeignKey(
+        AccountVerification,
+        verbose_name=_("verification"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    #: Why no call was made (rule ids such as "account_no: digits_only"); never the input itself.
+    error = models.CharField(_("why it was skipped"), max_length=200, blank=True, default="")
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk verification item")
+        verbose_name_plural = _("bulk verification items")
+        constraints = [
+            models.UniqueConstraint(fields=["bulk", "object_id"], name="kcp_bulk_item_unique_row"),
+        ]
+        indexes = [models.Index(fields=["bulk", "finished_at"], name="kcp_bulk_item_progress_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.bulk_id}:{self.object_id} {self.ordr_idxx}"

@@ -15,20 +15,21 @@ The same ``ordr_idxx`` twice, even from racing requests, gives the stored row an
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q
 from django.db.utils import load_backend
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from kcp_django import conf
 from kcp_django.crypto import blind_index, last_four
-from kcp_django.exceptions import DuplicateOrderError, GatewayError
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, GatewayError
 from kcp_django.gateways.base import GatewayResult, VerificationRequest
-from kcp_django.masking import mask_account_no
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.validation import NormalizedInput, normalize
@@ -45,6 +46,8 @@ AUTONOMOUS_SUFFIX = "__kcp_autonomous"
 #: Answers that KCP's client library makes up when it could not get a verdict (CONTRACT.md):
 #: 9502 empty output, 6001-6004 request build/encryption errors, 9601 enc_data without enc_info.
 CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
+#: Pauses (seconds) between tries to store an outcome while the database is unavailable.
+STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
 
 
 def verify_refund_account(
@@ -64,7 +67,9 @@ def verify_refund_account(
     Returns the stored :class:`AccountVerification`, whose ``state`` tells the outcome. Raises
     :class:`~kcp_django.exceptions.InvalidRequest` for bad input (nothing stored),
     :class:`~kcp_django.exceptions.DuplicateOrderError` when ``ordr_idxx`` was used for another
-    account, and ``ImproperlyConfigured`` for a broken merchant setting.
+    account, ``ImproperlyConfigured`` for a broken merchant setting, and
+    :class:`~kcp_django.exceptions.AnswerNotStored` when the gateway was called but the database
+    would not take the outcome (the row stays PENDING for ``manage.py kcp_reconcile``).
     """
     data = normalize(
         bank_code=bank_code, account_no=account_no, owner_nm=owner_nm, ordr_idxx=ordr_idxx, reference=reference
@@ -158,25 +163,40 @@ def _claim(
     return existing, False
 
 
-def _call_gateway(db: str, row: AccountVerification, gateway: Gateway, request: VerificationRequest) -> None:
+def _call_gateway(
+    db: str,
+    row: AccountVerification,
+    gateway: Gateway,
+    request: VerificationRequest,
+    *,
+    guard: Q | None = None,
+    **also: Any,
+) -> bool:
+    """Ask the gateway and store what happened; True when this call's outcome landed on the row.
+
+    ``guard`` and ``also`` are for :mod:`kcp_django.reconciliation`: which rows the outcome may
+    overwrite (default: still PENDING) and extra columns written with it (its lease).
+    """
     try:
         result = gateway.verify(request)
     except GatewayError as exc:
-        _store(db, row, state=VerificationState.UNKNOWN, failure_reason=exc.reason, raw_response=exc.raw)
+        changes = {"state": VerificationState.UNKNOWN, "failure_reason": exc.reason, "raw_response": exc.raw}
     except Exception as exc:
         # Whatever a gateway does, the row must say what happened rather than stay silent.
         logger.exception("kcp_django: gateway %s failed on %s", type(gateway).__name__, row.ordr_idxx)
-        _store(db, row, state=VerificationState.UNKNOWN, failure_reason=f"gateway error: {type(exc).__name__}")
+        changes = {"state": VerificationState.UNKNOWN, "failure_reason": f"gateway error: {type(exc).__name__}"}
     else:
-        _store_result(db, row, result)
+        changes = _result_changes(result)
+    stored = _store(db, row, guard, **changes, **also)
     logger.info(
         "kcp_django: %s bank=%s account=%s state=%s res_cd=%s",
         row.ordr_idxx,
         row.bank_code,
-        mask_account_no(request.account_no),
+        row.account_no_masked,
         row.state,
         row.res_cd or "-",
     )
+    return stored
 
 
 def is_client_error(res_cd: str) -> bool:
@@ -184,39 +204,91 @@ def is_client_error(res_cd: str) -> bool:
     return res_cd.startswith("S") or res_cd in CLIENT_ERROR_CODES
 
 
-def _store_result(db: str, row: AccountVerification, result: GatewayResult) -> None:
+def _result_changes(result: GatewayResult) -> dict[str, Any]:
     if not result.res_cd or is_client_error(result.res_cd):
         reason = f"KCP client error {result.res_cd}: {result.res_msg}" if result.res_cd else "answer without res_cd"
-        _store(
-            db,
-            row,
-            state=VerificationState.UNKNOWN,
-            res_cd=result.res_cd,
-            res_msg=result.res_msg[:200],
-            failure_reason=reason,
-            raw_response=result.raw,
-        )
-        return
-    state = VerificationState.VERIFIED if result.is_success else VerificationState.REJECTED
-    _store(
-        db,
-        row,
-        state=state,
-        res_cd=result.res_cd,
-        res_msg=result.res_msg[:200],
-        tno=result.tno[:20],
-        app_time=result.app_time,
-        raw_response=result.raw,
-        completed_at=timezone.now(),
-    )
+        return {
+            "state": VerificationState.UNKNOWN,
+            "res_cd": result.res_cd,
+            "res_msg": result.res_msg[:200],
+            "failure_reason": reason,
+            "raw_response": result.raw,
+        }
+    return {
+        "state": VerificationState.VERIFIED if result.is_success else VerificationState.REJECTED,
+        "res_cd": result.res_cd,
+        "res_msg": result.res_msg[:200],
+        "tno": result.tno[:20],
+        "app_time": result.app_time,
+        "raw_response": result.raw,
+        "completed_at": timezone.now(),
+    }
 
 
-def _store(db: str, row: AccountVerification, **changes: Any) -> None:
-    """Write the outcome, only over a row still PENDING (a reconciler may have moved it on)."""
+def _store(db: str, row: AccountVerification, guard: Q | None = None, **changes: Any) -> bool:
+    """Write the outcome over a row still PENDING (or matching ``guard``); True when it landed.
+
+    Otherwise someone moved the row on first (a reconciler, or the original request) and the row is
+    reloaded. A database that is briefly unavailable gets a few more tries; after that
+    :class:`AnswerNotStored` says so, and the row keeps its state for ``kcp_reconcile``.
+    """
     changes["updated_at"] = timezone.now()
-    updated = AccountVerification.objects.using(db).filter(pk=row.pk, state=VerificationState.PENDING).update(**changes)
+    target = AccountVerification.objects.using(db).filter(
+        Q(state=VerificationState.PENDING) if guard is None else guard, pk=row.pk
+    )
+    updated = 0
+    for delay in (*STORE_RETRY_DELAYS, None):
+        try:
+            updated = target.update(**changes)
+            if not updated:
+                row.refresh_from_db(using=db)
+            break
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None or connections[db].in_atomic_block:
+                raise _not_stored(row, changes, exc) from exc
+            logger.warning(
+                "kcp_django: storing the outcome of %s failed (%s); retrying in %gs",
+                row.ordr_idxx,
+                _first_line(exc),
+                delay,
+            )
+            _drop_broken_connection(db)
+            time.sleep(delay)
     if updated:
         for name, value in changes.items():
             setattr(row, name, value)
-    else:
-        row.refresh_from_db(using=db)
+    return bool(updated)
+
+
+def _drop_broken_connection(db: str) -> None:
+    # A connection the server closed stays unusable; closing it lets the next query reconnect.
+    # A healthy one (e.g. SQLite waiting on a lock) is kept with its session settings.
+    connection = connections[db]
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's class and first line: database messages name no stored values, only what failed."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
+
+
+def _not_stored(row: AccountVerification, changes: dict[str, Any], exc: BaseException) -> AnswerNotStored:
+    answer = f"state={changes.get('state', '-')} res_cd={changes.get('res_cd') or '-'} tno={changes.get('tno') or '-'}"
+    logger.error(
+        "kcp_django: the outcome of %s (id %s, %s) could not be stored: %s; the row stays %s for kcp_reconcile",
+        row.ordr_idxx,
+        row.public_id,
+        answer,
+        _first_line(exc),
+        row.state,
+    )
+    return AnswerNotStored(
+        f"verification {row.public_id} (ordr_idxx {row.ordr_idxx}): the database did not take the gateway's "
+        f"outcome ({answer}) after {len(STORE_RETRY_DELAYS) + 1} tries ({_first_line(exc)}). Nothing is lost: "
+        f"the row stays {row.state} and `manage.py kcp_reconcile` completes it.",
+        public_id=row.public_id,
+        ordr_idxx=row.ordr_idxx,
+        state=row.state,
+    )

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import translation
 
-from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.serialization import verification_as_dict
 from kcp_django.services import verify_refund_account
@@ -56,6 +56,8 @@ class Command(BaseCommand):
             self._fail(EXIT_INVALID, [str(exc)], options["json"], ["ordr_idxx"])
         except ImproperlyConfigured as exc:
             self._fail(EXIT_CONFIGURATION, [f"configuration: {exc}"], options["json"], [])
+        except AnswerNotStored as exc:
+            self._fail(EXIT_CODES[VerificationState.PENDING], [str(exc)], options["json"], [])
         self._report(row, options["json"])
         sys.exit(EXIT_CODES[VerificationState(row.state)])
 

@@ -1,0 +1,162 @@
+"""The ``KCP_API`` setting, read when used (so ``override_settings`` works) and validated.
+
+Every key is optional; errors name the key to fix::
+
+    KCP_API = {
+        "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+        "AUTHENTICATION_CLASSES": None,        # None: REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+        "MERCHANT": "default",                 # the KCP_MERCHANTS alias the API verifies with
+        "LIMITS": {"reference": 5, "user": 20, "account": 5},   # attempts per day; None: no cap
+        "THROTTLE_RATES": {"kcp_verify": "10/min", "kcp_read": "60/min"},  # None: no throttle
+        "THROTTLE_CACHE": "default",           # alias in CACHES; must be shared by every worker
+        "IDEMPOTENCY_TTL": 86400,              # seconds an Idempotency-Key is remembered
+        "IDEMPOTENCY_WAIT": 5,                 # seconds a repeated key waits for the first answer
+        "IDEMPOTENCY_LEASE": 120,              # seconds before an unanswered claim counts as abandoned
+        "TRUSTED_PROXIES": [],                 # addresses/networks whose X-Forwarded-For is believed
+    }
+
+This module imports nothing of DRF or of the app's models.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SETTING = "KCP_API"
+LIMIT_SCOPES = ("reference", "user", "account")
+THROTTLE_SCOPES = ("kcp_verify", "kcp_read")
+
+DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
+DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_read": "60/min"}
+_RATE_PERIODS = ("s", "m", "h", "d")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    permission_classes: tuple[str, ...]
+    authentication_classes: tuple[str, ...] | None
+    merchant: str
+    limits: Mapping[str, int | None]
+    throttle_rates: Mapping[str, str | None]
+    throttle_cache: str
+    idempotency_ttl: float
+    idempotency_wait: float
+    idempotency_lease: float
+    trusted_proxies: tuple[IpNetwork, ...]
+
+    @property
+    def throttles_enabled(self) -> bool:
+        return any(rate is not None for rate in self.throttle_rates.values())
+
+
+def _error(key: str, problem: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{SETTING}[{key!r}]: {problem}")
+
+
+def get_api_settings() -> ApiSettings:
+    """The validated ``KCP_API`` setting, defaults filled in."""
+    raw = getattr(settings, SETTING, None) or {}
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"{SETTING}: must be a dict (see kcp-django's README, 'REST API').")
+    unknown = set(raw) - _KNOWN_KEYS
+    if unknown:
+        raise ImproperlyConfigured(f"{SETTING}: unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}.")
+    return ApiSettings(
+        permission_classes=_dotted_paths(raw, "PERMISSION_CLASSES", ["rest_framework.permissions.IsAuthenticated"]),
+        authentication_classes=(
+            None if raw.get("AUTHENTICATION_CLASSES") is None else _dotted_paths(raw, "AUTHENTICATION_CLASSES", [])
+        ),
+        merchant=_text(raw, "MERCHANT", "default"),
+        limits=_limits(raw.get("LIMITS")),
+        throttle_rates=_throttle_rates(raw.get("THROTTLE_RATES")),
+        throttle_cache=_text(raw, "THROTTLE_CACHE", "default"),
+        idempotency_ttl=_seconds(raw, "IDEMPOTENCY_TTL", 86400, minimum=60),
+        idempotency_wait=_seconds(raw, "IDEMPOTENCY_WAIT", 5, minimum=0),
+        idempotency_lease=_seconds(raw, "IDEMPOTENCY_LEASE", 120, minimum=1),
+        trusted_proxies=_networks(raw.get("TRUSTED_PROXIES", [])),
+    )
+
+
+_KNOWN_KEYS = frozenset(
+    {
+        "PERMISSION_CLASSES",
+        "AUTHENTICATION_CLASSES",
+        "MERCHANT",
+        "LIMITS",
+        "THROTTLE_RATES",
+        "THROTTLE_CACHE",
+        "IDEMPOTENCY_TTL",
+        "IDEMPOTENCY_WAIT",
+        "IDEMPOTENCY_LEASE",
+        "TRUSTED_PROXIES",
+    }
+)
+
+
+def _text(raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise _error(key, "must be a non-empty string.")
+    return value
+
+
+def _dotted_paths(raw: Mapping[str, Any], key: str, default: list[str]) -> tuple[str, ...]:
+    value = raw.get(key, default)
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _error(key, "must be a list of dotted paths to classes.")
+    if not all(isinstance(path, str) and "." in path for path in value):
+        raise _error(key, "must be a list of dotted paths to classes, e.g. 'rest_framework.permissions.IsAdminUser'.")
+    return tuple(value)
+
+
+def _limits(value: Any) -> dict[str, int | None]:
+    value = {} if value is None else value
+    if not isinstance(value, Mapping) or set(value) - set(LIMIT_SCOPES):
+        raise _error("LIMITS", f"must be a dict with keys among {list(LIMIT_SCOPES)}.")
+    limits = {**DEFAULT_LIMITS, **value}
+    for scope, limit in limits.items():
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise _error("LIMITS", f"{scope!r} must be a whole number of attempts per day (1 or more), or None.")
+    return limits
+
+
+def _throttle_rates(value: Any) -> dict[str, str | None]:
+    value = {} if value is None else value
+    if not isinstance(value, Mapping) or set(value) - set(THROTTLE_SCOPES):
+        raise _error("THROTTLE_RATES", f"must be a dict with keys among {list(THROTTLE_SCOPES)}.")
+    rates = {**DEFAULT_THROTTLE_RATES, **value}
+    for scope, rate in rates.items():
+        if rate is not None and not _is_rate(rate):
+            raise _error("THROTTLE_RATES", f"{scope!r} must look like '10/min' (per s, min, hour or day), or None.")
+    return rates
+
+
+def _is_rate(rate: object) -> bool:
+    if not isinstance(rate, str):
+        return False
+    number, _, period = rate.partition("/")
+    return number.isdigit() and int(number) > 0 and period[:1] in _RATE_PERIODS
+
+
+def _seconds(raw: Mapping[str, Any], key: str, default: float, *, minimum: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise _error(key, f"must be a number of seconds, at least {minimum:g}.")
+    return float(value)
+
+
+def _networks(value: Any) -> tuple[IpNetwork, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _error("TRUSTED_PROXIES", "must be a list of IP addresses or networks, e.g. ['10.0.0.0/8'].")
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in value)
+    except (TypeError, ValueError) as exc:
+        raise _error("TRUSTED_PROXIES", f"holds something that is not an IP address or network: {exc}") from None

@@ -1,0 +1,167 @@
+"""Every error the API answers, in one shape: ``{"code", "message", "errors"?}``.
+
+``code`` is stable and machine-readable; ``message`` is in the request's language; ``errors``
+(400 only) maps each field to the rules it broke: ``{"owner_nm": [{"rule": ..., "message": ...}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from kcp_django.exceptions import FieldError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
+MESSAGES: dict[str, StrPromise] = {
+    "invalid": _("Some fields are not valid; see errors."),
+    "parse_error": _("The request body could not be read; send a JSON object."),
+    "not_authenticated": _("Sign in to use this API."),
+    "authentication_failed": _("The credentials are not valid."),
+    "permission_denied": _("You are not allowed to do this."),
+    "csrf_failed": _("The CSRF token is missing or wrong; send it in the X-CSRFToken header."),
+    "not_found": _("Not found."),
+    "method_not_allowed": _("This method is not allowed here."),
+    "not_acceptable": _("The API answers in JSON only."),
+    "unsupported_media_type": _("Send the request body as JSON (Content-Type: application/json)."),
+    "throttled": _("Too many requests; wait a moment and try again."),
+    "limit_exceeded": _("Too many verification attempts; try again later."),
+    "duplicate_order": _("This ordr_idxx (order number) is already in use; send another one or leave it out."),
+    "idempotency_key_invalid": _("Idempotency-Key must be 1 to 255 visible ASCII characters."),
+    "idempotency_key_needs_user": _("Idempotency-Key can only be used by a signed-in user."),
+    "idempotency_key_reused": _("This Idempotency-Key was already used with a different request body."),
+    "idempotency_key_in_progress": _(
+        "The first request with this Idempotency-Key is still being answered; try again shortly."
+    ),
+    "outcome_not_stored": _(
+        "KCP was asked, but its answer could not be saved yet; read the verification at Location later."
+    ),
+}
+NON_FIELD_ERRORS = "non_field_errors"
+#: How DRF's SessionAuthentication words a CSRF refusal (a PermissionDenied like any other).
+CSRF_FAILED_PREFIX = "CSRF Failed"
+
+
+class LimitExceeded(exceptions.APIException):
+    """A daily cap on verification attempts is used up (which one is not said: that would leak)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "limit_exceeded"
+    default_detail = MESSAGES["limit_exceeded"]
+
+    def __init__(self, wait: int) -> None:
+        super().__init__()
+        self.wait = wait  # DRF's handler turns this into Retry-After
+
+
+class DuplicateOrder(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "duplicate_order"
+    default_detail = MESSAGES["duplicate_order"]
+
+
+class InvalidIdempotencyKey(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "idempotency_key_invalid"
+    default_detail = MESSAGES["idempotency_key_invalid"]
+
+
+class IdempotencyKeyNeedsUser(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "idempotency_key_needs_user"
+    default_detail = MESSAGES["idempotency_key_needs_user"]
+
+
+class IdempotencyKeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = MESSAGES["idempotency_key_reused"]
+
+
+class IdempotencyKeyInProgress(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_key_in_progress"
+    default_detail = MESSAGES["idempotency_key_in_progress"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 1
+
+
+class OutcomeNotStored(exceptions.APIException):
+    """The gateway was called but the database took neither its answer nor a read: poll ``Location``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "outcome_not_stored"
+    default_detail = MESSAGES["outcome_not_stored"]
+
+    def __init__(self, location: str) -> None:
+        super().__init__()
+        self.location = location
+        self.wait = 30
+
+
+def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:
+    """A 400 naming each field and rule, messages rendered now in the active language."""
+    detail: dict[str, list[exceptions.ErrorDetail]] = {}
+    for error in errors:
+        detail.setdefault(error.field, []).append(exceptions.ErrorDetail(str(error.message), code=error.rule))
+    return exceptions.ValidationError(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``) with the body in our shape."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = _code(exc)
+    message = MESSAGES.get(code)
+    body: dict[str, Any] = {"code": code, "message": str(message) if message else _detail_text(exc)}
+    if isinstance(exc, exceptions.ValidationError):
+        body["errors"] = _by_field(exc.detail)
+    response.data = body
+    if isinstance(exc, OutcomeNotStored):
+        response.headers["Location"] = exc.location
+    return response
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, PermissionDenied):
+        return "permission_denied"
+    if isinstance(exc, exceptions.PermissionDenied) and str(exc.detail).startswith(CSRF_FAILED_PREFIX):
+        return "csrf_failed"
+    if isinstance(exc, exceptions.APIException):
+        code = getattr(exc.detail, "code", None)
+        return str(code or exc.default_code)
+    return "error"
+
+
+def _detail_text(exc: Exception) -> str:
+    detail = getattr(exc, "detail", "")
+    return detail if isinstance(detail, str) else str(MESSAGES["invalid"])
+
+
+def _by_field(detail: Any) -> dict[str, list[dict[str, str]]]:
+    if not isinstance(detail, dict):
+        return {NON_FIELD_ERRORS: _entries(detail)}
+    return {str(field): _entries(value) for field, value in detail.items()}
+
+
+def _entries(value: Any) -> list[dict[str, str]]:
+    items = value if isinstance(value, list) else [value]
+    entries = []
+    for item in items:
+        if isinstance(item, list | dict):
+            entries.extend(_entries(list(item.values()) if isinstance(item, dict) else item))
+            continue
+        entries.append({"rule": str(getattr(item, "code", None) or "invalid"), "message": str(item)})
+    return entries

@@ -1,0 +1,174 @@
+"""What the API reads and writes. Input rules live in :mod:`kcp_django.validation`, not here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from kcp_django.api.errors import field_errors
+from kcp_django.banks import BANKS, MERGED_BANK_CODES, Bank
+from kcp_django.exceptions import FieldError, InvalidRequest
+from kcp_django.models import AccountVerification, VerificationState
+from kcp_django.validation import REFERENCE_MAX_LENGTH, NormalizedInput, normalize
+
+FIELDS = ("bank_code", "account_no", "owner_nm", "reference", "ordr_idxx")
+
+STATE_MESSAGES = {
+    VerificationState.PENDING: _("The request was sent to KCP and is waiting for an answer; ask again shortly."),
+    VerificationState.VERIFIED: _("The account holder and the account number match: the account is verified."),
+    VerificationState.REJECTED: _(
+        "The account could not be verified; check the bank, the account number and the holder's name."
+    ),
+    VerificationState.UNKNOWN: _("KCP gave no answer, so the outcome is not known yet; ask again later."),
+}
+REFERENCE_REQUIRED = _("reference (shop reference) is required.")
+BODY_NOT_AN_OBJECT = _(
+    "The request body must be a JSON object with the fields bank_code, account_no, owner_nm and reference."
+)
+
+
+class _PassThrough:
+    """Hands the value over untouched (``None`` when absent), so that :func:`~kcp_django.validation.normalize`
+    applies every rule and names it. Lengths, patterns and choices given to these fields only describe
+    the rules in the schema: DRF never checks them."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        return None if data is empty else data
+
+
+def _bank_code_choices() -> list[tuple[str, str]]:
+    choices = [(code, f"{bank.name_ko} ({bank.name_en})") for code, bank in BANKS.items()]
+    choices += [(old, f"old code of {BANKS[new].name_en}, stored as {new}") for old, new in MERGED_BANK_CODES.items()]
+    return sorted(choices)
+
+
+class PassThroughField(_PassThrough, serializers.CharField):
+    pass
+
+
+class PassThroughChoiceField(_PassThrough, serializers.ChoiceField):
+    pass
+
+
+class VerificationRequestSerializer(serializers.Serializer[Any]):
+    """The account to verify. Every broken rule is reported at once, naming the field and the rule."""
+
+    # validated_data: {"submitted": {field: value as sent}, "normalized": NormalizedInput, "ordr_idxx_given": bool}
+
+    bank_code = PassThroughChoiceField(
+        choices=_bank_code_choices(),
+        help_text="KCP bank code, e.g. '04' (KB Kookmin Bank); see banks/. Old codes of merged banks are "
+        "accepted and stored as the current bank's code.",
+    )
+    account_no = PassThroughField(
+        validators=[RegexValidator(r"^[ -]*(?:[0-9][ -]*){1,20}$")],
+        help_text="Account number: at most 20 digits; spaces and hyphens are removed.",
+    )
+    owner_nm = PassThroughField(
+        max_length=20,
+        help_text="Account holder name (예금주명): at most 20 bytes in EUC-KR (a Hangul syllable is 2), "
+        "none of , & ; \\ | ' \" < > or control characters.",
+    )
+    reference = PassThroughField(
+        max_length=REFERENCE_MAX_LENGTH,
+        validators=[RegexValidator(r"\S")],
+        help_text="The shop's own id for this refund (e.g. the refund's number): at most 100 characters.",
+    )
+    ordr_idxx = PassThroughField(
+        required=False,
+        allow_null=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]{1,40}$")],
+        help_text="Optional order number sent to KCP; generated when absent.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise field_errors([FieldError("non_field_errors", "not_an_object", BODY_NOT_AN_OBJECT)])
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        submitted = {name: attrs.get(name) for name in FIELDS}
+        errors: list[FieldError] = []
+        normalized: NormalizedInput | None = None
+        try:
+            normalized = normalize(**submitted)
+        except InvalidRequest as exc:
+            errors.extend(exc.errors)
+        reference = submitted["reference"]
+        if reference is None or (isinstance(reference, str) and not reference.strip()):
+            errors.append(FieldError("reference", "required", REFERENCE_REQUIRED))
+        if errors or normalized is None:
+            raise field_errors(errors)
+        return {
+            "submitted": submitted,
+            "normalized": normalized,
+            "ordr_idxx_given": isinstance(submitted["ordr_idxx"], str) and bool(submitted["ordr_idxx"].strip()),
+        }
+
+
+class StatusField(serializers.ChoiceField):
+    """The state, lower-case: ``pending``, ``verified``, ``rejected`` or ``unknown``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=[state.lower() for state in VerificationState.values], **kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return str(value).lower()
+
+
+class VerificationSerializer(serializers.Serializer[AccountVerification]):
+    """A verification: never the full account number, the holder's name or KCP's raw answer."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    status = StatusField(source="state", read_only=True)
+    message = serializers.SerializerMethodField(help_text="What the status means, in the request's language.")
+    res_cd = serializers.CharField(read_only=True, help_text="KCP's result code; empty while pending or unknown.")
+    tno = serializers.CharField(read_only=True, help_text="KCP's transaction number, when verified.")
+    app_time = serializers.DateTimeField(read_only=True, allow_null=True)
+    bank_code = serializers.CharField(read_only=True)
+    bank_name = serializers.SerializerMethodField()
+    account_no_masked = serializers.CharField(read_only=True, help_text="Only the last four digits are shown.")
+    reference = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def get_message(self, row: AccountVerification) -> str:
+        return str(STATE_MESSAGES[VerificationState(row.state)])
+
+    def get_bank_name(self, row: AccountVerification) -> str:
+        bank = row.bank
+        return bank.name if bank else ""
+
+
+class BankSerializer(serializers.Serializer[Bank]):
+    code = serializers.CharField(read_only=True)
+    name_ko = serializers.CharField(read_only=True)
+    name_en = serializers.CharField(read_only=True)
+
+
+class FieldErrorSerializer(serializers.Serializer[Any]):
+    rule = serializers.CharField(help_text="Stable id of the broken rule, e.g. 'forbidden_character'.")
+    message = serializers.CharField(help_text="Names the field and the rule, in the request's language.")
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    """Every error answer has this shape."""
+
+    # Documentation only: kcp_django.api.errors builds the answers.
+
+    code = serializers.CharField(help_text="Stable id, e.g. 'invalid', 'limit_exceeded', 'not_found'.")
+    message = serializers.CharField(help_text="In the request's language (Korean by default).")
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # Added here, not declared: a declared "errors" would hide Serializer.errors.
+        fields = super().get_fields()
+        fields["errors"] = serializers.DictField(
+            child=FieldErrorSerializer(many=True),
+            required=False,
+            help_text="400 only: the broken rules of each field.",
+        )
+        return fields

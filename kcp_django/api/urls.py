@@ -1,0 +1,13 @@
+"""Mount with ``path("kcp/", include("kcp_django.api.urls"))``; names live in the ``kcp_api`` namespace."""
+
+from django.urls import path
+
+from kcp_django.api import views
+
+app_name = "kcp_api"
+
+urlpatterns = [
+    path("verifications/", views.VerificationCreateView.as_view(), name="verification-list"),
+    path("verifications/<str:public_id>/", views.VerificationDetailView.as_view(), name="verification-detail"),
+    path("banks/", views.BankListView.as_view(), name="bank-list"),
+]

@@ -1,0 +1,270 @@
+"""The API's views. They call :func:`kcp_django.services.verify_refund_account` and never a gateway.
+
+Order of work for ``POST verifications/``, and why:
+
+1. authenticate, check permissions, throttle (cheap refusals first);
+2. validate: bad input is answered 400 and counts against nothing;
+3. claim the ``Idempotency-Key`` if one was sent: a repeat replays the stored answer here;
+4. take one attempt against each daily cap (:mod:`kcp_django.limits`): over a cap is 429, and KCP
+   is never called;
+5. call the service, which commits its row itself; answer 201 (final) or 202 (poll ``Location``).
+
+The views are not atomic even with ``ATOMIC_REQUESTS``: claims, counters and the service's row
+must be committed at once for other requests to see them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from functools import cache
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from kcp_django import idempotency, limits
+from kcp_django.api import errors
+from kcp_django.api.client_ip import client_ip
+from kcp_django.api.conf import ApiSettings, get_api_settings
+from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
+from kcp_django.api.schema import document
+from kcp_django.api.serializers import BankSerializer, VerificationRequestSerializer, VerificationSerializer
+from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
+from kcp_django.banks import BANKS
+from kcp_django.crypto import blind_index
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
+from kcp_django.models import AccountVerification
+from kcp_django.services import verify_refund_account
+from kcp_django.validation import NormalizedInput, generate_ordr_idxx
+
+logger = logging.getLogger("kcp_django.api")
+
+DETAIL_VIEW = "kcp_api:verification-detail"
+#: Answers given before KCP is asked: they free an Idempotency-Key for another try.
+REFUSALS = (errors.LimitExceeded, errors.DuplicateOrder, exceptions.ValidationError)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+NO_STORE = "no-store"
+BANKS_CACHE_CONTROL = "public, max-age=86400"
+
+
+class KcpApiView(APIView):
+    """JSON only, ``KCP_API``'s authentication and permissions, errors in one shape, the request's language."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        language = _language_of(request)
+        with translation.override(language):
+            response = super().dispatch(request, *args, **kwargs)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", language)
+        return response
+
+    @property
+    def api_settings(self) -> ApiSettings:
+        return get_api_settings()
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        paths = self.api_settings.authentication_classes
+        return super().get_authenticators() if paths is None else configured_authenticators(paths)
+
+    def get_permissions(self) -> list[BasePermission]:
+        return configured_permissions(self.api_settings.permission_classes)
+
+    def get_exception_handler(self) -> Any:
+        return errors.exception_handler
+
+
+class VerificationCreateView(KcpApiView):
+    throttle_classes = [VerifyThrottle]
+
+    @document("create")
+    def post(self, request: Request) -> Response:
+        serializer = VerificationRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = _idempotency_key(request)
+        if key is None:
+            return self._verify(request, data, data["submitted"]["ordr_idxx"])
+        return self._verify_once(request, data, key)
+
+    def _verify_once(self, request: Request, data: dict[str, Any], key: str) -> Response:
+        """The first answer ever given to ``key`` (for this user and this body)."""
+        if not request.user.is_authenticated:
+            raise errors.IdempotencyKeyNeedsUser()
+        api = self.api_settings
+        normalized: NormalizedInput = data["normalized"]
+        # Fixed now and kept with the claim: whoever answers this key asks KCP with this order number.
+        ordr_idxx = normalized.ordr_idxx if data["ordr_idxx_given"] else generate_ordr_idxx()
+        try:
+            outcome = idempotency.claim(
+                user_pk=request.user.pk,
+                key=hashlib.sha256(key.encode("ascii")).hexdigest(),
+                body_fingerprint=idempotency.fingerprint(data["submitted"]),
+                ordr_idxx=ordr_idxx,
+                ttl=api.idempotency_ttl,
+                wait=api.idempotency_wait,
+                lease=api.idempotency_lease,
+            )
+        except idempotency.KeyReused:
+            raise errors.IdempotencyKeyReused() from None
+        except idempotency.KeyInProgress:
+            raise errors.IdempotencyKeyInProgress() from None
+        if isinstance(outcome, idempotency.StoredAnswer):
+            return _replay(outcome)
+        try:
+            response = self._verify(request, data, outcome.ordr_idxx)
+        except REFUSALS:
+            idempotency.release(outcome)  # refused before KCP was asked: the key may be sent again
+            raise
+        # Anything else keeps the claim unanswered: after the lease, a repeat takes it over with the
+        # claim's ordr_idxx, and the service answers from the row already stored, not from KCP again.
+        idempotency.fill(outcome, idempotency.StoredAnswer(response.status_code, response.data, response["Location"]))
+        return response
+
+    def _verify(self, request: Request, data: dict[str, Any], ordr_idxx: Any) -> Response:
+        """Take an attempt against the caps, verify through the service, answer the stored row."""
+        api = self.api_settings
+        submitted = data["submitted"]
+        ip = client_ip(request._request, api.trusted_proxies)
+        try:
+            limits.take_attempt(_caps(api, data["normalized"], request, ip))
+        except limits.CapReached as exc:
+            logger.info("kcp_django.api: %s cap reached (user %s)", exc.scope, request.user.pk or "anonymous")
+            raise errors.LimitExceeded(exc.retry_after) from None
+        try:
+            row = verify_refund_account(
+                bank_code=submitted["bank_code"],
+                account_no=submitted["account_no"],
+                owner_nm=submitted["owner_nm"],
+                reference=submitted["reference"],
+                ordr_idxx=ordr_idxx,
+                merchant=api.merchant,
+                user=request.user,
+                client_ip=ip,
+            )
+        except DuplicateOrderError:
+            raise errors.DuplicateOrder() from None
+        except AnswerNotStored as exc:
+            # KCP was asked but the database would not take its answer: the row stays PENDING for
+            # kcp_reconcile. Answer 202 from the row if the database reads again, else 503.
+            row = _pending_row(exc.public_id, _location(request, exc.public_id))
+        except InvalidRequest as exc:  # already validated; kept so a rule change can't turn into a 500
+            raise errors.field_errors(exc.errors) from None
+        if not _asked_by(row, request, ip):
+            # The service answered a row stored for this ordr_idxx by someone else: refuse it exactly as
+            # an ordr_idxx reused for another account, so the answer tells nothing about that row.
+            raise errors.DuplicateOrder()
+        return Response(
+            VerificationSerializer(row).data,
+            status=status.HTTP_201_CREATED if row.is_final else status.HTTP_202_ACCEPTED,
+            headers={"Location": _location(request, row.public_id), "Cache-Control": NO_STORE},
+        )
+
+
+class VerificationDetailView(KcpApiView):
+    throttle_classes = [ReadThrottle]
+
+    @document("retrieve")
+    def get(self, request: Request, public_id: str) -> Response:
+        try:
+            wanted = uuid.UUID(public_id)
+        except ValueError:
+            raise exceptions.NotFound() from None
+        row = visible_verifications(request.user).filter(public_id=wanted).first()
+        if row is None:
+            raise exceptions.NotFound()
+        return Response(VerificationSerializer(row).data, headers={"Cache-Control": NO_STORE})
+
+
+class BankListView(KcpApiView):
+    """The bank table is public (KCP's guide), so anyone may read it and shared caches may keep it."""
+
+    throttle_classes = [ReadThrottle]
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [AllowAny()]
+
+    @document("banks")
+    def get(self, request: Request) -> Any:
+        table, etag = _bank_table()
+        response = Response(table, headers={"ETag": etag, "Cache-Control": BANKS_CACHE_CONTROL})
+        return get_conditional_response(request._request, etag=etag, response=response) or response
+
+
+def _language_of(request: HttpRequest) -> str:
+    if hasattr(request, "LANGUAGE_CODE"):  # LocaleMiddleware has chosen already
+        return translation.get_language() or request.LANGUAGE_CODE
+    return translation.get_language_from_request(request)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX_LENGTH or not all("!" <= char <= "~" for char in value):
+        raise errors.InvalidIdempotencyKey()
+    return value
+
+
+def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: str | None) -> list[limits.Cap]:
+    user = request.user
+    keys = {
+        # Hashed so every database compares them byte for byte (MySQL collations ignore case).
+        "reference": hashlib.sha256(normalized.reference.encode()).hexdigest(),
+        "user": f"user:{user.pk}" if user.is_authenticated else f"ip:{ip or 'unknown'}",
+        "account": blind_index(normalized.bank_code, normalized.account_no),
+    }
+    return [limits.Cap(scope, keys[scope], limit) for scope, limit in api.limits.items() if limit is not None]
+
+
+def _asked_by(row: AccountVerification, request: Request, ip: str | None) -> bool:
+    if request.user.is_authenticated:
+        return bool(row.requested_by_id == request.user.pk)
+    return row.requested_by_id is None and row.client_ip == ip
+
+
+def _location(request: Request, public_id: Any) -> str:
+    match = request._request.resolver_match
+    return reverse(DETAIL_VIEW, kwargs={"public_id": str(public_id)}, current_app=match.namespace if match else None)
+
+
+def _pending_row(public_id: Any, location: str) -> AccountVerification:
+    try:
+        return AccountVerification.objects.get(public_id=public_id)
+    except DatabaseError:
+        raise errors.OutcomeNotStored(location) from None
+
+
+def _replay(answer: idempotency.StoredAnswer) -> Response:
+    headers = {"Idempotent-Replayed": "true", "Cache-Control": NO_STORE}
+    if answer.location:
+        headers["Location"] = answer.location
+    return Response(answer.body, status=answer.status_code, headers=headers)
+
+
+@cache
+def _bank_table() -> tuple[list[dict[str, Any]], str]:
+    table = [dict(BankSerializer(bank).data) for bank in BANKS.values()]
+    digest = hashlib.sha256(json.dumps(table, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return table, f'"{digest[:32]}"'

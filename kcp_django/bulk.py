@@ -1,0 +1,317 @@
+"""Verifying the refund accounts of many rows: the run's record, its items, and running items with a
+bound on concurrent gateway calls.
+
+Every item gets its ``ordr_idxx`` when the run is created. The service answers an ``ordr_idxx`` it
+has seen from the stored row, so an item that runs twice (a retried task, two workers, a second
+click) still makes at most one gateway call. The admin runs small selections here directly and
+hands larger ones to :mod:`kcp_django.tasks`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection, connections, models, transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
+from kcp_django.services import verify_refund_account
+from kcp_django.sources import AccountInput, AccountSource
+from kcp_django.validation import generate_ordr_idxx
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+logger = logging.getLogger("kcp_django")
+
+SKIPPED = "SKIPPED"
+#: How long a finished run stays on the changelist's progress panel.
+RECENTLY_FINISHED = dt.timedelta(hours=1)
+#: Runs older than this are no longer shown, finished or not.
+SHOWN_FOR = dt.timedelta(days=7)
+
+
+def _whole_number(name: str, default: int, minimum: int = 1) -> int:
+    value = getattr(settings, name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ImproperlyConfigured(f"{name}: must be a whole number of at least {minimum}, not {value!r}.")
+    return value
+
+
+def admin_bulk_threshold() -> int:
+    """More selected rows than this run in the background (``KCP_ADMIN_BULK_THRESHOLD``, default 20;
+    0 sends every run to the background)."""
+    return _whole_number("KCP_ADMIN_BULK_THRESHOLD", 20, minimum=0)
+
+
+def admin_bulk_max() -> int:
+    """The most rows one admin action may verify (``KCP_ADMIN_BULK_MAX``, default 10,000)."""
+    return _whole_number("KCP_ADMIN_BULK_MAX", 10_000)
+
+
+def bulk_concurrency() -> int:
+    """Gateway calls in flight at once per running chunk (``KCP_BULK_CONCURRENCY``, default 8)."""
+    return _whole_number("KCP_BULK_CONCURRENCY", 8)
+
+
+def bulk_chunk_size() -> int:
+    """Items per background task (``KCP_BULK_CHUNK_SIZE``, default 100), before rounding up to a
+    multiple of :func:`bulk_concurrency`."""
+    return _whole_number("KCP_BULK_CHUNK_SIZE", 100)
+
+
+@dataclass
+class BulkCounts:
+    verified: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.verified + self.rejected + self.unknown + self.skipped
+
+    def as_dict(self) -> dict[str, int]:
+        return {"verified": self.verified, "rejected": self.rejected, "unknown": self.unknown, "skipped": self.skipped}
+
+    @classmethod
+    def from_outcomes(cls, outcomes: Iterable[str]) -> BulkCounts:
+        tally = Counter(outcomes)
+        return cls(
+            verified=tally[VerificationState.VERIFIED],
+            rejected=tally[VerificationState.REJECTED],
+            unknown=tally[VerificationState.UNKNOWN] + tally[VerificationState.PENDING],
+            skipped=tally[SKIPPED],
+        )
+
+
+def start_bulk(
+    *,
+    model: type[models.Model],
+    source: AccountSource,
+    object_ids: Sequence[Any],
+    confirmation_token: str,
+    merchant: str,
+    in_background: bool,
+    user: AbstractBaseUser | None = None,
+    client_ip: str | None = None,
+) -> tuple[BulkVerification, bool]:
+    """Record a run over ``object_ids`` of ``model``; ``(run, False)`` if ``confirmation_token``
+    already started one."""
+    existing = BulkVerification.objects.filter(confirmation_token=confirmation_token).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            bulk = BulkVerification.objects.create(
+                source_model=model._meta.label_lower,
+                source_fields=source.as_dict(),
+                merchant=merchant,
+                confirmation_token=confirmation_token,
+                total=len(object_ids),
+                in_background=in_background,
+                requested_by_id=getattr(user, "pk", None),
+                client_ip=client_ip or None,
+            )
+            BulkVerificationItem.objects.bulk_create(
+                [
+                    BulkVerificationItem(bulk=bulk, object_id=str(pk), ordr_idxx=generate_ordr_idxx())
+                    for pk in object_ids
+                ],
+                batch_size=500,
+            )
+    except IntegrityError:
+        # The same confirmation submitted twice at once: the other request made the run.
+        return BulkVerification.objects.get(confirmation_token=confirmation_token), False
+    return bulk, True
+
+
+@dataclass(frozen=True)
+class _Work:
+    item: BulkVerificationItem
+    account: AccountInput | None
+    error: str = ""
+
+
+def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> BulkCounts:
+    """Verify the unfinished items among ``item_ids``, at most ``concurrency`` calls at once."""
+    items = list(
+        BulkVerificationItem.objects.filter(pk__in=list(item_ids), finished_at__isnull=True)
+        .select_related("bulk", "bulk__requested_by")
+        .order_by("pk")
+    )
+    work = _read_sources(items)
+    outcomes = _run_bounded(_run_one, work, concurrency or bulk_concurrency())
+    for bulk_id in {item.bulk_id for item in items}:
+        _finish_if_done(bulk_id)
+    return BulkCounts.from_outcomes(outcomes)
+
+
+def _read_sources(items: list[BulkVerificationItem]) -> list[_Work]:
+    by_bulk: dict[int, list[BulkVerificationItem]] = {}
+    for item in items:
+        by_bulk.setdefault(item.bulk_id, []).append(item)
+    work: list[_Work] = []
+    for bulk_items in by_bulk.values():
+        bulk = bulk_items[0].bulk
+        model = apps.get_model(bulk.source_model)
+        source = AccountSource.from_dict(bulk.source_fields)
+        rows = {str(pk): row for pk, row in model._default_manager.in_bulk([i.object_id for i in bulk_items]).items()}
+        for item in bulk_items:
+            row = rows.get(item.object_id)
+            if row is None:
+                work.append(_Work(item, None, "source row no longer exists"))
+                continue
+            try:
+                work.append(_Work(item, source.read(row, bulk.merchant)))
+            except Exception as exc:
+                logger.exception("kcp_django: cannot read %s pk=%s", bulk.source_model, item.object_id)
+                work.append(_Work(item, None, f"cannot read the row: {type(exc).__name__}"))
+    return work
+
+
+def _run_one(work: _Work) -> str:
+    item = work.item
+    if work.account is None:
+        _record(item, error=work.error)
+        return SKIPPED
+    try:
+        verification = verify_refund_account(
+            **work.account.service_kwargs(),
+            ordr_idxx=item.ordr_idxx,
+            user=item.bulk.requested_by,
+            client_ip=item.bulk.client_ip,
+        )
+    except InvalidRequest as exc:
+        _record(item, error="; ".join(f"{error.field}: {error.rule}" for error in exc.errors))
+        return SKIPPED
+    except DuplicateOrderError:
+        # The row changed since this item first ran: its order number belongs to the old account.
+        _record(item, error="ordr_idxx: used for a different account")
+        return SKIPPED
+    except Exception as exc:
+        logger.exception("kcp_django: bulk item %s failed", item.ordr_idxx)
+        _record(item, error=f"error: {type(exc).__name__}")
+        return SKIPPED
+    _record(item, verification=verification)
+    return str(verification.state)
+
+
+def _record(item: BulkVerificationItem, *, verification: AccountVerification | None = None, error: str = "") -> None:
+    BulkVerificationItem.objects.filter(pk=item.pk, finished_at__isnull=True).update(
+        verification=verification, error=error[:200], finished_at=timezone.now()
+    )
+
+
+def _run_bounded(function: Callable[[_Work], str], work: list[_Work], concurrency: int) -> list[str]:
+    """``function`` over ``work`` on at most ``concurrency`` threads, each with its own connection."""
+    if concurrency <= 1 or len(work) <= 1 or connection.in_atomic_block:
+        # Inside a transaction other connections cannot see the items yet: stay on this one.
+        return [function(w) for w in work]
+    pending: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+    for w in work:
+        pending.put(w)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def drain() -> None:
+        try:
+            while True:
+                try:
+                    w = pending.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = function(w)
+                with lock:
+                    outcomes.append(outcome)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=drain, name=f"kcp-bulk-{n}") for n in range(min(concurrency, len(work)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def skip_items(bulk: BulkVerification, item_ids: Sequence[int], *, reason: str) -> None:
+    """Mark unfinished items as skipped for ``reason`` (e.g. they could not be queued)."""
+    bulk.items.filter(pk__in=item_ids, finished_at__isnull=True).update(error=reason[:200], finished_at=timezone.now())
+    _finish_if_done(bulk.pk)
+
+
+def _finish_if_done(bulk_id: int) -> None:
+    unfinished = BulkVerificationItem.objects.filter(bulk=OuterRef("pk"), finished_at__isnull=True)
+    BulkVerification.objects.filter(pk=bulk_id, finished_at__isnull=True).exclude(Exists(unfinished)).update(
+        finished_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    pk: int
+    total: int
+    done: int
+    counts: BulkCounts
+    in_background: bool
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def queued(self) -> int:
+        return self.total - self.done
+
+    @property
+    def is_running(self) -> bool:
+        return self.finished_at is None
+
+
+def recent_progress(model: type[models.Model], *, limit: int = 5) -> list[BulkProgress]:
+    """The latest runs over ``model`` that are unfinished or finished recently, in one query."""
+    now = timezone.now()
+    done = Q(items__finished_at__isnull=False)
+    state = "items__verification__state"
+    runs = (
+        BulkVerification.objects.filter(source_model=model._meta.label_lower, created_at__gte=now - SHOWN_FOR)
+        .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=now - RECENTLY_FINISHED))
+        .annotate(
+            done=Count("items", filter=done),
+            verified=Count("items", filter=Q(**{state: VerificationState.VERIFIED})),
+            rejected=Count("items", filter=Q(**{state: VerificationState.REJECTED})),
+            unknown=Count(
+                "items", filter=Q(**{f"{state}__in": [VerificationState.UNKNOWN, VerificationState.PENDING]})
+            ),
+            skipped=Count("items", filter=done & Q(items__verification__isnull=True)),
+        )
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [
+        BulkProgress(
+            pk=run.pk,
+            total=run.total,
+            done=run.done,
+            counts=BulkCounts(
+                verified=run.verified,
+                rejected=run.rejected,
+                unknown=run.unknown,
+                skipped=run.skipped,
+            ),
+            in_background=run.in_background,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+        )
+        for run in runs
+    ]

@@ -1,0 +1,179 @@
+"""Deployment checks (``manage.py check --deploy``), ids ``kcp_django.E1xx`` / ``W1xx``.
+
+They read the raw settings, so a setting that ``kcp_django.conf`` refuses outright (``E001``) is
+still explained here in deployment terms.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from kcp_django import conf
+from kcp_django.crypto import KEY_SIZE
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for alias, options in _merchant_options():
+        messages += _test_credentials_in_real_mode(alias, options)
+        messages += _test_mode_in_production(alias, options)
+        messages += _kcp_folders_web_served(alias, options)
+    messages += _key_reuse()
+    return messages
+
+
+def _merchant_options() -> Iterator[tuple[str, Mapping[str, Any]]]:
+    merchants = getattr(settings, "KCP_MERCHANTS", None)
+    if merchants is None:
+        merchants = {conf.DEFAULT_ALIAS: {"OPTIONS": {"MODE": "test"}}}
+    if not isinstance(merchants, Mapping):
+        return  # kcp_django.E001 explains a malformed setting
+    for alias, entry in merchants.items():
+        options = entry.get("OPTIONS", {}) if isinstance(entry, Mapping) else {}
+        yield str(alias), options if isinstance(options, Mapping) else {}
+
+
+def _mode(options: Mapping[str, Any]) -> str:
+    return str(options.get("MODE", "test")).lower()
+
+
+def _test_credentials_in_real_mode(alias: str, options: Mapping[str, Any]) -> list[CheckMessage]:
+    if _mode(options) != "real":
+        return []
+    site_cd = str(options.get("SITE_CD", "") or "").strip()
+    site_key = str(options.get("SITE_KEY", "") or "").strip()
+    found = []
+    if conf.TEST_SITE_CD_PATTERN.match(site_cd):
+        found.append(f"the test site code {site_cd!r}")
+    if site_key in conf.TEST_CREDENTIALS.values():
+        found.append("KCP's public test site key")
+    if not found:
+        return []
+    return [
+        Error(
+            f"KCP_MERCHANTS[{alias!r}] is in real mode with {' and '.join(found)}: KCP refuses them on its real "
+            "server, so no refund account can be verified.",
+            hint="Set KCP_SITE_CD and KCP_SITE_KEY in the server's environment to the values of your KCP contract.",
+            id="kcp_django.E101",
+        )
+    ]
+
+
+def _test_mode_in_production(alias: str, options: Mapping[str, Any]) -> list[CheckMessage]:
+    if _mode(options) != "test" or settings.DEBUG:
+        return []
+    return [
+        Warning(
+            f"KCP_MERCHANTS[{alias!r}] is in test mode while DEBUG is False: accounts are checked against KCP's "
+            "test server (testpaygw.kcp.co.kr), whose answers say nothing about real accounts.",
+            hint="Set OPTIONS['MODE'] = 'real' (KCP_MODE=real) with your contract's site code and key; on a "
+            "staging server, add 'kcp_django.W101' to SILENCED_SYSTEM_CHECKS.",
+            id="kcp_django.W101",
+        )
+    ]
+
+
+def web_served_folders() -> list[tuple[str, Path]]:
+    """``(setting, folder)`` for STATIC_ROOT, MEDIA_ROOT and every STATICFILES_DIRS entry."""
+    served: list[tuple[str, Path]] = []
+    for setting in ("STATIC_ROOT", "MEDIA_ROOT"):
+        value = getattr(settings, setting, None)
+        if value:
+            served.append((setting, Path(value).resolve()))
+    for index, entry in enumerate(getattr(settings, "STATICFILES_DIRS", None) or ()):
+        folder = entry[1] if isinstance(entry, (tuple, list)) else entry
+        if folder:
+            served.append((f"STATICFILES_DIRS[{index}]", Path(folder).resolve()))
+    return served
+
+
+def _kcp_folders(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    home_dir = str(options.get("HOME_DIR", "") or "")
+    log_dir = str(options.get("LOG_DIR", "") or "") or (os.path.join(home_dir, "log") if home_dir else "")
+    binary = str(options.get("BIN", "") or "")
+    folders = [("LOG_DIR", log_dir), ("HOME_DIR", home_dir), ("BIN", os.path.dirname(binary) if binary else "")]
+    return [(name, folder) for name, folder in folders if folder]
+
+
+def _kcp_folders_web_served(alias: str, options: Mapping[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    served = web_served_folders()
+    for name, folder in _kcp_folders(options):
+        resolved = Path(folder).resolve()
+        for setting, served_folder in served:
+            if resolved.is_relative_to(served_folder):
+                messages.append(
+                    Error(
+                        f"KCP_MERCHANTS[{alias!r}]['OPTIONS']['{name}'] ({folder}) is inside {setting} "
+                        f"({served_folder}): anyone could download pp_cli's logs, which hold account numbers and "
+                        "holder names, or KCP's files.",
+                        hint="Move KCP's folder and its log folder outside every folder the web server serves "
+                        "(KCP's guide §2.4), e.g. /var/log/kcp.",
+                        id="kcp_django.E104",
+                    )
+                )
+                break
+    return messages
+
+
+def _key_bytes(value: object) -> bytes | None:
+    text = str(value)
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == KEY_SIZE else None
+
+
+def _key_reuse() -> list[CheckMessage]:
+    index_key = getattr(settings, "KCP_INDEX_KEY", None)
+    configured = getattr(settings, "KCP_ENCRYPTION_KEYS", None) or []
+    encryption_keys = [configured] if isinstance(configured, str) else list(configured)
+    encryption_values = [str(item).partition(":")[2] for item in encryption_keys]
+    signing_keys = [getattr(settings, "SECRET_KEY", None), *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    signing_keys = [str(key) for key in signing_keys if key]
+
+    def same(a: str, b: str) -> bool:
+        return a == b or (_key_bytes(a) is not None and _key_bytes(a) == _key_bytes(b))
+
+    messages: list[CheckMessage] = []
+    if index_key and any(same(str(index_key), secret) for secret in signing_keys):
+        messages.append(
+            Error(
+                "KCP_INDEX_KEY is SECRET_KEY (or one of SECRET_KEY_FALLBACKS): whoever gets Django's signing key "
+                "can also test guesses of account numbers against the blind index.",
+                hint="Make a separate key with `manage.py kcp_generate_keys` and set KCP_INDEX_KEY from the "
+                "environment.",
+                id="kcp_django.E102",
+            )
+        )
+    if index_key and any(same(str(index_key), value) for value in encryption_values):
+        messages.append(
+            Error(
+                "KCP_INDEX_KEY is also one of KCP_ENCRYPTION_KEYS: one leaked key would both decrypt account numbers "
+                "and confirm guesses of them.",
+                hint="Give the blind index its own key (`manage.py kcp_generate_keys`); changing it means "
+                "recomputing account_index for every row.",
+                id="kcp_django.E103",
+            )
+        )
+    if any(same(value, secret) for value in encryption_values for secret in signing_keys):
+        messages.append(
+            Error(
+                "One of KCP_ENCRYPTION_KEYS is SECRET_KEY (or one of SECRET_KEY_FALLBACKS): whoever gets Django's "
+                "signing key can decrypt every stored account number.",
+                hint="Prepend a new key made with `manage.py kcp_generate_keys`, run `manage.py kcp_rotate_keys`, "
+                "then remove the old one.",
+                id="kcp_django.E105",
+            )
+        )
+    return messages

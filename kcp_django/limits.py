@@ -1,0 +1,92 @@
+"""Daily caps on verification attempts, enforced by the database so they hold across workers.
+
+One :class:`~kcp_django.models.AttemptCounter` row per (scope, key, local day). Taking an attempt:
+
+1. make sure each row exists, each with its own committed ``INSERT`` that ignores a duplicate
+   (so no transaction ever waits on another's insert while holding a lock);
+2. in one short transaction, ``UPDATE ... SET count = count + 1 WHERE count < limit`` on each row,
+   always in the same scope order (so two requests can't deadlock); when one update matches no row
+   that cap is reached and the transaction rolls back, leaving every counter as it was.
+
+The conditional ``UPDATE`` re-reads the row under its lock on PostgreSQL and MariaDB/MySQL, and
+SQLite runs one writer at a time, so no cap is ever passed, however many requests race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from kcp_django.models import AttemptCounter
+
+KEY_MAX_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class Cap:
+    """At most ``limit`` attempts a day for ``key`` in ``scope``."""
+
+    scope: str
+    key: str
+    limit: int
+
+
+class CapReached(Exception):
+    """A cap is used up for today. ``retry_after`` is the number of seconds until it resets."""
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        self.scope = scope
+        self.retry_after = retry_after
+        super().__init__(f"the {scope} cap is reached for today; it resets in {retry_after}s")
+
+
+def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetime | None = None) -> None:
+    """Count one attempt against every cap, or none of them if any is reached (:class:`CapReached`).
+
+    Call it outside any transaction: step 1 commits the counter rows at once.
+    """
+    moment = now or timezone.now()
+    day = timezone.localdate(moment)
+    ordered = sorted(caps, key=lambda cap: (cap.scope, cap.key))
+    for cap in ordered:
+        if len(cap.key) > KEY_MAX_LENGTH:
+            raise ValueError(f"cap key for {cap.scope!r} is longer than {KEY_MAX_LENGTH} characters")
+        AttemptCounter.objects.using(using).bulk_create(
+            [AttemptCounter(scope=cap.scope, key=cap.key, day=day, count=0)], ignore_conflicts=True
+        )
+    with transaction.atomic(using=using):
+        for cap in ordered:
+            taken = (
+                AttemptCounter.objects.using(using)
+                .filter(scope=cap.scope, key=cap.key, day=day, count__lt=cap.limit)
+                .update(count=F("count") + 1)
+            )
+            if not taken:
+                raise CapReached(cap.scope, seconds_until_reset(moment))
+
+
+def attempts_today(scope: str, key: str, *, using: str = "default", now: dt.datetime | None = None) -> int:
+    """How many attempts ``key`` has used in ``scope`` today."""
+    day = timezone.localdate(now or timezone.now())
+    row = AttemptCounter.objects.using(using).filter(scope=scope, key=key, day=day).first()
+    return row.count if row else 0
+
+
+def seconds_until_reset(now: dt.datetime) -> int:
+    """Seconds from ``now`` to the next local midnight (``TIME_ZONE``), when the counters start over."""
+    local = timezone.localtime(now)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=local.tzinfo)
+    # In UTC: subtracting two times of one zone would ignore a daylight-saving change between them.
+    return max(1, math.ceil((midnight.astimezone(dt.UTC) - now.astimezone(dt.UTC)).total_seconds()))
+
+
+def prune(*, before: dt.date, using: str = "default") -> int:
+    """Delete the counters of days before ``before``; returns how many rows went."""
+    deleted, _ = AttemptCounter.objects.using(using).filter(day__lt=before).delete()
+    return deleted

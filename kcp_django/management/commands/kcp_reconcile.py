@@ -1,0 +1,61 @@
+"""``manage.py kcp_reconcile``: move stuck PENDING/UNKNOWN verifications on (see kcp_django.reconciliation).
+
+Safe to run from cron on several hosts at once. Exit status 1 when an outcome could not be stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from kcp_django import conf
+from kcp_django.management.durations import describe, duration
+from kcp_django.reconciliation import longest_timeout, reconcile
+
+
+class Command(BaseCommand):
+    help = (
+        "Retry verifications left PENDING or UNKNOWN for longer than --older-than through their gateway (same "
+        "ordr_idxx), at most KCP_RECONCILE_MAX_ATTEMPTS times each; then mark them for staff review."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=duration,
+            default=duration("10m"),
+            help="only rows without progress for this long (default 10m; e.g. 30s, 10m, 2h, 0)",
+        )
+        parser.add_argument(
+            "--max-attempts", type=int, default=None, help="retries per row (default KCP_RECONCILE_MAX_ATTEMPTS, 3)"
+        )
+        parser.add_argument("--limit", type=int, default=None, help="claim at most this many rows in this run")
+        parser.add_argument("--database", default="default", help="database alias (default: default)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        older_than = options["older_than"]
+        if options["max_attempts"] is not None and options["max_attempts"] < 1:
+            raise CommandError("--max-attempts must be at least 1.")
+        try:
+            max_attempts = options["max_attempts"] or conf.reconcile_max_attempts()
+            longest_wait = longest_timeout()
+            if older_than < longest_wait:
+                self.stderr.write(
+                    f"note: --older-than {describe(older_than)} is shorter than the longest TIMEOUT "
+                    f"({describe(longest_wait)}): a request still waiting for KCP may be sent twice."
+                )
+            report = reconcile(
+                older_than=older_than, max_attempts=max_attempts, limit=options["limit"], using=options["database"]
+            )
+        except ImproperlyConfigured as exc:
+            raise CommandError(f"configuration: {exc}", returncode=4) from None
+        for problem in report.problems:
+            self.stderr.write(problem)
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"kcp_reconcile (older than {describe(older_than)}): {report.summary()}")
+        if report.not_stored:
+            raise CommandError(
+                f"{report.not_stored} outcome(s) could not be stored; those rows stay open for the next run."
+            )

@@ -1,0 +1,126 @@
+"""What the API tests share: a client that scans every response for secrets, users, settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from kcp_django import conf
+
+VERIFICATIONS = "/kcp/verifications/"
+BANKS = "/kcp/banks/"
+#: Throttles off unless a test turns them on: most tests send more than a customer would.
+NO_THROTTLES: dict[str, Any] = {"THROTTLE_RATES": {"kcp_verify": None, "kcp_read": None}}
+
+
+class LeakScanner:
+    """Every API response (body and headers) must be free of site keys and full account numbers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.account_numbers: set[str] = set()
+        self.scanned = 0
+
+    def register_account(self, value: object) -> None:
+        text = str(value)
+        digits = "".join(char for char in text if char.isdigit())
+        with self._lock:
+            self.account_numbers.update(form for form in {text.strip(), digits} if len(form) > 4)
+
+    def secrets(self) -> set[str]:
+        keys = {settings.TEST_SITE_KEY, *conf.TEST_CREDENTIALS.values()}
+        keys.update(merchant.site_key for merchant in conf.all_merchants())
+        with self._lock:
+            return keys | self.account_numbers
+
+    def leaks_in(self, text: str) -> list[str]:
+        return sorted(secret for secret in self.secrets() if secret and secret in text)
+
+    def scan(self, response: Any) -> None:
+        headers = "\n".join(f"{name}: {value}" for name, value in response.items())
+        text = response.content.decode("utf-8", "replace") + "\n" + headers
+        with self._lock:
+            self.scanned += 1
+        leaks = self.leaks_in(text)
+        assert not leaks, f"response to {response.request['PATH_INFO']} leaks {len(leaks)} secret value(s)"
+
+
+scanner = LeakScanner()
+
+
+class ScanningClient(APIClient):
+    """An ``APIClient`` whose every response goes through :data:`scanner`."""
+
+    def post(self, path: str, data: Any = None, format: str | None = "json", **extra: Any) -> Any:
+        if isinstance(data, dict) and "account_no" in data:
+            scanner.register_account(data["account_no"])
+        return super().post(path, data, format=format, **extra)
+
+    def request(self, **kwargs: Any) -> Any:
+        response = super().request(**kwargs)
+        scanner.scan(response)
+        return response
+
+
+def make_user(username: str, *, staff: bool = False) -> Any:
+    return get_user_model().objects.create_user(username, password="pw-" + username, is_staff=staff)
+
+
+def client_for(user: Any = None, **defaults: Any) -> ScanningClient:
+    client = ScanningClient(**defaults)
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+def request_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "bank_code": "04",
+        "account_no": "110-234-567890",
+        "owner_nm": "홍길동",
+        "reference": "refund-1",
+    }
+    body.update(changes)
+    return {key: value for key, value in body.items() if value is not ...}
+
+
+@contextmanager
+def api_settings(**kcp_api: Any) -> Iterator[None]:
+    """``KCP_API`` for a test, throttles off unless given, with an empty throttle cache."""
+    with override_settings(KCP_API={**NO_THROTTLES, **kcp_api}):
+        caches["default"].clear()
+        try:
+            yield
+        finally:
+            caches["default"].clear()
+
+
+def run_concurrently(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released together; results (or exceptions) in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except BaseException as exc:  # reported to the test through the results
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results

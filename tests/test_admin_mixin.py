@@ -1,0 +1,142 @@
+"""The mixin on a shop's own admin (tests.shopapp's RefundRequest)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from kcp_django.admin import VerifyRefundAccountMixin
+from kcp_django.gateways.sandbox import outbox
+from kcp_django.models import AccountVerification, BulkVerificationItem
+from kcp_django.services import verify_refund_account
+from tests.admin_support import ACTION, REFUND_CHANGELIST, make_refunds, make_staff, run_action
+from tests.shopapp.models import RefundRequest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client() -> Client:
+    staff = make_staff(
+        "shop-staff",
+        "shopapp.view_refundrequest",
+        "kcp_django.verify_refund_account",
+    )
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def latest_column(client: Client) -> dict[str, str]:
+    """Each refund's order number and the CSS class of its latest-verification badge."""
+    response = client.get(reverse(REFUND_CHANGELIST))
+    return {
+        row.order_number: str(response.context["cl"].model_admin.kcp_latest_verification(row))
+        .split('class="kcp-badge kcp-badge-')[1]
+        .split('"')[0]
+        for row in response.context["cl"].result_list
+    }
+
+
+def test_the_action_verifies_the_shops_rows_and_links_them_by_reference(client: Client) -> None:
+    refunds = make_refunds(3)
+
+    confirmation, done = run_action(client, REFUND_CHANGELIST, [r.pk for r in refunds])
+
+    assert confirmation.context["calls"] == 3
+    page = confirmation.content.decode()
+    assert all(refund.account_no not in page for refund in refunds)
+    assert "********" + refunds[0].account_no[-4:] in page
+    assert done.status_code == 302
+    assert len(outbox) == 3
+    for refund in refunds:
+        verification = AccountVerification.objects.get(reference=f"refund-{refund.pk}")
+        assert (verification.state, verification.bank_code, verification.owner_nm) == ("VERIFIED", "88", "김환불")
+        assert verification.account_no == refund.account_no
+
+
+def test_rows_that_break_kcps_rules_are_counted_out_and_skipped_with_the_rule(client: Client) -> None:
+    good = make_refunds(2)
+    bad = make_refunds(1, holder_name="김;환불")[0]
+
+    confirmation, _ = run_action(client, REFUND_CHANGELIST, [r.pk for r in [*good, bad]])
+
+    assert (confirmation.context["calls"], confirmation.context["skipped"]) == (2, 1)
+    assert "Refund R00000" in confirmation.content.decode()
+    assert len(outbox) == 2
+    skipped = BulkVerificationItem.objects.get(object_id=str(bad.pk))
+    assert skipped.error == "owner_nm: forbidden_character"
+    assert skipped.verification is None and skipped.finished_at is not None
+
+
+def test_the_column_shows_each_rows_latest_verification(client: Client) -> None:
+    never, verified, rejected, changed, invalid = make_refunds(5)
+    RefundRequest.objects.filter(pk=invalid.pk).update(bank_code="99")
+    verify_refund_account(
+        bank_code="88", account_no=rejected.account_no, owner_nm="김환불", reference=f"refund-{rejected.pk}"
+    )
+    rejected.account_no = "000-111-2222"  # the sandbox knows no such account
+    rejected.save()
+    for refund in (verified, changed, rejected):
+        verify_refund_account(
+            bank_code="88", account_no=refund.account_no, owner_nm="김환불", reference=f"refund-{refund.pk}"
+        )
+    changed.account_no = "110-222-333444"
+    changed.save()
+
+    badges = latest_column(client)
+
+    assert badges == {
+        never.order_number: "none",
+        verified.order_number: "verified",
+        rejected.order_number: "rejected",
+        changed.order_number: "changed",
+        invalid.order_number: "invalid",
+    }
+
+
+def test_the_column_costs_one_query_for_the_page(client: Client) -> None:
+    for refund in make_refunds(5):
+        verify_refund_account(
+            bank_code="88", account_no=refund.account_no, owner_nm="김환불", reference=f"refund-{refund.pk}"
+        )
+    client.get(reverse(REFUND_CHANGELIST))
+    with CaptureQueriesContext(connection) as five:
+        client.get(reverse(REFUND_CHANGELIST))
+    RefundRequest.objects.all().delete()
+    for refund in make_refunds(50):
+        verify_refund_account(
+            bank_code="88", account_no=refund.account_no, owner_nm="김환불", reference=f"refund-{refund.pk}"
+        )
+    with CaptureQueriesContext(connection) as fifty:
+        page = client.get(reverse(REFUND_CHANGELIST))
+
+    assert page.content.decode().count("kcp-badge-verified") == 50
+    assert len(fifty) == len(five)
+
+
+def test_without_the_permission_the_shop_list_has_no_verify_action() -> None:
+    make_refunds(1)
+    viewer = make_staff("viewer", "shopapp.view_refundrequest")
+    client = Client()
+    client.force_login(viewer)
+
+    page = client.get(reverse(REFUND_CHANGELIST)).content.decode()
+
+    assert ACTION not in page
+
+
+def test_a_mixin_without_its_attributes_says_which_to_set() -> None:
+    class IncompleteAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+        kcp_bank_code_field = "bank_code"
+
+    model_admin = IncompleteAdmin(RefundRequest, admin.AdminSite(name="incomplete"))
+
+    with pytest.raises(ImproperlyConfigured, match="kcp_account_no_field, kcp_owner_nm_field"):
+        model_admin.kcp_account_source()
+    assert [message.id for message in model_admin.check()] == ["kcp_django.E010"]

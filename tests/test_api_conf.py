@@ -1,0 +1,118 @@
+"""KCP_API settings, the client IP, the system checks and the prune command of the REST API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.test import RequestFactory, override_settings
+from django.utils import timezone
+
+from kcp_django.api.client_ip import client_ip
+from kcp_django.api.conf import get_api_settings
+from kcp_django.checks import check_api_settings
+from kcp_django.models import AttemptCounter, IdempotencyKey
+from tests.api_support import make_user
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SHARED = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kcp_cache"}}
+#: This module doubles as a URLconf that does not mount the API.
+urlpatterns: list[Any] = []
+
+
+def test_defaults() -> None:
+    with override_settings(KCP_API=None):
+        api = get_api_settings()
+
+    assert api.permission_classes == ("rest_framework.permissions.IsAuthenticated",)
+    assert api.authentication_classes is None
+    assert dict(api.limits) == {"reference": 5, "user": 20, "account": 5}
+    assert dict(api.throttle_rates) == {"kcp_verify": "10/min", "kcp_read": "60/min"}
+    assert (api.idempotency_ttl, api.idempotency_wait, api.idempotency_lease) == (86400, 5, 120)
+    assert api.trusted_proxies == ()
+    assert api.throttles_enabled
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ({"LIMIT": {}}, "unknown keys"),
+        ({"LIMITS": {"user": 0}}, "LIMITS"),
+        ({"LIMITS": {"ip": 3}}, "LIMITS"),
+        ({"THROTTLE_RATES": {"kcp_verify": "ten a minute"}}, "THROTTLE_RATES"),
+        ({"PERMISSION_CLASSES": "rest_framework.permissions.AllowAny"}, "PERMISSION_CLASSES"),
+        ({"IDEMPOTENCY_TTL": 5}, "IDEMPOTENCY_TTL"),
+        ({"TRUSTED_PROXIES": ["10.0.0.0/8", "proxy.local"]}, "TRUSTED_PROXIES"),
+        ([1], "must be a dict"),
+    ],
+)
+def test_a_wrong_setting_names_the_key(setting: Any, named: str) -> None:
+    with override_settings(KCP_API=setting), pytest.raises(ImproperlyConfigured, match=named):
+        get_api_settings()
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "trusted", "expected"),
+    [
+        ("203.0.113.7", "", [], "203.0.113.7"),
+        ("203.0.113.7", "198.51.100.1", [], "203.0.113.7"),  # no trusted proxy: the header is ignored
+        ("10.0.0.1", "198.51.100.1", ["10.0.0.0/8"], "198.51.100.1"),
+        ("10.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.2", ["10.0.0.0/8"], "198.51.100.1"),  # left part is the client's
+        ("10.0.0.1", "not-an-ip", ["10.0.0.0/8"], "10.0.0.1"),
+        ("10.0.0.1", "", ["10.0.0.0/8"], "10.0.0.1"),
+        ("::ffff:203.0.113.7", "", [], "203.0.113.7"),
+        ("fe80::1%eth0", "", [], "fe80::1"),
+        ("", "", [], None),
+    ],
+)
+def test_client_ip(remote: str, forwarded: str, trusted: list[str], expected: str | None) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(KCP_API={"TRUSTED_PROXIES": trusted}):
+        networks = get_api_settings().trusted_proxies
+
+    assert client_ip(request, networks) == expected
+
+
+def check_ids(**settings: Any) -> list[str]:
+    with override_settings(**settings):
+        return [message.id or "" for message in check_api_settings()]
+
+
+def test_throttles_on_a_per_process_cache_are_warned_about() -> None:
+    assert check_ids(CACHES=LOCMEM, KCP_API={}) == ["kcp_django.W002"]
+    assert check_ids(CACHES=SHARED, KCP_API={}) == []
+    assert check_ids(CACHES=LOCMEM, KCP_API={"THROTTLE_RATES": {"kcp_verify": None, "kcp_read": None}}) == []
+
+
+def test_without_the_api_mounted_there_is_nothing_to_warn_about() -> None:
+    assert check_ids(CACHES=LOCMEM, KCP_API={}, ROOT_URLCONF=__name__) == []
+
+
+def test_a_broken_api_setting_is_an_error() -> None:
+    assert check_ids(KCP_API={"LIMITS": {"user": -1}}) == ["kcp_django.E001"]
+    assert check_ids(CACHES=SHARED, KCP_API={"THROTTLE_CACHE": "throttles"}) == ["kcp_django.E001"]
+    assert check_ids(CACHES=SHARED, KCP_API={"MERCHANT": "elsewhere"}) == ["kcp_django.E001"]
+
+
+@pytest.mark.django_db
+def test_prune_deletes_expired_keys_and_old_counters() -> None:
+    user = make_user("customer")
+    now = timezone.now()
+    today = timezone.localdate()
+    for name, expires in (("old", now - dt.timedelta(seconds=1)), ("live", now + dt.timedelta(hours=1))):
+        IdempotencyKey.objects.create(
+            user=user, key=name, fingerprint="f", ordr_idxx=name, claimed_at=now, expires_at=expires
+        )
+    AttemptCounter.objects.create(scope="user", key="k", day=today - dt.timedelta(days=1), count=1)
+    AttemptCounter.objects.create(scope="user", key="k", day=today, count=1)
+    out = StringIO()
+
+    call_command("kcp_prune_api", stdout=out)
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["live"]
+    assert list(AttemptCounter.objects.values_list("day", flat=True)) == [today]
+    assert "Deleted 1 expired idempotency keys and 1 attempt counters" in out.getvalue()

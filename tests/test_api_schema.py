@@ -1,0 +1,85 @@
+"""The OpenAPI schema (drf-spectacular, optional): complete, warning-free, error shapes documented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kcp_django.api import schema
+
+spectacular = pytest.importorskip("drf_spectacular")
+
+ERROR_REF = "#/components/schemas/Error"
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict[str, Any]:
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.validation import validate_schema
+
+    GENERATOR_STATS.reset()
+    document = SchemaGenerator().get_schema(request=None, public=True)  # with DRF's own DEFAULT_SCHEMA_CLASS
+    assert not GENERATOR_STATS, "drf-spectacular warned while generating the schema"
+    validate_schema(document)
+    return dict(document)
+
+
+def operation(openapi: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return dict(openapi["paths"][path][method])
+
+
+def test_every_endpoint_is_described(openapi: dict[str, Any]) -> None:
+    assert {path: sorted(methods) for path, methods in openapi["paths"].items()} == {
+        "/kcp/verifications/": ["post"],
+        "/kcp/verifications/{public_id}/": ["get"],
+        "/kcp/banks/": ["get"],
+    }
+
+
+def test_every_error_answer_has_the_documented_shape(openapi: dict[str, Any]) -> None:
+    for path, methods in openapi["paths"].items():
+        for method, described in methods.items():
+            for status, response in described["responses"].items():
+                if int(status) >= 400:
+                    body = response["content"]["application/json"]["schema"]
+                    assert body == {"$ref": ERROR_REF}, (path, method, status)
+    error = openapi["components"]["schemas"]["Error"]
+    assert error["required"] == ["code", "message"]
+    assert error["properties"]["errors"]["additionalProperties"]["items"] == {"$ref": "#/components/schemas/FieldError"}
+
+
+def test_the_create_operation_documents_its_answers_and_headers(openapi: dict[str, Any]) -> None:
+    create = operation(openapi, "/kcp/verifications/", "post")
+
+    assert set(create["responses"]) == {"201", "202", "400", "401", "403", "409", "415", "422", "429", "503"}
+    assert create["responses"]["202"]["headers"]["Location"]["required"] is True
+    assert create["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    assert create["parameters"][0]["name"] == "Idempotency-Key"
+    request = openapi["components"]["schemas"]["VerificationRequest"]
+    assert request["required"] == ["account_no", "bank_code", "owner_nm", "reference"]
+    statuses = openapi["components"]["schemas"]["StatusEnum"]["enum"]
+    assert statuses == ["pending", "verified", "rejected", "unknown"]
+
+
+def test_the_verification_never_documents_secrets(openapi: dict[str, Any]) -> None:
+    fields = set(openapi["components"]["schemas"]["Verification"]["properties"])
+
+    assert not fields & {"account_no", "owner_nm", "raw_response", "res_msg", "site_key", "ordr_idxx"}
+
+
+def test_the_banks_operation_documents_caching(openapi: dict[str, Any]) -> None:
+    banks = operation(openapi, "/kcp/banks/", "get")
+
+    assert set(banks["responses"]) == {"200", "304", "429"}
+    assert set(banks["responses"]["304"]["headers"]) == {"ETag", "Cache-Control"}
+    assert {} in banks["security"]  # no sign-in needed
+
+
+def test_without_drf_spectacular_views_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "spectacular_installed", lambda: False)
+
+    def view() -> None: ...
+
+    assert schema.document("create")(view) is view

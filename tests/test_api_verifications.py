@@ -1,0 +1,331 @@
+"""POST verifications/ and GET verifications/{id}/ through the real URLconf and database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.urls import resolve
+
+from kcp_django.gateways.sandbox import outbox
+from kcp_django.models import AccountVerification, IdempotencyKey
+from tests import database_outages
+from tests.api_support import (
+    VERIFICATIONS,
+    api_settings,
+    client_for,
+    make_user,
+    request_body,
+    scanner,
+)
+from tests.fake_kit import merchants_with
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RESPONSE_FIELDS = {
+    "id",
+    "status",
+    "message",
+    "res_cd",
+    "tno",
+    "app_time",
+    "bank_code",
+    "bank_name",
+    "account_no_masked",
+    "reference",
+    "created_at",
+}
+
+
+@pytest.fixture(autouse=True)
+def _settings() -> Iterator[None]:
+    with api_settings():
+        yield
+
+
+@pytest.fixture
+def customer() -> Any:
+    return make_user("customer")
+
+
+def test_a_matching_holder_is_verified_with_201_and_a_masked_account(customer: Any) -> None:
+    response = client_for(customer).post(VERIFICATIONS, request_body())
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == RESPONSE_FIELDS
+    assert body["status"] == "verified"
+    assert body["message"] == "예금주와 계좌번호가 일치하여 계좌 인증이 완료되었습니다."
+    assert body["res_cd"] == "0000"
+    assert len(body["tno"]) == 14 and body["tno"].isdigit()
+    assert body["app_time"].endswith("+09:00")
+    assert (body["bank_code"], body["bank_name"]) == ("04", "국민은행")
+    assert body["account_no_masked"] == "********7890"
+    assert body["reference"] == "refund-1"
+    assert response["Location"] == f"{VERIFICATIONS}{body['id']}/"
+    assert response["Cache-Control"] == "no-store"
+    assert len(outbox) == 1
+
+
+def test_a_mismatching_name_is_rejected_with_201(customer: Any) -> None:
+    response = client_for(customer).post(VERIFICATIONS, request_body(owner_nm="홍불일치"))
+
+    assert response.status_code == 201
+    assert (response.json()["status"], response.json()["res_cd"]) == ("rejected", "8104")
+    assert response.json()["message"] == "계좌를 인증하지 못했습니다. 은행, 계좌번호, 예금주명을 확인해 주세요."
+
+
+def test_english_is_answered_to_accept_language_en(customer: Any) -> None:
+    response = client_for(customer).post(VERIFICATIONS, request_body(), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.json()["message"] == "The account holder and the account number match: the account is verified."
+    assert response.json()["bank_name"] == "KB Kookmin Bank"
+    assert response["Content-Language"] == "en"
+
+
+def test_no_answer_from_kcp_is_202_with_a_location_that_shows_unknown(customer: Any) -> None:
+    client = client_for(customer)
+
+    response = client.post(VERIFICATIONS, request_body(account_no="999-000-1234"))
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "unknown"
+    polled = client.get(response["Location"])
+    assert polled.status_code == 200
+    assert polled.json()["status"] == "unknown"
+    assert polled.json()["id"] == response.json()["id"]
+    assert polled["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("ko", "owner_nm(예금주명)에 KCP에서 사용할 수 없는 문자가 있습니다: ';'"),
+        ("en", "owner_nm (account holder name) contains characters KCP does not accept: ';'"),
+    ],
+)
+def test_a_forbidden_character_is_400_naming_the_field_and_rule(customer: Any, language: str, message: str) -> None:
+    response = client_for(customer).post(VERIFICATIONS, request_body(owner_nm="홍;길동"), HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["errors"] == {"owner_nm": [{"rule": "forbidden_character", "message": message}]}
+    assert AccountVerification.objects.count() == 0
+    assert len(outbox) == 0
+
+
+def test_every_broken_rule_is_reported_at_once(customer: Any) -> None:
+    response = client_for(customer).post(
+        VERIFICATIONS, {"bank_code": "77", "account_no": "12a4", "owner_nm": 7, "ordr_idxx": "x" * 41}
+    )
+
+    errors = response.json()["errors"]
+    assert response.status_code == 400
+    assert {field: [e["rule"] for e in entries] for field, entries in errors.items()} == {
+        "bank_code": ["unknown_bank"],
+        "account_no": ["digits_only"],
+        "owner_nm": ["type"],
+        "ordr_idxx": ["max_length"],
+        "reference": ["required"],
+    }
+    assert errors["reference"][0]["message"] == "reference(가맹점 참조값)은 필수 항목입니다."
+
+
+def test_missing_and_null_fields_are_required(customer: Any) -> None:
+    response = client_for(customer).post(VERIFICATIONS, {"bank_code": None, "reference": "  "})
+
+    rules = {field: [e["rule"] for e in entries] for field, entries in response.json()["errors"].items()}
+    assert rules == {
+        "bank_code": ["required"],
+        "account_no": ["required"],
+        "owner_nm": ["required"],
+        "reference": ["required"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        ("[1, 2]", "application/json", 400, "invalid"),
+        ('"text"', "application/json", 400, "invalid"),
+        ("{not json", "application/json", 400, "parse_error"),
+        ("bank_code=04", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(
+    customer: Any, body: str, content_type: str, status: int, code: str
+) -> None:
+    response = client_for(customer).generic("POST", VERIFICATIONS, body, content_type=content_type)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    assert response.json()["message"]
+    assert len(outbox) == 0
+
+
+def test_anonymous_callers_are_refused_without_a_gateway_call() -> None:
+    response = client_for().post(VERIFICATIONS, request_body())
+
+    assert response.status_code in (401, 403)
+    assert response.json() == {"code": "not_authenticated", "message": "이 API를 사용하려면 로그인해 주세요."}
+    assert len(outbox) == 0
+    assert AccountVerification.objects.count() == 0
+
+
+def test_session_authentication_requires_the_csrf_token(customer: Any) -> None:
+    client = client_for(enforce_csrf_checks=True)
+    client.login(username="customer", password="pw-customer")
+
+    refused = client.post(VERIFICATIONS, request_body())
+    client.get("/admin/login/")  # sets the CSRF cookie
+    accepted = client.post(VERIFICATIONS, request_body(), HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "code": "csrf_failed",
+        "message": "CSRF 토큰이 없거나 올바르지 않습니다. X-CSRFToken 헤더로 보내 주세요.",
+    }
+    assert accepted.status_code == 201
+    assert len(outbox) == 1
+
+
+def test_permission_classes_come_from_settings(customer: Any) -> None:
+    with api_settings(PERMISSION_CLASSES=["rest_framework.permissions.IsAdminUser"]):
+        refused = client_for(customer).post(VERIFICATIONS, request_body())
+        allowed = client_for(make_user("clerk", staff=True)).post(VERIFICATIONS, request_body())
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    assert allowed.status_code == 201
+
+
+def test_only_the_requester_or_staff_can_read_a_verification(customer: Any) -> None:
+    created = client_for(customer).post(VERIFICATIONS, request_body()).json()
+    location = f"{VERIFICATIONS}{created['id']}/"
+
+    other = client_for(make_user("other")).get(location)
+    missing = client_for(make_user("third")).get(f"{VERIFICATIONS}00000000-0000-4000-8000-000000000000/")
+    not_a_uuid = client_for(customer).get(f"{VERIFICATIONS}not-a-uuid/")
+    anonymous = client_for().get(location)
+    staff = client_for(make_user("clerk", staff=True)).get(location)
+    owner = client_for(customer).get(location)
+
+    assert other.status_code == 404
+    assert other.json() == missing.json() == not_a_uuid.json() == {"code": "not_found", "message": "찾을 수 없습니다."}
+    assert anonymous.status_code in (401, 403)
+    assert staff.status_code == owner.status_code == 200
+    assert staff.json() == owner.json() == {**created, "message": owner.json()["message"]}
+
+
+def test_the_service_learns_the_user_and_the_client_ip(customer: Any) -> None:
+    client_for(customer).post(VERIFICATIONS, request_body(), REMOTE_ADDR="203.0.113.7")
+
+    row = AccountVerification.objects.get()
+    assert row.requested_by == customer
+    assert row.client_ip == "203.0.113.7"
+    assert next(iter(outbox)).cust_ip == "203.0.113.7"
+
+
+def test_x_forwarded_for_is_believed_only_from_trusted_proxies(customer: Any) -> None:
+    forwarded = {"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.9"}
+    client_for(customer).post(VERIFICATIONS, request_body(reference="direct"), **forwarded)
+    with api_settings(TRUSTED_PROXIES=["10.0.0.0/8"]):
+        client_for(customer).post(VERIFICATIONS, request_body(reference="proxied"), **forwarded)
+
+    assert AccountVerification.objects.get(reference="direct").client_ip == "10.0.0.5"
+    assert AccountVerification.objects.get(reference="proxied").client_ip == "203.0.113.9"
+
+
+def test_an_order_number_of_another_user_is_refused_like_a_reused_one(customer: Any) -> None:
+    client = client_for(customer)
+    first = client.post(VERIFICATIONS, request_body(ordr_idxx="SHOP-ORDER-1"))
+    again = client.post(VERIFICATIONS, request_body(ordr_idxx="SHOP-ORDER-1"))
+    reused = client.post(VERIFICATIONS, request_body(ordr_idxx="SHOP-ORDER-1", account_no="110-234-000001"))
+    foreign = client_for(make_user("other")).post(VERIFICATIONS, request_body(ordr_idxx="SHOP-ORDER-1"))
+
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert reused.status_code == foreign.status_code == 409
+    assert reused.json() == foreign.json()
+    assert foreign.json()["code"] == "duplicate_order"
+    assert len(outbox) == 1
+
+
+def test_an_answer_the_database_would_not_take_leaves_a_row_to_poll(customer: Any) -> None:
+    outage = database_outages.planned = database_outages.Outage(lasting=True)
+    try:
+        with override_settings(KCP_MERCHANTS=merchants_with("tests.database_outages.OutageGateway")):
+            response = client_for(customer).post(VERIFICATIONS, request_body(), HTTP_IDEMPOTENCY_KEY="outage-1")
+    finally:
+        outage.stop()
+        database_outages.planned = None
+        database_outages.close_all()
+
+    row = AccountVerification.objects.get()
+    assert row.state == "PENDING"  # for kcp_reconcile
+    assert response["Location"] == f"{VERIFICATIONS}{row.public_id}/"
+    if response.status_code == 503:  # the database would not even be read
+        assert response.json()["code"] == "outcome_not_stored"
+        assert response["Retry-After"] == "30"
+    else:  # it could be read again: the row as it stands
+        assert response.status_code == 202
+        assert response.json()["status"] == "pending"
+    # The key stays claimed: a repeat reuses the claim's ordr_idxx and never asks KCP twice.
+    assert IdempotencyKey.objects.get().ordr_idxx == row.ordr_idxx
+    assert len(outbox) == 1
+
+
+def test_every_state_has_its_own_message_in_both_languages(customer: Any) -> None:
+    client = client_for(customer)
+    accounts = {"verified": "110-234-567890", "rejected": "000-111-2222", "unknown": "999-000-1234"}
+    messages: dict[str, set[str]] = {}
+    for state, account in accounts.items():
+        for language in ("ko", "en"):
+            body = request_body(account_no=account, reference=f"{state}-{language}")
+            body = client.post(VERIFICATIONS, body, HTTP_ACCEPT_LANGUAGE=language).json()
+            assert body["status"] == state
+            messages.setdefault(language, set()).add(body["message"])
+
+    assert len(messages["ko"]) == len(messages["en"]) == 3
+    assert not messages["ko"] & messages["en"]
+
+
+def test_the_views_commit_their_own_work_even_with_atomic_requests() -> None:
+    for path in (VERIFICATIONS, f"{VERIFICATIONS}x/", "/kcp/banks/"):
+        assert "default" in resolve(path).func._non_atomic_requests  # type: ignore[attr-defined]
+
+
+def test_atomic_requests_do_not_swallow_the_verification(customer: Any) -> None:
+    with override_settings():
+        connection.settings_dict["ATOMIC_REQUESTS"] = True
+        try:
+            response = client_for(customer).post(VERIFICATIONS, request_body())
+        finally:
+            connection.settings_dict["ATOMIC_REQUESTS"] = False
+
+    assert response.status_code == 201
+    assert AccountVerification.objects.filter(public_id=response.json()["id"]).exists()
+
+
+def test_the_leak_scanner_sees_every_response_and_catches_a_leak(customer: Any) -> None:
+    before = scanner.scanned
+    client_for(customer).post(VERIFICATIONS, request_body())
+    assert scanner.scanned == before + 1
+    assert "110234567890" in scanner.secrets()
+
+    class Leaky:
+        content = b'{"account": "110234567890"}'
+        request = {"PATH_INFO": "/kcp/verifications/"}
+
+        def items(self) -> list[tuple[str, str]]:
+            return []
+
+    with pytest.raises(AssertionError, match="leaks 1 secret"):
+        scanner.scan(Leaky())
+    Leaky.content = b"site key: " + scanner.secrets().pop().encode()
+    with pytest.raises(AssertionError):
+        scanner.scan(Leaky())

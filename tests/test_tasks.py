@@ -1,0 +1,191 @@
+"""Bulk runs: items, chunks on the tasks framework, the bound on concurrent calls, running twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from kcp_django.bulk import bulk_concurrency, run_items, start_bulk
+from kcp_django.gateways.sandbox import outbox
+from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
+from kcp_django.sources import AccountSource
+from kcp_django.tasks import enqueue_bulk
+from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, merchants_with, run_action
+from tests.bulk_worker.gateways import most_in_flight, read_calls
+from tests.shopapp.models import RefundRequest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REFUND_SOURCE = AccountSource(bank_code="bank_code", account_no="account_no", owner_nm="holder_name")
+TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+STORING_BACKEND = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+
+
+def start(refunds: list[RefundRequest], token: str = "t" * 32, **kwargs: Any) -> BulkVerification:
+    bulk, created = start_bulk(
+        model=RefundRequest,
+        source=REFUND_SOURCE,
+        object_ids=[r.pk for r in refunds],
+        confirmation_token=token,
+        merchant="default",
+        in_background=True,
+        **kwargs,
+    )
+    assert created
+    return bulk
+
+
+def item_ids(bulk: BulkVerification) -> list[int]:
+    return list(bulk.items.values_list("pk", flat=True))
+
+
+@override_settings(KCP_BULK_CHUNK_SIZE=3, KCP_BULK_CONCURRENCY=2)
+def test_a_run_is_queued_in_chunks_of_whole_rounds_and_every_item_ends_once() -> None:
+    bulk = start(make_refunds(7))
+
+    assert enqueue_bulk(bulk) == 2  # chunks of 4: two rounds of two concurrent calls
+
+    bulk.refresh_from_db()
+    assert bulk.finished_at is not None
+    assert bulk.items.filter(verification__state="VERIFIED").count() == 7
+    assert len(outbox) == 7
+    assert {r.ordr_idxx for r in outbox} == set(bulk.items.values_list("ordr_idxx", flat=True))
+
+
+def test_tasks_carry_item_primary_keys_only() -> None:
+    refunds = make_refunds(4)
+    bulk = start(refunds)
+
+    with override_settings(TASKS=STORING_BACKEND, KCP_BULK_CHUNK_SIZE=3, KCP_BULK_CONCURRENCY=3):
+        from kcp_django.tasks import verify_bulk_items
+
+        enqueue_bulk(bulk)
+        backend = verify_bulk_items.get_backend()
+        queued = [(result.args, result.kwargs) for result in backend.results]  # type: ignore[attr-defined]
+
+    ids = sorted(item_ids(bulk))
+    assert queued == [([ids[:3]], {}), ([ids[3:]], {})]
+    assert len(outbox) == 0
+    assert bulk.items.filter(finished_at__isnull=True).count() == 4
+
+
+def test_calls_in_flight_never_exceed_the_concurrency(tmp_path: Path) -> None:
+    calls_file = tmp_path / "calls.log"
+    merchants = merchants_with(SANDBOX_LATENCY=0.05, CALL_LOG=str(calls_file))
+    merchants["default"]["BACKEND"] = "tests.bulk_worker.gateways.CallLoggingSandbox"
+    bulk = start(make_refunds(12))
+
+    with override_settings(KCP_MERCHANTS=merchants):
+        counts = run_items(item_ids(bulk), concurrency=3)
+
+    calls = read_calls(calls_file)
+    assert counts.verified == 12 and len(calls) == 12
+    assert 2 <= most_in_flight(calls) <= 3  # in parallel, never more than the bound
+
+
+def test_running_an_item_again_never_asks_kcp_again() -> None:
+    bulk = start(make_refunds(3))
+    run_items(item_ids(bulk))
+    assert len(outbox) == 3
+
+    assert run_items(item_ids(bulk)).total == 0  # finished items are left alone
+    # A worker that died after KCP answered but before the item was marked: the item runs again.
+    first = BulkVerificationItem.objects.order_by("pk").first()
+    assert first is not None and first.verification is not None
+    BulkVerificationItem.objects.filter(pk=first.pk).update(finished_at=None, verification=None)
+    counts = run_items([first.pk])
+
+    assert counts.verified == 1
+    assert len(outbox) == 3
+    first.refresh_from_db()
+    assert AccountVerification.objects.count() == 3
+    assert first.verification is not None and first.verification.ordr_idxx == first.ordr_idxx
+
+
+def test_a_row_deleted_before_its_turn_is_skipped_and_the_run_still_finishes() -> None:
+    refunds = make_refunds(2)
+    bulk = start(refunds)
+    RefundRequest.objects.filter(pk=refunds[0].pk).delete()
+
+    counts = run_items(item_ids(bulk))
+
+    assert (counts.verified, counts.skipped) == (1, 1)
+    assert BulkVerificationItem.objects.get(object_id=str(refunds[0].pk)).error == "source row no longer exists"
+    bulk.refresh_from_db()
+    assert bulk.finished_at is not None
+
+
+@override_settings(KCP_BULK_TASK_BACKEND="nowhere")
+def test_items_that_cannot_be_queued_are_marked_rather_than_left_waiting() -> None:
+    bulk = start(make_refunds(2))
+
+    with pytest.raises(Exception, match="nowhere"):
+        enqueue_bulk(bulk)
+
+    errors = list(bulk.items.values_list("error", flat=True))
+    assert len(errors) == 2 and all(error.startswith("not queued: InvalidTaskBackend") for error in errors)
+    bulk.refresh_from_db()
+    assert bulk.finished_at is not None
+    assert len(outbox) == 0
+
+
+def test_the_same_token_starts_one_run() -> None:
+    refunds = make_refunds(2)
+    first = start(refunds, token="a" * 32)
+
+    again, created = start_bulk(
+        model=RefundRequest,
+        source=REFUND_SOURCE,
+        object_ids=[r.pk for r in refunds],
+        confirmation_token="a" * 32,
+        merchant="default",
+        in_background=True,
+    )
+
+    assert not created and again.pk == first.pk
+    assert BulkVerificationItem.objects.count() == 2
+
+
+@override_settings(KCP_ADMIN_BULK_THRESHOLD=2, TASKS=STORING_BACKEND)
+def test_while_a_worker_has_not_run_the_list_shows_the_rows_queued() -> None:
+    refunds = make_refunds(3)
+    staff = make_staff("staff", "shopapp.view_refundrequest", "kcp_django.verify_refund_account")
+    client = Client()
+    client.force_login(staff)
+
+    run_action(client, REFUND_CHANGELIST, [r.pk for r in refunds])
+    page = client.get(reverse(REFUND_CHANGELIST)).content.decode()
+
+    assert len(outbox) == 0
+    assert 'data-running="true"' in page
+    assert 'data-done="0"' in page and 'data-queued="3"' in page
+    assert "kcp_django/bulk_progress.js" in page
+
+
+@override_settings(KCP_ADMIN_BULK_THRESHOLD=1, KCP_BULK_TASK_BACKEND="nowhere")
+def test_the_admin_says_so_when_rows_cannot_be_queued() -> None:
+    refunds = make_refunds(2)
+    staff = make_staff("staff", "shopapp.view_refundrequest", "kcp_django.verify_refund_account")
+    client = Client()
+    client.force_login(staff)
+
+    _, done = run_action(client, REFUND_CHANGELIST, [r.pk for r in refunds])
+
+    messages = [str(m) for m in done.wsgi_request._messages]
+    assert any("대기열에 넣지 못했습니다" in m for m in messages), messages
+    assert len(outbox) == 0
+
+
+@pytest.mark.parametrize("value", [0, -1, "8", True])
+def test_a_broken_concurrency_setting_is_named(value: object) -> None:
+    with (
+        override_settings(KCP_BULK_CONCURRENCY=value),
+        pytest.raises(ImproperlyConfigured, match="KCP_BULK_CONCURRENCY"),
+    ):
+        bulk_concurrency()
