@@ -4,9 +4,11 @@ With no environment at all it runs in development: DEBUG on, SQLite, the sandbox
 mode and kcp-django's development keys (a system check warns loudly if those reach DEBUG=False).
 """
 
+import importlib.util
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.conf import settings_from_env
 
@@ -27,8 +29,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django.contrib.humanize",
     "kcp_django",
-    "example_project",
+    "example_project.shop",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -51,6 +54,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "example_project.shop.context.gateway",
             ]
         },
     }
@@ -65,6 +69,10 @@ LANGUAGES = [("ko", "한국어"), ("en", "English")]
 TIME_ZONE = "Asia/Seoul"
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "example_project" / "locale"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "shop:home"
+LOGOUT_REDIRECT_URL = "shop:home"
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
@@ -72,6 +80,41 @@ STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
 # KCP_MERCHANTS, KCP_ENCRYPTION_KEYS, KCP_INDEX_KEY from KCP_MODE, KCP_SITE_CD, KCP_SITE_KEY,
 # KCP_GATEWAY, KCP_HOME_DIR, KCP_BIN, KCP_LOG_DIR, KCP_TIMEOUT, KCP_ENCRYPTION_KEYS, KCP_INDEX_KEY.
 globals().update(settings_from_env(env))
+
+# The REST API (kcp_django.api) at /kcp/; its OpenAPI schema at /kcp/schema/ when drf-spectacular (the
+# "openapi" extra) is installed. EXAMPLE_API_BASIC_AUTH=1 also accepts HTTP Basic credentials, for trying
+# it with curl; a real shop keeps its own authentication. KCP_API (JSON) overrides the rest.
+OPENAPI = importlib.util.find_spec("drf_spectacular") is not None
+if OPENAPI:
+    INSTALLED_APPS.append("drf_spectacular")
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"} if OPENAPI else {}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "kcp-django example shop",
+    "DESCRIPTION": "Refund bank account verification through NHN KCP (계좌인증).",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+KCP_API = {
+    "AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        *(["rest_framework.authentication.BasicAuthentication"] if env.bool("EXAMPLE_API_BASIC_AUTH", False) else []),
+    ],
+    **env.json("KCP_API", default={}),
+}
+# Throttle counts must be shared by every worker process (kcp_django.W002): files on this host here.
+CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{BASE_DIR / 'var' / 'cache'}")}
+
+# The admin's bulk verification runs on Django's tasks framework. KCP_TASKS_BACKEND=immediate (default):
+# inside the request. KCP_TASKS_BACKEND=database: queued in the database for `manage.py db_worker`
+# (django-tasks-db, the "tasks-db" extra).
+KCP_TASKS_BACKEND = env.str("KCP_TASKS_BACKEND", default="immediate")
+if KCP_TASKS_BACKEND == "database":
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif KCP_TASKS_BACKEND != "immediate":
+    raise ImproperlyConfigured(f"KCP_TASKS_BACKEND: 'immediate' or 'database', not {KCP_TASKS_BACKEND!r}.")
+KCP_ADMIN_BULK_THRESHOLD = env.int("KCP_ADMIN_BULK_THRESHOLD", default=20)
+KCP_BULK_CONCURRENCY = env.int("KCP_BULK_CONCURRENCY", default=8)
 
 LOGGING = {
     "version": 1,

@@ -38,7 +38,10 @@ INSTALLED_APPS = [
     "kcp_django",
     "tests.fieldapp",
     "tests.shopapp",
+    "django.contrib.humanize",
+    "example_project.shop",
 ]
+LOCALE_PATHS = [BASE_DIR.parent / "example_project" / "locale"]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

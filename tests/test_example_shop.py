@@ -1,0 +1,134 @@
+"""The example shop's own rules: a refund is accepted only to the customer's verified account."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from example_project.shop.models import Order, RefundRequest
+from kcp_django.models import AccountVerification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCOUNT = "110-987-654321"
+DIGITS = "110987654321"
+
+
+@pytest.fixture
+def customer() -> object:
+    return get_user_model().objects.create_user("buyer", password="pw")
+
+
+@pytest.fixture
+def order(customer: object) -> Order:
+    return Order.objects.create(
+        number="T-1", customer=customer, product="이어폰", amount=1000, payment_method="vbank", paid_at=timezone.now()
+    )
+
+
+def signed_in(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+def verify(client: Client, owner_nm: str, reference: str = "refund-T-1") -> dict[str, object]:
+    response = client.post(
+        "/kcp/verifications/",
+        {"bank_code": "04", "account_no": ACCOUNT, "owner_nm": owner_nm, "reference": reference},
+        content_type="application/json",
+    )
+    assert response.status_code in (201, 202), response.content
+    return response.json()
+
+
+def test_a_verified_account_becomes_the_refund_account(customer: object, order: Order) -> None:
+    client = signed_in(customer)
+    verification = verify(client, "홍길동")
+
+    response = client.post("/orders/T-1/refund/", {"verification": verification["id"]}, follow=True)
+
+    refund = RefundRequest.objects.get(order=order)
+    assert (refund.bank_code, refund.account_no, refund.holder_name) == ("04", DIGITS, "홍길동")
+    assert refund.verification.state == "VERIFIED"
+    assert "환불 요청이 접수되었습니다" in response.content.decode()
+
+
+@pytest.mark.parametrize("owner_nm", ["홍불일치"])
+def test_a_rejected_verification_cannot_be_used(customer: object, order: Order, owner_nm: str) -> None:
+    client = signed_in(customer)
+    verification = verify(client, owner_nm)
+
+    response = client.post("/orders/T-1/refund/", {"verification": verification["id"]}, follow=True)
+
+    assert not RefundRequest.objects.exists()
+    assert "먼저 환불 계좌를 인증하세요" in response.content.decode()
+
+
+def test_another_customers_verification_or_another_orders_cannot_be_used(customer: object, order: Order) -> None:
+    stranger = get_user_model().objects.create_user("stranger", password="pw")
+    theirs = verify(signed_in(stranger), "홍길동")
+    other_order = verify(signed_in(customer), "홍길동", reference="refund-OTHER")
+
+    client = signed_in(customer)
+    for candidate in (theirs["id"], other_order["id"], "not-a-uuid"):
+        client.post("/orders/T-1/refund/", {"verification": candidate})
+
+    assert not RefundRequest.objects.exists()
+
+
+def test_customers_see_only_their_own_orders(customer: object, order: Order) -> None:
+    stranger = get_user_model().objects.create_user("stranger", password="pw")
+
+    assert signed_in(stranger).get("/orders/T-1/refund/").status_code == 404
+    assert "T-1" in signed_in(customer).get("/").content.decode()
+
+
+def test_pages_are_korean_by_default_and_english_on_request(customer: object, order: Order) -> None:
+    client = signed_in(customer)
+
+    assert "내 주문" in client.get("/").content.decode()
+    assert "My orders" in client.get("/", headers={"accept-language": "en"}).content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert "Request a refund" in client.get("/").content.decode()
+
+
+def test_no_page_holds_the_site_key_or_a_full_account_number(customer: object, order: Order) -> None:
+    client = signed_in(customer)
+    verification = verify(client, "홍길동")
+    client.post("/orders/T-1/refund/", {"verification": verification["id"]})
+    staff = get_user_model().objects.create_superuser("boss", password="pw")
+    admin = signed_in(staff)
+
+    pages = [
+        client.get("/"),
+        client.get("/orders/T-1/refund/"),
+        admin.get("/admin/shop/refundrequest/"),
+        admin.get(f"/admin/shop/refundrequest/{RefundRequest.objects.get().pk}/change/"),
+        admin.get("/admin/kcp_django/accountverification/"),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert DIGITS not in html
+        assert settings.TEST_SITE_KEY not in html
+
+
+def test_the_demo_data_command_is_safe_to_run_twice() -> None:
+    call_command("shop_demo", stdout=io.StringIO())
+    counts = (Order.objects.count(), AccountVerification.objects.count(), RefundRequest.objects.count())
+    call_command("shop_demo", stdout=io.StringIO())
+
+    assert counts == (4, 4, 1)
+    assert (Order.objects.count(), AccountVerification.objects.count(), RefundRequest.objects.count()) == counts
+    states = set(AccountVerification.objects.values_list("state", flat=True))
+    assert states == {"VERIFIED", "REJECTED", "UNKNOWN"}
+    assert Order.objects.get(number="2026-0001").paid_at < timezone.now() - dt.timedelta(hours=1)
