@@ -1,5 +1,6 @@
 """Settings for the test suite. ``DATABASE_URL`` picks the database (SQLite by default)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -21,7 +22,7 @@ DATABASES = {
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: some tests open a second connection to the same database.
-    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")
 if DATABASES["default"]["ENGINE"].endswith("mysql"):
     DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
     DATABASES["default"]["TEST"]["CHARSET"] = "utf8mb4"

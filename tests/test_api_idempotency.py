@@ -176,8 +176,8 @@ def test_an_abandoned_claim_is_taken_over_without_calling_kcp_again(customer: An
 
 
 @pytest.mark.parametrize("latency", [0, 0.3])
-def test_twenty_clients_sending_one_key_make_one_row_and_one_gateway_call(customer: Any, latency: float) -> None:
-    clients = 20
+def test_fifty_clients_sending_one_key_make_one_row_and_one_gateway_call(customer: Any, latency: float) -> None:
+    clients = 50
 
     def send(index: int) -> tuple[int, Any, bool]:
         response = post(client_for(customer))

@@ -102,7 +102,7 @@ def test_an_order_number_reused_for_another_account_is_refused() -> None:
 
 
 def test_racing_requests_with_one_order_number_make_one_row_and_one_call() -> None:
-    threads_count = 8
+    threads_count = 50
     barrier = threading.Barrier(threads_count)
     results: list[object] = []
 
