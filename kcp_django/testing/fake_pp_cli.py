@@ -60,35 +60,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kcp_django.exceptions import KcpConfigurationError
+from kcp_django.gateways.ppcli import ARG_KEYS
 from kcp_django.gateways.ppcli_layout import Layout, extract, layout_from_json
 from kcp_django.gateways.sandbox import answer_fields
 from kcp_django.masking import mask_fields
 
 ENCODING = "cp949"
 US, RS, GS = b"\x1f", b"\x1e", b"\x1d"
-KNOWN_KEYS = frozenset(
-    {
-        "home",
-        "site_cd",
-        "site_key",
-        "tx_cd",
-        "pa_url",
-        "pa_port",
-        "ordr_idxx",
-        "payx_data",
-        "ordr_data",
-        "rcvr_data",
-        "escw_data",
-        "modx_data",
-        "enc_data",
-        "enc_info",
-        "trace_no",
-        "cust_ip",
-        "log_path",
-        "log_level",
-        "opt",
-    }
-)
+KNOWN_KEYS = frozenset(ARG_KEYS)
 #: section key in ARG -> (name repeated inside its value, pair separator)
 PAIR_SECTIONS = {
     "ordr_data": (b"ordr_data", US),

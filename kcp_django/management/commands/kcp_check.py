@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kcp_django import conf
+from kcp_django.checks_deploy import web_served_folders
 from kcp_django.exceptions import GatewayUnavailable
 from kcp_django.gateways import ppcli
 from kcp_django.gateways.ppcli_layout import load_layout
@@ -114,24 +114,10 @@ def check_log_dir(merchant: conf.MerchantConfig) -> Check:
     return Check("log dir", True, f"{log_dir} exists and is writable")
 
 
-def web_served_dirs() -> list[tuple[str, Path]]:
-    """``(setting, folder)`` for every folder Django's settings serve: STATIC_ROOT, MEDIA_ROOT, STATICFILES_DIRS."""
-    served: list[tuple[str, Path]] = []
-    for setting in ("STATIC_ROOT", "MEDIA_ROOT"):
-        value = getattr(settings, setting, None)
-        if value:
-            served.append((setting, Path(value).resolve()))
-    for index, entry in enumerate(getattr(settings, "STATICFILES_DIRS", None) or ()):
-        folder = entry[1] if isinstance(entry, (tuple, list)) else entry
-        if folder:
-            served.append((f"STATICFILES_DIRS[{index}]", Path(folder).resolve()))
-    return served
-
-
 def check_not_served(label: str, folder: str) -> Check:
     name = f"{label} not web-served"
     resolved = Path(folder).resolve()
-    for setting, served in web_served_dirs():
+    for setting, served in web_served_folders():
         if resolved.is_relative_to(served):
             return Check(
                 name,
