@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
@@ -61,6 +61,7 @@ def verify_refund_account(
     user: AbstractBaseUser | AnonymousUser | None = None,
     client_ip: str | None = None,
     using: str = "default",
+    gateway_slot: AbstractContextManager[object] | None = None,
 ) -> AccountVerification:
     """Verify that ``owner_nm`` holds account ``account_no`` at ``bank_code``.
 
@@ -70,10 +71,29 @@ def verify_refund_account(
     account, ``ImproperlyConfigured`` for a broken merchant setting, and
     :class:`~kcp_django.exceptions.AnswerNotStored` when the gateway was called but the database
     would not take the outcome (the row stays PENDING for ``manage.py kcp_reconcile``).
+
+    ``gateway_slot`` is held only while the gateway is called: bulk runs pass a semaphore, so the
+    number of calls in flight stays bounded while other threads store their rows.
     """
     data = normalize(
         bank_code=bank_code, account_no=account_no, owner_nm=owner_nm, ordr_idxx=ordr_idxx, reference=reference
     )
+    return verify_normalized(
+        data, merchant=merchant, user=user, client_ip=client_ip, using=using, gateway_slot=gateway_slot
+    )
+
+
+def verify_normalized(
+    data: NormalizedInput,
+    *,
+    merchant: str = conf.DEFAULT_ALIAS,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    client_ip: str | None = None,
+    using: str = "default",
+    gateway_slot: AbstractContextManager[object] | None = None,
+) -> AccountVerification:
+    """:func:`verify_refund_account` for input that :func:`~kcp_django.validation.normalize` has
+    already checked (the REST API does, to report every broken rule before anything else)."""
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
 
@@ -87,7 +107,7 @@ def verify_refund_account(
                 owner_nm=data.owner_nm,
                 cust_ip=client_ip or "",
             )
-            _call_gateway(write_db, row, gateway_class(merchant_config), request)
+            _call_gateway(write_db, row, gateway_class(merchant_config), request, slot=gateway_slot)
     if created:
         transaction.on_commit(
             lambda: verification_finished.send(sender=AccountVerification, verification=row), using=using
@@ -134,33 +154,51 @@ def _outside_caller_transaction(using: str) -> Iterator[str]:
 def _claim(
     db: str, data: NormalizedInput, merchant: str, user_pk: Any, client_ip: str | None
 ) -> tuple[AccountVerification, bool]:
-    """Commit a PENDING row for ``data.ordr_idxx``, or find the one already there."""
+    """Commit a PENDING row for ``data.ordr_idxx``, or find the one already there.
+
+    The insert comes first and the unique ``ordr_idxx`` finds the row already there (a repeat, a
+    racing request): an order number is nearly always new, so no lookup precedes every call.
+    """
     account_index = blind_index(data.bank_code, data.account_no)
-    existing = AccountVerification.objects.using(db).filter(ordr_idxx=data.ordr_idxx).first()
-    if existing is None:
-        try:
-            with transaction.atomic(using=db):
-                row = AccountVerification.objects.using(db).create(
-                    merchant=merchant,
-                    ordr_idxx=data.ordr_idxx,
-                    bank_code=data.bank_code,
-                    account_no=data.account_no,
-                    account_index=account_index,
-                    account_last4=last_four(data.account_no),
-                    owner_nm=data.owner_nm,
-                    reference=data.reference,
-                    requested_by_id=user_pk,
-                    client_ip=client_ip,
-                )
-            return row, True
-        except IntegrityError:
-            # Another request with the same ordr_idxx committed first: answer with its row.
-            existing = AccountVerification.objects.using(db).get(ordr_idxx=data.ordr_idxx)
+    try:
+        row = _insert(
+            db,
+            AccountVerification(
+                merchant=merchant,
+                ordr_idxx=data.ordr_idxx,
+                bank_code=data.bank_code,
+                account_no=data.account_no,
+                account_index=account_index,
+                account_last4=last_four(data.account_no),
+                owner_nm=data.owner_nm,
+                reference=data.reference,
+                requested_by_id=user_pk,
+                client_ip=client_ip,
+            ),
+        )
+        return row, True
+    except IntegrityError:
+        # This ordr_idxx was stored before, or by a racing request that committed first: its row answers.
+        existing = AccountVerification.objects.using(db).get(ordr_idxx=data.ordr_idxx)
     if (existing.account_index, existing.owner_nm, existing.merchant) != (account_index, data.owner_nm, merchant):
         raise DuplicateOrderError(
             f"ordr_idxx {data.ordr_idxx!r} was already used for a different account, holder or merchant."
         )
     return existing, False
+
+
+def _insert(db: str, row: AccountVerification) -> AccountVerification:
+    """Save ``row`` so that it is committed when this returns.
+
+    On a connection in autocommit (the usual case) the ``INSERT`` commits by itself. Inside an atomic
+    block (a test's transaction) it runs in a savepoint, so a duplicate leaves that block usable.
+    """
+    if connections[db].in_atomic_block:
+        with transaction.atomic(using=db):
+            row.save(using=db, force_insert=True)
+    else:
+        row.save(using=db, force_insert=True)
+    return row
 
 
 def _call_gateway(
@@ -170,6 +208,7 @@ def _call_gateway(
     request: VerificationRequest,
     *,
     guard: Q | None = None,
+    slot: AbstractContextManager[object] | None = None,
     **also: Any,
 ) -> bool:
     """Ask the gateway and store what happened; True when this call's outcome landed on the row.
@@ -178,7 +217,8 @@ def _call_gateway(
     overwrite (default: still PENDING) and extra columns written with it (its lease).
     """
     try:
-        result = gateway.verify(request)
+        with slot or nullcontext():
+            result = gateway.verify(request)
     except GatewayError as exc:
         changes = {"state": VerificationState.UNKNOWN, "failure_reason": exc.reason, "raw_response": exc.raw}
     except Exception as exc:

@@ -11,9 +11,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
-from kcp_django.gateways.sandbox import outbox
+from kcp_django.gateways.base import VerificationRequest
+from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
@@ -91,6 +93,41 @@ def test_the_same_order_number_twice_is_answered_once() -> None:
     assert second.tno == first.tno
     assert len(outbox) == 1
     assert AccountVerification.objects.count() == 1
+
+
+def test_a_verification_is_two_writes_and_no_lookup() -> None:
+    # The pending row goes in first and its answer over it; an order number seen before is found by
+    # the unique constraint, not by a query before every call.
+    with CaptureQueriesContext(connection) as captured:
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORDER-W")
+
+    statements = [query["sql"].split(None, 1)[0].upper() for query in captured.captured_queries]
+    assert statements == ["INSERT", "UPDATE"]
+
+
+@pytest.mark.django_db
+def test_a_repeated_order_number_inside_the_tests_transaction_leaves_it_usable() -> None:
+    # Inside a test's transaction the service writes on the test's connection, each insert in a
+    # savepoint: a repeat must not break that transaction.
+    assert connection.in_atomic_block
+    first = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORDER-T")
+    second = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORDER-T")
+    with pytest.raises(DuplicateOrderError):
+        verify_refund_account(bank_code="04", account_no="111-222-333", owner_nm="홍길동", ordr_idxx="ORDER-T")
+
+    assert second.pk == first.pk
+    assert AccountVerification.objects.filter(ordr_idxx="ORDER-T").count() == 1
+    assert len(outbox) == 1
+
+
+def test_the_sandbox_outbox_keeps_the_latest_requests_only() -> None:
+    # A demo shop or a load test keeps its process running: the outbox must not grow without end.
+    for n in range(OUTBOX_SIZE + 2):
+        outbox.append(VerificationRequest(ordr_idxx=f"OB-{n}", bank_code="04", account_no=DIGITS, owner_nm="홍길동"))
+
+    kept = [request.ordr_idxx for request in outbox]
+    assert len(kept) == OUTBOX_SIZE
+    assert (kept[0], kept[-1]) == ("OB-2", f"OB-{OUTBOX_SIZE + 1}")
 
 
 def test_an_order_number_reused_for_another_account_is_refused() -> None:

@@ -15,6 +15,7 @@ anything else                          0000    정상처리                     
 The codes 8104 and 8105 are the sandbox's own: KCP publishes no code list for this product.
 ``tno`` is 14 digits (the KST date and six digits derived from ``ordr_idxx``); ``app_time`` is the
 current time in KST. ``OPTIONS["SANDBOX_LATENCY"]`` (seconds) adds a delay to every call.
+:data:`outbox` keeps the latest 1,000 requests, for tests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as dt
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,12 +89,18 @@ def answer_fields(request: VerificationRequest, now: dt.datetime | None = None) 
     return fields
 
 
-class Outbox:
-    """Every request the sandbox received in this process, for tests (like ``mail.outbox``)."""
+#: How many requests :data:`outbox` keeps: a long-running process (a demo shop, a load test) would
+#: otherwise keep every request it ever received.
+OUTBOX_SIZE = 1000
 
-    def __init__(self) -> None:
+
+class Outbox:
+    """The latest requests the sandbox received in this process (at most ``maxlen``), for tests
+    (like ``mail.outbox``)."""
+
+    def __init__(self, maxlen: int = OUTBOX_SIZE) -> None:
         self._lock = threading.Lock()
-        self._requests: list[VerificationRequest] = []
+        self._requests: deque[VerificationRequest] = deque(maxlen=maxlen)
 
     def append(self, request: VerificationRequest) -> None:
         with self._lock:
