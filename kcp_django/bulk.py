@@ -14,7 +14,8 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,10 @@ SKIPPED = "SKIPPED"
 RECENTLY_FINISHED = dt.timedelta(hours=1)
 #: Runs older than this are no longer shown, finished or not.
 SHOWN_FOR = dt.timedelta(days=7)
+#: Items created per INSERT when a run is recorded.
+ITEM_BATCH_SIZE = 500
+#: Source rows a worker reads per query.
+SOURCE_BATCH_SIZE = 16
 
 
 def _whole_number(name: str, default: int, minimum: int = 1) -> int:
@@ -67,9 +72,10 @@ def bulk_concurrency() -> int:
 
 
 def bulk_chunk_size() -> int:
-    """Items per background task (``KCP_BULK_CHUNK_SIZE``, default 100), before rounding up to a
-    multiple of :func:`bulk_concurrency`."""
-    return _whole_number("KCP_BULK_CHUNK_SIZE", 100)
+    """Items per background task (``KCP_BULK_CHUNK_SIZE``, default 250), before rounding up to a
+    multiple of :func:`bulk_concurrency`. Each task ends with its last calls finishing one by one,
+    about half a call per slot: fewer, larger tasks waste less of that."""
+    return _whole_number("KCP_BULK_CHUNK_SIZE", 250)
 
 
 @dataclass
@@ -125,13 +131,14 @@ def start_bulk(
                 requested_by_id=getattr(user, "pk", None),
                 client_ip=client_ip or None,
             )
-            BulkVerificationItem.objects.bulk_create(
-                [
-                    BulkVerificationItem(bulk=bulk, object_id=str(pk), ordr_idxx=generate_ordr_idxx())
-                    for pk in object_ids
-                ],
-                batch_size=500,
-            )
+            # A batch of items at a time, so memory does not grow with the selection.
+            for start in range(0, len(object_ids), ITEM_BATCH_SIZE):
+                BulkVerificationItem.objects.bulk_create(
+                    [
+                        BulkVerificationItem(bulk=bulk, object_id=str(pk), ordr_idxx=generate_ordr_idxx())
+                        for pk in object_ids[start : start + ITEM_BATCH_SIZE]
+                    ]
+                )
     except IntegrityError:
         # The same confirmation submitted twice at once: the other request made the run.
         return BulkVerification.objects.get(confirmation_token=confirmation_token), False
@@ -152,37 +159,42 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
         .select_related("bulk", "bulk__requested_by")
         .order_by("pk")
     )
-    work = _read_sources(items)
-    outcomes = _run_bounded(_run_one, work, concurrency or bulk_concurrency())
+    outcomes = _run_bounded(_run_one, _read_sources(items), len(items), concurrency or bulk_concurrency())
     for bulk_id in {item.bulk_id for item in items}:
         _finish_if_done(bulk_id)
     return BulkCounts.from_outcomes(outcomes)
 
 
-def _read_sources(items: list[BulkVerificationItem]) -> list[_Work]:
+def _read_sources(items: list[BulkVerificationItem]) -> Iterator[_Work]:
+    """Each item with its account, reading the source rows :data:`SOURCE_BATCH_SIZE` at a time: the
+    first calls start while later rows are still being read."""
     by_bulk: dict[int, list[BulkVerificationItem]] = {}
     for item in items:
         by_bulk.setdefault(item.bulk_id, []).append(item)
-    work: list[_Work] = []
     for bulk_items in by_bulk.values():
         bulk = bulk_items[0].bulk
         model = apps.get_model(bulk.source_model)
         source = AccountSource.from_dict(bulk.source_fields)
-        rows = {str(pk): row for pk, row in model._default_manager.in_bulk([i.object_id for i in bulk_items]).items()}
-        for item in bulk_items:
-            row = rows.get(item.object_id)
-            if row is None:
-                work.append(_Work(item, None, "source row no longer exists"))
-                continue
-            try:
-                work.append(_Work(item, source.read(row, bulk.merchant)))
-            except Exception as exc:
-                logger.exception("kcp_django: cannot read %s pk=%s", bulk.source_model, item.object_id)
-                work.append(_Work(item, None, f"cannot read the row: {type(exc).__name__}"))
-    return work
+        for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
+            batch = bulk_items[start : start + SOURCE_BATCH_SIZE]
+            rows = {str(pk): row for pk, row in model._default_manager.in_bulk([i.object_id for i in batch]).items()}
+            for item in batch:
+                yield _work_for(item, rows.get(item.object_id), source, bulk)
 
 
-def _run_one(work: _Work) -> str:
+def _work_for(
+    item: BulkVerificationItem, row: models.Model | None, source: AccountSource, bulk: BulkVerification
+) -> _Work:
+    if row is None:
+        return _Work(item, None, "source row no longer exists")
+    try:
+        return _Work(item, source.read(row, bulk.merchant))
+    except Exception as exc:
+        logger.exception("kcp_django: cannot read %s pk=%s", bulk.source_model, item.object_id)
+        return _Work(item, None, f"cannot read the row: {type(exc).__name__}")
+
+
+def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None) -> str:
     item = work.item
     if work.account is None:
         _record(item, error=work.error)
@@ -193,6 +205,7 @@ def _run_one(work: _Work) -> str:
             ordr_idxx=item.ordr_idxx,
             user=item.bulk.requested_by,
             client_ip=item.bulk.client_ip,
+            gateway_slot=slot,
         )
     except InvalidRequest as exc:
         _record(item, error="; ".join(f"{error.field}: {error.rule}" for error in exc.errors))
@@ -215,36 +228,54 @@ def _record(item: BulkVerificationItem, *, verification: AccountVerification | N
     )
 
 
-def _run_bounded(function: Callable[[_Work], str], work: list[_Work], concurrency: int) -> list[str]:
-    """``function`` over ``work`` on at most ``concurrency`` threads, each with its own connection."""
-    if concurrency <= 1 or len(work) <= 1 or connection.in_atomic_block:
+def _run_bounded(function: Callable[..., str], work: Iterable[_Work], size: int, concurrency: int) -> list[str]:
+    """``function`` over the ``size`` pieces of ``work``, with at most ``concurrency`` gateway calls in
+    flight.
+
+    There are more threads than calls (each with its own connection): while some wait on the
+    gateway, others store the answers they got and claim their next rows, so the gateway is kept
+    busy instead of waiting on the database between calls. This thread reads ``work`` and hands it
+    over as it goes.
+    """
+    if concurrency <= 1 or size <= 1 or connection.in_atomic_block:
         # Inside a transaction other connections cannot see the items yet: stay on this one.
         return [function(w) for w in work]
-    pending: queue.SimpleQueue[_Work] = queue.SimpleQueue()
-    for w in work:
-        pending.put(w)
+    handed: queue.Queue[_Work | None] = queue.Queue()
     outcomes: list[str] = []
     lock = threading.Lock()
+    slot = threading.BoundedSemaphore(concurrency)
 
     def drain() -> None:
         try:
-            while True:
-                try:
-                    w = pending.get_nowait()
-                except queue.Empty:
-                    return
-                outcome = function(w)
+            while (w := handed.get()) is not None:
+                outcome = function(w, slot)
                 with lock:
                     outcomes.append(outcome)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=drain, name=f"kcp-bulk-{n}") for n in range(min(concurrency, len(work)))]
+    threads = [
+        threading.Thread(target=drain, name=f"kcp-bulk-{n}")
+        for n in range(min(size, concurrency + _spare_threads(concurrency)))
+    ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for w in work:
+            handed.put(w)
+    finally:
+        # Whatever happens while reading, the threads finish what they were handed, then stop.
+        for _ in threads:
+            handed.put(None)
+        for thread in threads:
+            thread.join()
     return outcomes
+
+
+def _spare_threads(concurrency: int) -> int:
+    """Threads beyond the calls in flight: enough to store answers and claim rows while every slot
+    is busy, as long as that takes less than half as long as a gateway call."""
+    return max(1, concurrency // 2)
 
 
 def skip_items(bulk: BulkVerification, item_ids: Sequence[int], *, reason: str) -> None:

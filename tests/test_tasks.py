@@ -8,7 +8,9 @@ from typing import Any
 import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from kcp_django.bulk import bulk_concurrency, run_items, start_bulk
@@ -58,6 +60,19 @@ def test_a_run_is_queued_in_chunks_of_whole_rounds_and_every_item_ends_once() ->
     assert {r.ordr_idxx for r in outbox} == set(bulk.items.values_list("ordr_idxx", flat=True))
 
 
+def test_a_run_writes_its_items_a_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kcp_django.bulk.ITEM_BATCH_SIZE", 3)
+    refunds = make_refunds(7)
+
+    with CaptureQueriesContext(connection) as captured:
+        bulk = start(refunds)
+
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT") and "item" in q["sql"]]
+    assert len(inserts) == 3  # 3 + 3 + 1: never the whole selection in memory at once
+    assert sorted(bulk.items.values_list("object_id", flat=True)) == sorted(str(r.pk) for r in refunds)
+    assert bulk.items.values("ordr_idxx").distinct().count() == 7
+
+
 def test_tasks_carry_item_primary_keys_only() -> None:
     refunds = make_refunds(4)
     bulk = start(refunds)
@@ -87,6 +102,33 @@ def test_calls_in_flight_never_exceed_the_concurrency(tmp_path: Path) -> None:
     calls = read_calls(calls_file)
     assert counts.verified == 12 and len(calls) == 12
     assert 2 <= most_in_flight(calls) <= 3  # in parallel, never more than the bound
+
+
+def test_a_worker_reads_the_source_rows_a_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kcp_django.bulk.SOURCE_BATCH_SIZE", 4)
+    bulk = start(make_refunds(10))
+
+    with CaptureQueriesContext(connection) as captured:
+        counts = run_items(item_ids(bulk), concurrency=1)
+
+    table = RefundRequest._meta.db_table
+    reads = [
+        q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
+    ]
+    assert len(reads) == 3  # 4 + 4 + 2 rows: the first calls start before the last rows are read
+    assert counts.verified == 10
+
+
+def test_a_row_that_cannot_be_read_midway_is_skipped_and_the_rest_still_run() -> None:
+    refunds = make_refunds(9)
+    bulk = start(refunds)
+    RefundRequest.objects.filter(pk=refunds[4].pk).delete()
+
+    counts = run_items(item_ids(bulk), concurrency=3)
+
+    assert (counts.verified, counts.skipped) == (8, 1)
+    assert bulk.items.filter(finished_at__isnull=True).count() == 0
+    assert bulk.items.get(object_id=str(refunds[4].pk)).error == "source row no longer exists"
 
 
 def test_running_an_item_again_never_asks_kcp_again() -> None:
