@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULT_ALIAS = "default"
 SANDBOX_BACKEND = "kcp_django.gateways.sandbox.SandboxGateway"
@@ -83,8 +86,9 @@ def _merchants_setting() -> Mapping[str, Any]:
     return merchants
 
 
+@functools.cache
 def get_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig:
-    """The validated configuration of ``KCP_MERCHANTS[alias]``."""
+    """The validated configuration of ``KCP_MERCHANTS[alias]``; read again when the setting changes."""
     merchants = _merchants_setting()
     if alias not in merchants:
         known = ", ".join(sorted(merchants))
@@ -254,3 +258,9 @@ def reconcile_max_attempts() -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
         raise _setting_error("KCP_RECONCILE_MAX_ATTEMPTS", "must be a whole number from 1 to 100 (default 3).")
     return value
+
+
+@receiver(setting_changed)
+def _forget_merchants(*, setting: str, **kwargs: Any) -> None:
+    if setting == "KCP_MERCHANTS":
+        get_merchant.cache_clear()

@@ -51,9 +51,11 @@ def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetim
 
     Call it outside any transaction: step 1 commits the counter rows at once.
     """
+    ordered = sorted(caps, key=lambda cap: (cap.scope, cap.key))
+    if not ordered:
+        return
     moment = now or timezone.now()
     day = timezone.localdate(moment)
-    ordered = sorted(caps, key=lambda cap: (cap.scope, cap.key))
     for cap in ordered:
         if len(cap.key) > KEY_MAX_LENGTH:
             raise ValueError(f"cap key for {cap.scope!r} is longer than {KEY_MAX_LENGTH} characters")

@@ -37,6 +37,13 @@ def test_defaults() -> None:
     assert api.throttles_enabled
 
 
+def test_a_changed_api_setting_is_read_again() -> None:
+    assert get_api_settings() is get_api_settings()
+    with override_settings(KCP_API={"MERCHANT": "second"}):
+        assert get_api_settings().merchant == "second"
+    assert get_api_settings().merchant == "default"
+
+
 @pytest.mark.parametrize(
     ("setting", "named"),
     [

@@ -34,6 +34,14 @@ def test_settings_are_read_when_used_not_at_import() -> None:
     assert config.gateway_host == "paygw.kcp.co.kr"
 
 
+def test_a_changed_merchant_setting_is_read_again() -> None:
+    # The configuration is kept between calls, and forgotten when the setting changes.
+    assert conf.get_merchant() is conf.get_merchant()
+    with override_settings(KCP_MERCHANTS={"default": {"BACKEND": "sandbox", "OPTIONS": {"SANDBOX_LATENCY": 0.25}}}):
+        assert conf.get_merchant().options["SANDBOX_LATENCY"] == 0.25
+    assert conf.get_merchant().options.get("SANDBOX_LATENCY") != 0.25
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 import time
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown
-from kcp_django.gateways.base import VerificationRequest
+from kcp_django.gateways.base import VerificationRequest, parse_app_time
 from kcp_django.gateways.ppcli import (
     STDOUT_LIMIT,
     PpCliArgs,
@@ -391,3 +392,25 @@ def test_pp_cli_does_not_inherit_the_servers_secrets(monkeypatch: pytest.MonkeyP
     assert {"KCP_SITE_KEY", "SECRET_KEY", "DATABASE_URL"}.isdisjoint(inherited)
     assert inherited["KCP_FAKE_MODE"] == "slow"
     assert inherited["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20240424142638", (2024, 4, 24, 14, 26, 38)),
+        (" 20240229000000 ", (2024, 2, 29, 0, 0, 0)),
+        ("20241324142638", None),  # month 13
+        ("20230229000000", None),  # not a leap year
+        ("2024042414263", None),  # 13 digits
+        ("２０２４０４２４１４２６３８", None),  # full-width digits are not KCP's
+        ("", None),
+    ],
+)
+def test_kcp_app_time_is_read_in_korean_time_or_not_at_all(value: str, expected: tuple[int, ...] | None) -> None:
+    parsed = parse_app_time(value)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert parsed is not None
+        assert (parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second) == expected
+        assert parsed.utcoffset() == dt.timedelta(hours=9)

@@ -20,6 +20,7 @@ This module imports nothing of DRF or of the app's models.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 SETTING = "KCP_API"
 LIMIT_SCOPES = ("reference", "user", "account")
@@ -61,8 +64,9 @@ def _error(key: str, problem: str) -> ImproperlyConfigured:
     return ImproperlyConfigured(f"{SETTING}[{key!r}]: {problem}")
 
 
+@functools.cache
 def get_api_settings() -> ApiSettings:
-    """The validated ``KCP_API`` setting, defaults filled in."""
+    """The validated ``KCP_API`` setting, defaults filled in; read again when the setting changes."""
     raw = getattr(settings, SETTING, None) or {}
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(f"{SETTING}: must be a dict (see kcp-django's README, 'REST API').")
@@ -160,3 +164,9 @@ def _networks(value: Any) -> tuple[IpNetwork, ...]:
         return tuple(ipaddress.ip_network(item, strict=False) for item in value)
     except (TypeError, ValueError) as exc:
         raise _error("TRUSTED_PROXIES", f"holds something that is not an IP address or network: {exc}") from None
+
+
+@receiver(setting_changed)
+def _forget_api_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING:
+        get_api_settings.cache_clear()

@@ -15,6 +15,7 @@ must be committed at once for other requests to see them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -46,9 +47,9 @@ from kcp_django.api.serializers import BankSerializer, VerificationRequestSerial
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
-from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.services import verify_normalized
 from kcp_django.validation import NormalizedInput, generate_ordr_idxx
 
 logger = logging.getLogger("kcp_django.api")
@@ -105,7 +106,7 @@ class VerificationCreateView(KcpApiView):
         data = serializer.validated_data
         key = _idempotency_key(request)
         if key is None:
-            return self._verify(request, data, data["submitted"]["ordr_idxx"])
+            return self._verify(request, data, data["normalized"].ordr_idxx)
         return self._verify_once(request, data, key)
 
     def _verify_once(self, request: Request, data: dict[str, Any], key: str) -> Response:
@@ -142,23 +143,19 @@ class VerificationCreateView(KcpApiView):
         idempotency.fill(outcome, idempotency.StoredAnswer(response.status_code, response.data, response["Location"]))
         return response
 
-    def _verify(self, request: Request, data: dict[str, Any], ordr_idxx: Any) -> Response:
+    def _verify(self, request: Request, data: dict[str, Any], ordr_idxx: str) -> Response:
         """Take an attempt against the caps, verify through the service, answer the stored row."""
         api = self.api_settings
-        submitted = data["submitted"]
+        normalized: NormalizedInput = data["normalized"]
         ip = client_ip(request._request, api.trusted_proxies)
         try:
-            limits.take_attempt(_caps(api, data["normalized"], request, ip))
+            limits.take_attempt(_caps(api, normalized, request, ip))
         except limits.CapReached as exc:
             logger.info("kcp_django.api: %s cap reached (user %s)", exc.scope, request.user.pk or "anonymous")
             raise errors.LimitExceeded(exc.retry_after) from None
         try:
-            row = verify_refund_account(
-                bank_code=submitted["bank_code"],
-                account_no=submitted["account_no"],
-                owner_nm=submitted["owner_nm"],
-                reference=submitted["reference"],
-                ordr_idxx=ordr_idxx,
+            row = verify_normalized(
+                dataclasses.replace(normalized, ordr_idxx=ordr_idxx),
                 merchant=api.merchant,
                 user=request.user,
                 client_ip=ip,
@@ -169,8 +166,6 @@ class VerificationCreateView(KcpApiView):
             # KCP was asked but the database would not take its answer: the row stays PENDING for
             # kcp_reconcile. Answer 202 from the row if the database reads again, else 503.
             row = _pending_row(exc.public_id, _location(request, exc.public_id))
-        except InvalidRequest as exc:  # already validated; kept so a rule change can't turn into a 500
-            raise errors.field_errors(exc.errors) from None
         if not _asked_by(row, request, ip):
             # The service answered a row stored for this ordr_idxx by someone else: refuse it exactly as
             # an ordr_idxx reused for another account, so the answer tells nothing about that row.
@@ -228,14 +223,21 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: str | None) -> list[limits.Cap]:
-    user = request.user
-    keys = {
+    return [
+        limits.Cap(scope, _cap_key(scope, normalized, request, ip), limit)
+        for scope, limit in api.limits.items()
+        if limit is not None
+    ]
+
+
+def _cap_key(scope: str, normalized: NormalizedInput, request: Request, ip: str | None) -> str:
+    if scope == "reference":
         # Hashed so every database compares them byte for byte (MySQL collations ignore case).
-        "reference": hashlib.sha256(normalized.reference.encode()).hexdigest(),
-        "user": f"user:{user.pk}" if user.is_authenticated else f"ip:{ip or 'unknown'}",
-        "account": blind_index(normalized.bank_code, normalized.account_no),
-    }
-    return [limits.Cap(scope, keys[scope], limit) for scope, limit in api.limits.items() if limit is not None]
+        return hashlib.sha256(normalized.reference.encode()).hexdigest()
+    if scope == "user":
+        user = request.user
+        return f"user:{user.pk}" if user.is_authenticated else f"ip:{ip or 'unknown'}"
+    return blind_index(normalized.bank_code, normalized.account_no)
 
 
 def _asked_by(row: AccountVerification, request: Request, ip: str | None) -> bool:
