@@ -111,10 +111,8 @@ def test_a_worker_reads_the_source_rows_a_batch_at_a_time(monkeypatch: pytest.Mo
     with CaptureQueriesContext(connection) as captured:
         counts = run_items(item_ids(bulk), concurrency=1)
 
-    table = RefundRequest._meta.db_table
-    reads = [
-        q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
-    ]
+    source_table = f"FROM {connection.ops.quote_name(RefundRequest._meta.db_table)}"
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and source_table in q["sql"]]
     assert len(reads) == 3  # 4 + 4 + 2 rows: the first calls start before the last rows are read
     assert counts.verified == 10
 
