@@ -39,6 +39,15 @@ def verifier(username: str = "verifier", *extra: str) -> AbstractUser:
     return make_staff(username, "kcp_django.view_accountverification", "kcp_django.verify_refund_account", *extra)
 
 
+def without_random_digits(page: str) -> str:
+    """``page`` without the stored order numbers, transaction numbers and public ids: they hold
+    timestamps and random digits, in which five digits of an account can turn up by chance."""
+    for values in AccountVerification.objects.values_list("ordr_idxx", "tno", "public_id"):
+        for value in filter(None, map(str, values)):
+            page = page.replace(value, "")
+    return page
+
+
 def make_verifications(count: int, *, start: int = 0) -> list[AccountVerification]:
     return [
         verify_refund_account(bank_code="04", account_no=account_number(n), owner_nm="홍길동", reference=f"order-{n}")
