@@ -30,11 +30,11 @@ from pathlib import Path
 from django.db import connection
 from django.utils.crypto import get_random_string
 
-from benchmarks.gateways import Call, most_in_flight, read_calls
 from benchmarks.measure import Row
 from benchmarks.processes import ROOT, child_environment, scratch, start, stop, stop_and_measure
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
+from tests.bulk_worker.gateways import Call, most_in_flight, read_calls
 
 WALL_TARGET = 1.15
 MEMORY_TARGET = 1.10

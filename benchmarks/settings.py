@@ -61,5 +61,5 @@ if "django_tasks_db" not in INSTALLED_APPS:
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 if os.environ.get("KCP_BENCH_CALL_LOG"):
     # The bulk rows' workers: every gateway call logged, to count them.
-    KCP_MERCHANTS["default"]["BACKEND"] = "benchmarks.gateways.CountingSandbox"
+    KCP_MERCHANTS["default"]["BACKEND"] = "tests.bulk_worker.gateways.CallLoggingSandbox"
     KCP_MERCHANTS["default"]["OPTIONS"]["CALL_LOG"] = os.environ["KCP_BENCH_CALL_LOG"]
