@@ -1,7 +1,7 @@
 """What the admin does when staff confirm a bulk run, in a process of its own so its memory can be measured.
 
 ``python -m benchmarks.enqueue IDS_FILE`` reads the source rows' primary keys (a JSON list), records
-the run (:func:`kcp_django.bulk.start_bulk`), queues its chunks (:func:`kcp_django.tasks.enqueue_bulk`)
+the run (:func:`kcp_django.admin.bulk.start_bulk`), queues its chunks (:func:`kcp_django.admin.tasks.enqueue_bulk`)
 and prints one JSON line: the run's id, how many tasks, when it started (``time.time()``, just
 before ``start_bulk``) and this process's peak resident set size in bytes.
 """
@@ -39,10 +39,10 @@ def main(ids_file: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     django.setup()
 
-    from kcp_django.bulk import start_bulk
+    from kcp_django.admin.bulk import start_bulk
+    from kcp_django.admin.sources import AccountSource
+    from kcp_django.admin.tasks import enqueue_bulk
     from kcp_django.models import AccountVerification
-    from kcp_django.sources import AccountSource
-    from kcp_django.tasks import enqueue_bulk
 
     object_ids = json.loads(Path(ids_file).read_text())
     # Where the admin's own action on the verifications list reads each row's account.

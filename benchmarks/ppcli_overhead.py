@@ -12,8 +12,8 @@ from benchmarks.measure import Row, alternate
 from benchmarks.processes import scratch
 from kcp_django.conf import MerchantConfig
 from kcp_django.gateways.base import VerificationRequest
-from kcp_django.gateways.ppcli import PpCliGateway, args_for, build_arg, child_environment, find_binary
-from kcp_django.gateways.ppcli_layout import load_layout, render
+from kcp_django.gateways.ppcli.client import PpCliGateway, args_for, build_arg, child_environment, find_binary
+from kcp_django.gateways.ppcli.layout import load_layout, render
 
 TARGET = 1.05
 

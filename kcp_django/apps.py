@@ -8,4 +8,4 @@ class KcpDjangoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from kcp_django import checks, checks_deploy  # noqa: F401  (registers the system and deploy checks)
+        from kcp_django import checks  # noqa: F401  (registers the system and deploy checks)

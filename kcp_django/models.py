@@ -62,7 +62,7 @@ class AccountVerification(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
-    # Maintenance: kcp_django.reconciliation (attempts, lease, review) and kcp_django.retention (purge).
+    # Maintenance: kcp_django.maintenance.reconcile (attempts, lease, review) and kcp_django.maintenance.purge (purge).
     reconcile_attempts = models.PositiveSmallIntegerField(_("reconcile attempts"), default=0, editable=False)
     claimed_by = models.CharField(
         _("claimed by (kcp_reconcile)"), max_length=80, blank=True, default="", editable=False
@@ -116,7 +116,7 @@ class AttemptScope(models.TextChoices):
 
 
 class AttemptCounter(models.Model):
-    """How many verifications one scope key started on one day. Written only by :mod:`kcp_django.limits`.
+    """How many verifications one scope key started on one day. Written only by :mod:`kcp_django.api.limits`.
 
     ``key`` is the shop reference, the user (``"user:<pk>"`` or ``"ip:<address>"``) or the account's
     blind index: never an account number.
@@ -139,7 +139,7 @@ class AttemptCounter(models.Model):
 
 class IdempotencyKey(models.Model):
     """A client's ``Idempotency-Key`` and the first answer given to it. Written only by
-    :mod:`kcp_django.idempotency`.
+    :mod:`kcp_django.api.idempotency`.
 
     ``key`` is the SHA-256 of the header (compared byte for byte on every database, whatever its
     collation). ``fingerprint`` is an HMAC of the request body (never the body itself: it holds an

@@ -213,7 +213,7 @@ def _call_gateway(
 ) -> bool:
     """Ask the gateway and store what happened; True when this call's outcome landed on the row.
 
-    ``guard`` and ``also`` are for :mod:`kcp_django.reconciliation`: which rows the outcome may
+    ``guard`` and ``also`` are for :mod:`kcp_django.maintenance.reconcile`: which rows the outcome may
     overwrite (default: still PENDING) and extra columns written with it (its lease).
     """
     try:

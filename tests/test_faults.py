@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from kcp_django.exceptions import AnswerNotStored
+from kcp_django.maintenance.reconcile import reconcile
 from kcp_django.models import AccountVerification
-from kcp_django.reconciliation import reconcile
 from kcp_django.services import verify_refund_account
 from tests import database_outages
 from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants

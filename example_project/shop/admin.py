@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from example_project.shop.models import Order, RefundRequest
-from kcp_django.admin_mixins import VerifyRefundAccountMixin
+from kcp_django.admin import VerifyRefundAccountMixin
 
 
 @admin.register(Order)

@@ -2,7 +2,7 @@
 ``KCP_API["THROTTLE_CACHE"]``.
 
 Throttles slow a script down cheaply, but a cache count is not exact under concurrency: the caps
-that protect money are in :mod:`kcp_django.limits`.
+that protect money are in :mod:`kcp_django.api.limits`.
 """
 
 from __future__ import annotations

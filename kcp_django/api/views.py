@@ -5,7 +5,7 @@ Order of work for ``POST verifications/``, and why:
 1. authenticate, check permissions, throttle (cheap refusals first);
 2. validate: bad input is answered 400 and counts against nothing;
 3. claim the ``Idempotency-Key`` if one was sent: a repeat replays the stored answer here;
-4. take one attempt against each daily cap (:mod:`kcp_django.limits`): over a cap is 429, and KCP
+4. take one attempt against each daily cap (:mod:`kcp_django.api.limits`): over a cap is 429, and KCP
    is never called;
 5. call the service, which commits its row itself; answer 201 (final) or 202 (poll ``Location``).
 
@@ -37,8 +37,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kcp_django import idempotency, limits
-from kcp_django.api import errors
+from kcp_django.api import errors, idempotency, limits
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.conf import ApiSettings, get_api_settings
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications

@@ -18,7 +18,7 @@ Like the real client it
   * writes a log to ``{log_path}/YYYYMM/DD_pp_cli.log`` (``{home}/log/...`` when ``log_path`` is
     empty); unlike the real one it masks account numbers and names there.
 
-It reads the request back through the layout table (:mod:`kcp_django.gateways.ppcli_layout`) and
+It reads the request back through the layout table (:mod:`kcp_django.gateways.ppcli.layout`) and
 follows the sandbox: account ``999...`` gets no answer (it sleeps until the caller's timeout),
 ``000...`` answers 8105, a holder name with ``불일치``/``mismatch`` answers 8104, anything else
 ``0000`` with a 14-digit ``tno`` and ``app_time``. A request that does not match the layout (wrong
@@ -60,8 +60,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kcp_django.exceptions import KcpConfigurationError
-from kcp_django.gateways.ppcli import ARG_KEYS
-from kcp_django.gateways.ppcli_layout import Layout, extract, layout_from_json
+from kcp_django.gateways.ppcli.client import ARG_KEYS
+from kcp_django.gateways.ppcli.layout import Layout, extract, layout_from_json
 from kcp_django.gateways.sandbox import answer_fields
 from kcp_django.masking import mask_fields
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kcp_django.bulk import run_items
+from kcp_django.admin.bulk import run_items
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerificationItem
 from tests.admin_support import ACTION, PASSWORD, make_staff, make_verifications, verifier, without_random_digits
@@ -87,7 +87,7 @@ def test_staff_without_the_permission_see_no_action_and_no_full_number(page: Any
 
 
 def test_a_background_run_shows_its_progress_until_done(page: Any, live_server: Any, settings: Any) -> None:
-    from tests.test_tasks import STORING_BACKEND
+    from tests.admin.test_bulk import STORING_BACKEND
 
     settings.KCP_ADMIN_BULK_THRESHOLD = 2
     settings.TASKS = STORING_BACKEND  # queued, not run, until this test runs the items itself

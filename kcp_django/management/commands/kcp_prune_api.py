@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from kcp_django import idempotency, limits
+from kcp_django.api import idempotency, limits
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """``manage.py kcp_purge --older-than 180d``: destroy account numbers and names of old final verifications.
 
-See kcp_django.retention for what is removed and what is kept for audits.
+See kcp_django.maintenance.purge for what is removed and what is kept for audits.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from kcp_django.maintenance.purge import DEFAULT_BATCH_SIZE, purge_personal_data
 from kcp_django.management.durations import describe, duration
-from kcp_django.retention import DEFAULT_BATCH_SIZE, purge_personal_data
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""``manage.py kcp_reconcile``: move stuck PENDING/UNKNOWN verifications on (see kcp_django.reconciliation).
+"""``manage.py kcp_reconcile``: move stuck PENDING/UNKNOWN verifications on (see kcp_django.maintenance.reconcile).
 
 Safe to run from cron on several hosts at once. Exit status 1 when an outcome could not be stored.
 """
@@ -11,8 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kcp_django import conf
+from kcp_django.maintenance.reconcile import longest_timeout, reconcile
 from kcp_django.management.durations import describe, duration
-from kcp_django.reconciliation import longest_timeout, reconcile
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""``manage.py kcp_rotate_keys``: re-encrypt stored account numbers under the newest key (see kcp_django.rotation).
+"""``manage.py kcp_rotate_keys``: re-encrypt stored account numbers under the newest key.
 
 Resumable: stop it at any time and run it again. Exit status 1 when a value could not be decrypted
 (each is reported with its row id and left as it is).
@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kcp_django.rotation import DEFAULT_BATCH_SIZE, rotate_keys, rows_per_key
+from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE, rotate_keys, rows_per_key
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ about as fast as the bound on concurrent calls allows.
 Its own CI step (PostgreSQL), not part of the default suite::
 
     KCP_BULK_WORKER_PROOF=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
-        pytest --ds tests.bulk_worker.settings tests/test_bulk_worker.py -s
+        pytest --ds tests.bulk_worker.settings tests/admin/test_bulk_worker.py -s
 
 ``KCP_PROOF_ROWS`` (1000), ``KCP_PROOF_WORKERS`` (2), ``KCP_BULK_CONCURRENCY`` (4 per worker) and
 ``KCP_SANDBOX_LATENCY`` (0.5 s, about a real KCP round trip) shape the run; C is workers x
@@ -24,10 +24,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from kcp_django.bulk import start_bulk
+from kcp_django.admin.bulk import start_bulk
+from kcp_django.admin.sources import AccountSource
+from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.models import AccountVerification, BulkVerificationItem
-from kcp_django.sources import AccountSource
-from kcp_django.tasks import enqueue_bulk
 from tests.admin_support import account_number
 from tests.bulk_worker.gateways import most_in_flight, read_calls
 from tests.shopapp.models import RefundRequest
@@ -36,12 +36,12 @@ pytestmark = [
     pytest.mark.skipif(
         not os.environ.get("KCP_BULK_WORKER_PROOF"),
         reason="the bulk worker proof is its own CI step: KCP_BULK_WORKER_PROOF=1 pytest --ds "
-        "tests.bulk_worker.settings tests/test_bulk_worker.py",
+        "tests.bulk_worker.settings tests/admin/test_bulk_worker.py",
     ),
     pytest.mark.django_db(transaction=True),
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Wall time may exceed N·L/C by this factor (worker start-up, database work, the last chunk's tail).
 ALLOWED_OVERHEAD = 1.25
 

@@ -2,7 +2,7 @@
 service; the full account number only for staff allowed to see it, each look recorded in the admin log.
 
 Shops add the same action to their own model admin with
-:class:`~kcp_django.admin_mixins.VerifyRefundAccountMixin` (importable from here as well).
+:class:`~kcp_django.admin.VerifyRefundAccountMixin`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django import conf
-from kcp_django.admin_forms import VerifyAccountForm
-from kcp_django.admin_mixins import VERIFY_PERMISSION, VerifyRefundAccountMixin, state_badge
+from kcp_django.admin.badges import state_badge
+from kcp_django.admin.forms import VerifyAccountForm
+from kcp_django.admin.mixin import VerifyRefundAccountMixin
+from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
@@ -31,9 +33,6 @@ from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.services import verify_refund_account
 from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS
 
-__all__ = ["AccountVerificationAdmin", "VerifyRefundAccountMixin"]
-
-VIEW_FULL_NUMBER_PERMISSION = "kcp_django.view_full_account_number"
 #: Stored in the admin log (LogEntry.change_message) each time someone sees a full number.
 REVEAL_LOG_MESSAGE = "Viewed the full account number."
 #: A search term with fewer digits is not taken for an account number.

@@ -13,7 +13,7 @@ import pytest
 
 from kcp_django.exceptions import OutcomeUnknown
 from kcp_django.gateways.base import VerificationRequest
-from kcp_django.gateways.ppcli import STDOUT_LIMIT, PpCliArgs, PpCliGateway, build_arg, last_line, run_bounded
+from kcp_django.gateways.ppcli.client import STDOUT_LIMIT, PpCliArgs, PpCliGateway, build_arg, last_line, run_bounded
 from kcp_django.gateways.sandbox import SandboxGateway
 from tests.ppcli_standins import gone_soon, install_fake, ppcli_merchant
 

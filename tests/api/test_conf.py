@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.conf import get_api_settings
-from kcp_django.checks import check_api_settings
+from kcp_django.checks.configuration import check_api_settings
 from kcp_django.models import AttemptCounter, IdempotencyKey
 from tests.api_support import make_user
 

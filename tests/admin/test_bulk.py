@@ -13,11 +13,11 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from kcp_django.bulk import bulk_concurrency, run_items, start_bulk
+from kcp_django.admin.bulk import bulk_concurrency, run_items, start_bulk
+from kcp_django.admin.sources import AccountSource
+from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
-from kcp_django.sources import AccountSource
-from kcp_django.tasks import enqueue_bulk
 from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, merchants_with, run_action
 from tests.bulk_worker.gateways import most_in_flight, read_calls
 from tests.shopapp.models import RefundRequest
@@ -61,7 +61,7 @@ def test_a_run_is_queued_in_chunks_of_whole_rounds_and_every_item_ends_once() ->
 
 
 def test_a_run_writes_its_items_a_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kcp_django.bulk.ITEM_BATCH_SIZE", 3)
+    monkeypatch.setattr("kcp_django.admin.bulk.ITEM_BATCH_SIZE", 3)
     refunds = make_refunds(7)
 
     with CaptureQueriesContext(connection) as captured:
@@ -78,7 +78,7 @@ def test_tasks_carry_item_primary_keys_only() -> None:
     bulk = start(refunds)
 
     with override_settings(TASKS=STORING_BACKEND, KCP_BULK_CHUNK_SIZE=3, KCP_BULK_CONCURRENCY=3):
-        from kcp_django.tasks import verify_bulk_items
+        from kcp_django.admin.tasks import verify_bulk_items
 
         enqueue_bulk(bulk)
         backend = verify_bulk_items.get_backend()
@@ -105,7 +105,7 @@ def test_calls_in_flight_never_exceed_the_concurrency(tmp_path: Path) -> None:
 
 
 def test_a_worker_reads_the_source_rows_a_batch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kcp_django.bulk.SOURCE_BATCH_SIZE", 4)
+    monkeypatch.setattr("kcp_django.admin.bulk.SOURCE_BATCH_SIZE", 4)
     bulk = start(make_refunds(10))
 
     with CaptureQueriesContext(connection) as captured:

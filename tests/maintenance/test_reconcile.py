@@ -22,9 +22,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kcp_django.gateways.sandbox import outbox
+from kcp_django.maintenance.reconcile import ReconcileReport, reconcile, retry_verification
 from kcp_django.management.durations import duration
 from kcp_django.models import AccountVerification
-from kcp_django.reconciliation import ReconcileReport, reconcile, retry_verification
 from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
 from tests.fake_kit import make_fake_kit, merchants_with
@@ -32,7 +32,7 @@ from tests.reconcile_gateways import CountingGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123-456-789012"
 NOW = dt.timedelta(0)
 EXPLODING = "tests.gateways_for_tests.ExplodingGateway"

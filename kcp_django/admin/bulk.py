@@ -4,7 +4,7 @@ bound on concurrent gateway calls.
 Every item gets its ``ordr_idxx`` when the run is created. The service answers an ``ordr_idxx`` it
 has seen from the stored row, so an item that runs twice (a retried task, two workers, a second
 click) still makes at most one gateway call. The admin runs small selections here directly and
-hands larger ones to :mod:`kcp_django.tasks`.
+hands larger ones to :mod:`kcp_django.admin.tasks`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from django.db import IntegrityError, connection, connections, models, transacti
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
 from kcp_django.services import verify_refund_account
-from kcp_django.sources import AccountInput, AccountSource
 from kcp_django.validation import generate_ordr_idxx
 
 if TYPE_CHECKING:

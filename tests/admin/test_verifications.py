@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from kcp_django.admin import REVEAL_LOG_MESSAGE
+from kcp_django.admin.verifications import REVEAL_LOG_MESSAGE
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification
 from tests.admin_support import (

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
-from kcp_django import idempotency
+from kcp_django.api import idempotency
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, IdempotencyKey
 from kcp_django.services import verify_refund_account

@@ -18,6 +18,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from kcp_django import conf
 from kcp_django.crypto import KEY_SIZE
+from kcp_django.gateways.ppcli.installation import web_served_folders
 
 
 @register(Tags.security, deploy=True)
@@ -80,20 +81,6 @@ def _test_mode_in_production(alias: str, options: Mapping[str, Any]) -> list[Che
             id="kcp_django.W101",
         )
     ]
-
-
-def web_served_folders() -> list[tuple[str, Path]]:
-    """``(setting, folder)`` for STATIC_ROOT, MEDIA_ROOT and every STATICFILES_DIRS entry."""
-    served: list[tuple[str, Path]] = []
-    for setting in ("STATIC_ROOT", "MEDIA_ROOT"):
-        value = getattr(settings, setting, None)
-        if value:
-            served.append((setting, Path(value).resolve()))
-    for index, entry in enumerate(getattr(settings, "STATICFILES_DIRS", None) or ()):
-        folder = entry[1] if isinstance(entry, (tuple, list)) else entry
-        if folder:
-            served.append((f"STATICFILES_DIRS[{index}]", Path(folder).resolve()))
-    return served
 
 
 def _kcp_folders(options: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from kcp_django import limits
+from kcp_django.api import limits
 from kcp_django.gateways.base import KST
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, AttemptCounter

@@ -3,7 +3,7 @@
 See ``spec/CONTRACT.md``. In short: ``[pp_cli, "-h", ARG]`` without a shell, ``ARG`` being 19
 ``key=value`` tokens joined by ``,`` with EUC-KR text; the answer is the last line of stdout,
 ``key=value`` fields separated by US (0x1F). Where each request field goes is
-:mod:`kcp_django.gateways.ppcli_layout`'s job.
+:mod:`kcp_django.gateways.ppcli.layout`'s job.
 
 Outcomes: an answer with a ``res_cd`` (or empty output, which KCP's libraries read as ``9502``)
 is a :class:`GatewayResult`. A timeout, a crash, or output that cannot be read raises
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
 from kcp_django.gateways.base import GatewayResult, VerificationRequest
-from kcp_django.gateways.ppcli_layout import Pairs, RenderedRequest, load_layout, render
+from kcp_django.gateways.ppcli.layout import Pairs, RenderedRequest, load_layout, render
 from kcp_django.masking import mask_value
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import pytest
 
 from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown
 from kcp_django.gateways.base import VerificationRequest, parse_app_time
-from kcp_django.gateways.ppcli import (
+from kcp_django.gateways.ppcli.client import (
     STDOUT_LIMIT,
     PpCliArgs,
     PpCliGateway,
@@ -380,7 +380,7 @@ def test_binary_that_cannot_be_executed_is_unavailable(tmp_path: Path) -> None:
 
 
 def test_pp_cli_does_not_inherit_the_servers_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kcp_django.gateways.ppcli import child_environment
+    from kcp_django.gateways.ppcli.client import child_environment
 
     monkeypatch.setenv("KCP_SITE_KEY", "secret-site-key")
     monkeypatch.setenv("SECRET_KEY", "django-secret")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import django
 from django.conf import settings
 
-from kcp_django.bulk import bulk_chunk_size, bulk_concurrency, run_items, skip_items
+from kcp_django.admin.bulk import bulk_chunk_size, bulk_concurrency, run_items, skip_items
 
 if TYPE_CHECKING or django.VERSION >= (6, 0):
     from django.tasks import task

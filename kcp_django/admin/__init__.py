@@ -1,0 +1,15 @@
+"""kcp_django in the Django admin, for a shop's staff.
+
+- :mod:`.verifications`: the verification list (read-only), the form that verifies one account,
+  and the full number shown only with its permission, each look logged;
+- :mod:`.mixin`: :class:`VerifyRefundAccountMixin`, the action for a shop's own model admin, made of
+  :mod:`.verify_action`, :mod:`.latest` and :mod:`.progress`;
+- :mod:`.bulk`, :mod:`.sources`, :mod:`.tasks`: bulk runs, reading accounts from a shop's rows, and
+  their background task;
+- :mod:`.forms`, :mod:`.badges`, :mod:`.permissions`: the pieces they share.
+"""
+
+from kcp_django.admin.mixin import VerifyRefundAccountMixin
+from kcp_django.admin.verifications import AccountVerificationAdmin
+
+__all__ = ["AccountVerificationAdmin", "VerifyRefundAccountMixin"]

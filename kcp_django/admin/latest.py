@@ -1,0 +1,127 @@
+"""The "refund account" column: each row's latest verification, read with one query per page, and
+whether the row still holds the account and holder that were verified."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from kcp_django.admin.badges import state_badge
+from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.sources import AccountSource
+from kcp_django.crypto import blind_index
+from kcp_django.exceptions import DecryptionError, InvalidRequest
+from kcp_django.models import AccountVerification
+
+if TYPE_CHECKING:
+    from django.contrib.admin.views.main import ChangeList
+
+COLUMN = "kcp_latest_verification"
+
+
+class RowAccount(enum.Enum):
+    """How a row's account stands against its latest verification."""
+
+    NOT_VERIFIED = "not verified"
+    SAME = "same account"
+    CHANGED = "account changed"
+    NOT_SENDABLE = "fails KCP's input rules"
+
+
+@dataclass(frozen=True)
+class LatestVerification:
+    account: RowAccount
+    verification: AccountVerification | None
+
+
+class LatestVerificationAdmin(RefundAccountAdmin):
+    """Adds the column to the change list (turn it off with ``kcp_show_latest_verification = False``)."""
+
+    kcp_show_latest_verification: bool = True
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        fields = list(super().get_list_display(request))
+        if self.kcp_show_latest_verification and COLUMN not in fields:
+            fields.append(COLUMN)
+        return fields
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if COLUMN in changelist.list_display:
+            found = latest_verifications(list(changelist.result_list), self.kcp_account_source(), self.kcp_merchant)
+            for row in changelist.result_list:
+                row.kcp_latest = found[row.pk]
+        return changelist
+
+    @admin.display(description=_("refund account"))
+    def kcp_latest_verification(self, obj: models.Model) -> SafeString | str:
+        latest: LatestVerification | None = getattr(obj, "kcp_latest", None)
+        if latest is None:
+            return "-"
+        verification = latest.verification
+        if latest.account is RowAccount.NOT_SENDABLE:
+            return state_badge("invalid", _("cannot be sent"), _("The row's account fails KCP's input rules."))
+        if verification is None:
+            return state_badge("none", _("not verified"))
+        if latest.account is RowAccount.CHANGED:
+            return state_badge(
+                "changed", _("account changed"), _("The latest verification was for another account or holder.")
+            )
+        return state_badge(
+            verification.state, verification.get_state_display(), verification.res_msg or verification.ordr_idxx
+        )
+
+
+def latest_verifications(
+    rows: list[models.Model], source: AccountSource, merchant: str
+) -> dict[Any, LatestVerification]:
+    """Each row's latest verification by reference (one query for all rows), by primary key.
+
+    A verification made for another account or holder than the row holds now counts as changed.
+    """
+    references = {row.pk: source.reference_of(row) for row in rows}
+    wanted = {reference for reference in references.values() if reference}
+    latest: dict[str, AccountVerification] = {}
+    if wanted:
+        ranked = (
+            AccountVerification.objects.filter(reference__in=wanted)
+            .annotate(
+                kcp_rank=Window(
+                    RowNumber(), partition_by=[F("reference")], order_by=[F("created_at").desc(), F("id").desc()]
+                )
+            )
+            .filter(kcp_rank=1)
+            .only("reference", "state", "account_index", "owner_nm", "res_msg", "ordr_idxx", "created_at")
+        )
+        latest = {verification.reference: verification for verification in ranked}
+    found: dict[Any, LatestVerification] = {}
+    for row in rows:
+        verification = latest.get(references[row.pk])
+        found[row.pk] = LatestVerification(_compare(row, source, merchant, verification), verification)
+    return found
+
+
+def _compare(
+    row: models.Model, source: AccountSource, merchant: str, verification: AccountVerification | None
+) -> RowAccount:
+    try:
+        current = source.read(row, merchant).normalized()
+    except (InvalidRequest, DecryptionError):
+        return RowAccount.NOT_SENDABLE
+    if verification is None:
+        return RowAccount.NOT_VERIFIED
+    if (
+        blind_index(current.bank_code, current.account_no) != verification.account_index
+        or current.owner_nm != verification.owner_nm
+    ):
+        return RowAccount.CHANGED
+    return RowAccount.SAME

@@ -1,0 +1,45 @@
+"""The "verify refund account" action for any model admin: a shop's own ``RefundRequest`` or
+``Order`` admin, and kcp-django's own verification list.
+
+The shop names where each row keeps its refund account::
+
+    @admin.register(RefundRequest)
+    class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):
+        kcp_bank_code_field = "bank_code"
+        kcp_account_no_field = "account_no"
+        kcp_owner_nm_field = "holder_name"
+        kcp_reference_field = "order__number"     # optional
+
+Each job is its own class: the action and its confirmation page (:mod:`.verify_action`), the
+latest-verification column (:mod:`.latest`) and the bulk progress panel (:mod:`.progress`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from kcp_django.admin.latest import LatestVerificationAdmin
+from kcp_django.admin.progress import BulkProgressAdmin
+from kcp_django.admin.verify_action import VerifyActionAdmin
+
+
+class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin):
+    """Adds the "verify refund account" action, the latest-verification column and bulk progress."""
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        messages = list(super().check(**kwargs))
+        try:
+            self.kcp_account_source()
+        except ImproperlyConfigured as exc:
+            messages.append(
+                checks.Error(
+                    str(exc),
+                    hint="See 'The action on your own model' in kcp-django's docs/admin.md.",
+                    obj=type(self),
+                    id="kcp_django.E010",
+                )
+            )
+        return messages

@@ -1,0 +1,6 @@
+"""What operators run from cron, each module behind the command of the same name:
+
+- :mod:`.reconcile` (``kcp_reconcile``): move verifications left PENDING or UNKNOWN on;
+- :mod:`.purge` (``kcp_purge``): destroy personal data after the retention period (파기);
+- :mod:`.rotate_keys` (``kcp_rotate_keys``): re-encrypt stored account numbers under the newest key.
+"""
