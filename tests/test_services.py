@@ -19,18 +19,13 @@ from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
+from tests.fake_kit import merchants_with
 from tests.gateways_for_tests import ObservingGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCOUNT = "123-456-789012"
 DIGITS = "123456789012"
-
-
-def merchants_with(backend: str) -> dict[str, object]:
-    merchants = dict(settings.KCP_MERCHANTS)
-    merchants["default"] = {**merchants["default"], "BACKEND": backend}
-    return merchants
 
 
 def test_a_matching_holder_is_verified_with_kcps_answer_stored() -> None:
