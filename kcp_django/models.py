@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django.banks import Bank, get_bank
 from kcp_django.fields import EncryptedTextField
+from kcp_django.masking import masked_account
 
 
 class VerificationState(models.TextChoices):
@@ -20,8 +21,6 @@ class VerificationState(models.TextChoices):
 
 
 #: Fixed-width so the mask does not reveal how long the account number is.
-MASK_PREFIX = "********"
-
 FINAL_STATES = frozenset({VerificationState.VERIFIED, VerificationState.REJECTED})
 
 
@@ -95,7 +94,7 @@ class AccountVerification(models.Model):
     @property
     def account_no_masked(self) -> str:
         """At most the last four digits, from the stored column: never decrypts."""
-        return MASK_PREFIX + self.account_last4
+        return masked_account(self.account_last4)
 
     @property
     def bank(self) -> Bank | None:
