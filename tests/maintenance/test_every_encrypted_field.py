@@ -24,7 +24,7 @@ from tests.shopapp.models import RefundRequest as ShopRefund
 pytestmark = pytest.mark.django_db(transaction=True)
 
 K2, K1 = settings.KCP_ENCRYPTION_KEYS
-OLD_INDEX_KEY = base64.urlsafe_b64encode(b"the-index-key-of-an-earlier-year").decode()
+GONE_KEY = "k0:" + base64.urlsafe_b64encode(b"an-old-key-nobody-kept-anywhere!").decode()
 
 
 def raw(model: type[models.Model], pk: Any, column: str = "account_no") -> Any:
@@ -102,7 +102,7 @@ def test_rotation_across_models_stops_at_its_limit_and_the_next_run_finishes() -
 
 
 def test_a_shop_value_that_cannot_be_decrypted_is_named_by_model_and_row() -> None:
-    with override_settings(KCP_ENCRYPTION_KEYS=["k0:" + OLD_INDEX_KEY, K1]):
+    with override_settings(KCP_ENCRYPTION_KEYS=[GONE_KEY, K1]):
         orphan = ShopRefund.objects.create(order_number="o-9", bank_code="04", account_no="1", holder_name="x")
     err = StringIO()
 
