@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from kcp_django import conf
 from kcp_django.crypto import blind_index
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
@@ -109,3 +110,34 @@ def test_purged_rows_have_no_index_to_rebuild(monkeypatch: pytest.MonkeyPatch) -
     assert "kcp_django.AccountVerification.account_index: 2 rebuilt, 0 already under the new key, 0 left" in (
         out.getvalue()
     )
+
+
+def test_the_documented_path_from_development_keys_to_production_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: no keys configured, every merchant in test mode, so the development keys are in use.
+    with override_settings(KCP_ENCRYPTION_KEYS=None, KCP_INDEX_KEY=None):
+        early = verify_refund_account(bank_code="04", account_no="100-233-300777", owner_nm="홍길동")
+        holder = Holder.objects.create(account_no="555-000-1234", account_index=blind_index("88", "5550001234"))
+    generated = StringIO()
+    call_command("kcp_generate_keys", "--key-id", "k1", stdout=generated)
+    lines = dict(line.split("=", 1) for line in generated.getvalue().splitlines() if "=" in line)
+
+    # Steps 2-4: the new keys set, the development encryption key kept after the new one.
+    production = {"KCP_ENCRYPTION_KEYS": [lines["KCP_ENCRYPTION_KEYS"]], "KCP_INDEX_KEY": lines["KCP_INDEX_KEY"]}
+    monkeypatch.setenv("KCP_OLD_INDEX_KEY", conf.DEVELOPMENT_INDEX_KEY)
+    out = StringIO()
+    with override_settings(
+        KCP_ENCRYPTION_KEYS=[lines["KCP_ENCRYPTION_KEYS"], conf.DEVELOPMENT_ENCRYPTION_KEY],
+        KCP_INDEX_KEY=lines["KCP_INDEX_KEY"],
+    ):
+        call_command("kcp_rotate_keys", stdout=out)
+        call_command("kcp_rotate_keys", "--dry-run", stdout=out)
+        call_command("kcp_reindex", "--old-key-env", "KCP_OLD_INDEX_KEY", stdout=out)
+    assert "kcp_django.AccountVerification.account_no rows per key: k1 1, dev 0, (other) 0" in out.getvalue()
+    assert "fieldapp.Holder.account_index: 1 rebuilt, 0 already under the new key, 0 left" in out.getvalue()
+
+    # Step 5: the development keys dropped; everything reads and is found under the new keys.
+    with override_settings(**production):
+        row = AccountVerification.objects.get(account_index=blind_index("04", "100233300777"))
+        assert (row.pk, row.account_no) == (early.pk, "100233300777")
+        found = Holder.objects.get(account_index=blind_index("88", "5550001234"))
+        assert (found.pk, found.account_no) == (holder.pk, "555-000-1234")
