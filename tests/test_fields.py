@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.core.serializers.base import DeserializationError
@@ -16,10 +17,14 @@ from django.db import connection, models
 from django.forms import modelform_factory
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from example_project.shop.models import Order
+from example_project.shop.models import RefundRequest as ExampleRefund
 from kcp_django.crypto import KeyRing, blind_index
 from kcp_django.exceptions import DecryptionError
 from kcp_django.fields import EncryptedTextField, reencrypt
+from kcp_django.services import verify_refund_account
 from tests.admin_support import make_staff
 from tests.fieldapp.models import Holder, OtherHolder
 from tests.shopapp.models import RefundRequest as ShopRefund
@@ -375,3 +380,31 @@ def test_a_shops_admin_adds_and_changes_a_refund_without_showing_its_account_num
     replaced = client.post(change_url, {**fields, "account_no": "555-000-1234"})
     assert replaced.status_code == 302
     assert ShopRefund.objects.get(pk=refund.pk).account_no == "555-000-1234"
+
+
+def test_the_example_shops_refund_admin_still_changes_a_refund_and_keeps_its_account() -> None:
+    user = get_user_model().objects.create_user("buyer", password="pw")
+    order = Order.objects.create(
+        number="T-1", customer=user, product="mug", amount=1000, payment_method="vbank", paid_at=timezone.now()
+    )
+    verification = verify_refund_account(bank_code="04", account_no=NUMBER, owner_nm="홍길동", reference="refund-T-1")
+    refund = ExampleRefund.objects.create(
+        order=order,
+        reference="refund-T-1",
+        bank_code="04",
+        account_no=verification.account_no,
+        holder_name="홍길동",
+        verification=verification,
+    )
+    token = token_of(ExampleRefund, refund.pk)
+    client = Client()
+    client.force_login(make_staff("shop-clerk", "shop.view_refundrequest", "shop.change_refundrequest"))
+    url = reverse("admin:shop_refundrequest_change", args=[refund.pk])
+
+    page = client.get(url).content.decode()
+    changed = client.post(url, {"status": "paid"})
+
+    assert "789012" not in page
+    assert changed.status_code == 302
+    assert ExampleRefund.objects.get(pk=refund.pk).status == "paid"
+    assert token_of(ExampleRefund, refund.pk) == token
