@@ -161,7 +161,7 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
     search_fields = ["=ordr_idxx", "=tno", "=reference"]
     search_help_text = _(
         "Exact order number (ordr_idxx), KCP transaction number (tno) or shop reference. "
-        "To find rows by account number, use \u201cFind by account number\u201d."
+        "Find rows by a full account number with the form below."
     )
     change_list_template = "admin/kcp_django/accountverification/change_list.html"
     # A count of the whole table on every page grows with the table; the filtered count is enough.

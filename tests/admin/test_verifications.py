@@ -158,7 +158,9 @@ def test_the_changelist_offers_the_find_form_by_post_only_to_staff_who_may_see_f
     form = allowed.split('id="kcp-find-account"')[1].split("</form>")[0]
     assert 'method="post"' in form and f'action="{find_url}"' in form
     assert 'name="account_no"' in form and 'name="bank_code"' in form and "csrfmiddlewaretoken" in form
-    assert "계좌번호로 찾기" in form and "계좌번호로 찾으려면" in allowed, "labels and the search help are translated"
+    assert "계좌번호로 찾기" in form and "전체 계좌번호로 찾으려면 아래 양식을" in allowed, (
+        "labels and the search help are translated"
+    )
 
 
 def test_without_the_reveal_permission_nobody_finds_rows_by_account_number() -> None:
