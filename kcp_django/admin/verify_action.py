@@ -27,6 +27,7 @@ from kcp_django.admin.bulk import (
     start_bulk,
 )
 from kcp_django.admin.sources import RowPreview
+from kcp_django.validation import parse_client_ip
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -129,7 +130,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
             merchant=self.kcp_merchant,
             in_background=in_background,
             user=user,
-            client_ip=request.META.get("REMOTE_ADDR"),
+            client_ip=parse_client_ip(request.META.get("REMOTE_ADDR")),
         )
         if not created:
             self.message_user(
