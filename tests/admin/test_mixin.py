@@ -14,7 +14,7 @@ from kcp_django.admin import VerifyRefundAccountMixin
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerificationItem
 from kcp_django.services import verify_refund_account
-from tests.admin_support import ACTION, REFUND_CHANGELIST, make_refunds, make_staff, run_action
+from tests.admin_support import ACTION, REFUND_CHANGELIST, confirmation_post, make_refunds, make_staff, run_action
 from tests.shopapp.models import RefundRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,6 +72,36 @@ def test_rows_that_break_kcps_rules_are_counted_out_and_skipped_with_the_rule(cl
     skipped = BulkVerificationItem.objects.get(object_id=str(bad.pk))
     assert skipped.error == "owner_nm: forbidden_character"
     assert skipped.verification is None and skipped.finished_at is not None
+
+
+def test_the_summary_counts_only_the_rows_sent_and_names_the_skipped_ones_apart(client: Client) -> None:
+    good = make_refunds(3)
+    bad = make_refunds(1, holder_name="김;환불")[0]
+
+    _, done = run_action(client, REFUND_CHANGELIST, [r.pk for r in [*good, bad]])
+
+    assert len(outbox) == 3
+    (message,) = [str(m) for m in done.wsgi_request._messages]
+    assert message.startswith("KCP로 3건을 전송했습니다: 인증 3건, 거절 0건, 응답 없음 0건.")
+    assert "1건은 KCP 입력 규칙에 맞지 않거나 읽을 수 없어 전송하지 않고 건너뛰었습니다." in message
+
+
+def test_the_summary_in_english_says_sent_and_skipped_separately(client: Client) -> None:
+    good = make_refunds(2)
+    bad = make_refunds(1, holder_name="김;환불")[0]
+    url = reverse(REFUND_CHANGELIST)
+    english = {"accept-language": "en"}
+    confirmation = client.post(
+        url, {"action": ACTION, "_selected_action": [str(r.pk) for r in [*good, bad]], "index": "0"}, headers=english
+    )
+
+    done = client.post(url, confirmation_post(confirmation), headers=english)
+
+    (message,) = [str(m) for m in done.wsgi_request._messages]
+    assert message == (
+        "2 accounts sent to KCP: 2 verified, 0 rejected, 0 without an answer. "
+        "1 row was skipped and not sent: it breaks KCP's input rules or could not be read."
+    )
 
 
 def test_the_column_shows_each_rows_latest_verification(client: Client) -> None:
