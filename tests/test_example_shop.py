@@ -18,6 +18,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from example_project.shop.models import Order, RefundRequest
+from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,6 +103,28 @@ def test_another_customers_verification_or_another_orders_cannot_be_used(custome
         client.post("/orders/T-1/refund/", {"verification": candidate})
 
     assert not RefundRequest.objects.exists()
+
+
+def test_a_purged_verification_is_refused_with_a_clear_message_not_a_server_error(
+    customer: object, order: Order
+) -> None:
+    client = signed_in(customer)
+    verification = verify(client, "홍길동")
+    AccountVerification.objects.update(created_at=timezone.now() - dt.timedelta(days=400))
+    assert purge_personal_data(older_than=dt.timedelta(days=180)).purged == 1
+
+    korean = client.post("/orders/T-1/refund/", {"verification": verification["id"]}, follow=True)
+    english = client.post(
+        "/orders/T-1/refund/", {"verification": verification["id"]}, headers={"accept-language": "en"}, follow=True
+    )
+
+    assert (korean.status_code, english.status_code) == (200, 200)
+    assert not RefundRequest.objects.exists()
+    assert "이 계좌 인증은 보관 기간이 지나 삭제되었습니다. 환불 계좌를 다시 인증하세요." in korean.content.decode()
+    assert (
+        "This account check was deleted after the retention period. Verify the refund account again."
+        in english.content.decode()
+    )
 
 
 @pytest.mark.parametrize("reference", ["refund-T-1", "refund-NOPE", "T-1"])
