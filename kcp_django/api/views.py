@@ -30,7 +30,6 @@ from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -40,6 +39,7 @@ from rest_framework.views import APIView
 from kcp_django.api import errors, idempotency, limits
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.conf import ApiSettings, get_api_settings
+from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
 from kcp_django.api.schema import document
 from kcp_django.api.serializers import BankSerializer, VerificationRequestSerializer, VerificationSerializer
@@ -66,7 +66,7 @@ class KcpApiView(APIView):
     """JSON only, ``KCP_API``'s authentication and permissions, errors in one shape, the request's language."""
 
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
