@@ -4,7 +4,7 @@ Every key is optional; errors name the key to fix::
 
     KCP_API = {
         "PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-        "AUTHENTICATION_CLASSES": None,        # None: REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+        "AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],  # only these
         "MERCHANT": "default",                 # the KCP_MERCHANTS alias the API verifies with
         "LIMITS": {"reference": 5, "user": 20, "account": 5},   # attempts per day; None: no cap
         "THROTTLE_RATES": {"kcp_verify": "10/min", "kcp_read": "60/min"},  # None: no throttle
@@ -36,6 +36,7 @@ LIMIT_SCOPES = ("reference", "user", "account")
 THROTTLE_SCOPES = ("kcp_verify", "kcp_read")
 
 DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
+DEFAULT_AUTHENTICATION_CLASSES = ("rest_framework.authentication.SessionAuthentication",)
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_read": "60/min"}
 _RATE_PERIODS = ("s", "m", "h", "d")
 
@@ -45,7 +46,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 @dataclass(frozen=True)
 class ApiSettings:
     permission_classes: tuple[str, ...]
-    authentication_classes: tuple[str, ...] | None
+    authentication_classes: tuple[str, ...]
     merchant: str
     limits: Mapping[str, int | None]
     throttle_rates: Mapping[str, str | None]
@@ -75,9 +76,7 @@ def get_api_settings() -> ApiSettings:
         raise ImproperlyConfigured(f"{SETTING}: unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}.")
     return ApiSettings(
         permission_classes=_dotted_paths(raw, "PERMISSION_CLASSES", ["rest_framework.permissions.IsAuthenticated"]),
-        authentication_classes=(
-            None if raw.get("AUTHENTICATION_CLASSES") is None else _dotted_paths(raw, "AUTHENTICATION_CLASSES", [])
-        ),
+        authentication_classes=_authentication_classes(raw),
         merchant=_text(raw, "MERCHANT", "default"),
         limits=_limits(raw.get("LIMITS")),
         throttle_rates=_throttle_rates(raw.get("THROTTLE_RATES")),
@@ -135,6 +134,18 @@ def _limits(value: Any) -> dict[str, int | None]:
 def _throttle_rates(value: Any) -> dict[str, str | None]:
     value = {} if value is None else value
     if not isinstance(value, Mapping) or set(value) - set(THROTTLE_SCOPES):
+def _authentication_classes(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    # Explicit, whatever REST_FRAMEWORK says: HTTP Basic (DRF's other default) only when listed here.
+    if "AUTHENTICATION_CLASSES" in raw and raw["AUTHENTICATION_CLASSES"] is None:
+        raise _error(
+            "AUTHENTICATION_CLASSES",
+            "must be a list of dotted paths to authentication classes; None no longer means "
+            "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: list the classes the API should accept "
+            f"(default {list(DEFAULT_AUTHENTICATION_CLASSES)}).",
+        )
+    return _dotted_paths(raw, "AUTHENTICATION_CLASSES", list(DEFAULT_AUTHENTICATION_CLASSES))
+
+
         raise _error("THROTTLE_RATES", f"must be a dict with keys among {list(THROTTLE_SCOPES)}.")
     rates = {**DEFAULT_THROTTLE_RATES, **value}
     for scope, rate in rates.items():

@@ -85,8 +85,7 @@ class KcpApiView(APIView):
         return get_api_settings()
 
     def get_authenticators(self) -> list[BaseAuthentication]:
-        paths = self.api_settings.authentication_classes
-        return super().get_authenticators() if paths is None else configured_authenticators(paths)
+        return configured_authenticators(self.api_settings.authentication_classes)
 
     def get_permissions(self) -> list[BasePermission]:
         return configured_permissions(self.api_settings.permission_classes)

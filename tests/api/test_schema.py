@@ -69,6 +69,12 @@ def test_the_verification_never_documents_secrets(openapi: dict[str, Any]) -> No
     assert not fields & {"account_no", "owner_nm", "raw_response", "res_msg", "site_key", "ordr_idxx"}
 
 
+def test_only_session_authentication_is_documented_by_default(openapi: dict[str, Any]) -> None:
+    # HTTP Basic, in DRF's defaults, is not accepted unless KCP_API["AUTHENTICATION_CLASSES"] lists it.
+    assert operation(openapi, "/kcp/verifications/", "post")["security"] == [{"cookieAuth": []}]
+    assert "basicAuth" not in openapi["components"].get("securitySchemes", {})
+
+
 def test_the_banks_operation_documents_caching(openapi: dict[str, Any]) -> None:
     banks = operation(openapi, "/kcp/banks/", "get")
 
