@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from rest_framework.fields import empty
 from kcp_django.api.errors import field_errors
 from kcp_django.banks import BANKS, MERGED_BANK_CODES, Bank
 from kcp_django.exceptions import FieldError, InvalidRequest
+from kcp_django.gateways.base import KST
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.validation import REFERENCE_MAX_LENGTH, NormalizedInput, normalize
 
@@ -128,7 +130,16 @@ class StatusField(serializers.ChoiceField):
         return str(value).lower()
 
 
-_DATE_TIME = serializers.DateTimeField()
+def as_kst(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in KST (+09:00), KCP's own time, as ``kcp_verify`` prints it, whatever ``TIME_ZONE`` is."""
+    return None if value is None else value.astimezone(KST).isoformat()
+
+
+class KstDateTimeField(serializers.DateTimeField):
+    """A timestamp in KST (+09:00), whatever the project's ``TIME_ZONE``."""
+
+    def to_representation(self, value: Any) -> Any:
+        return as_kst(value)
 
 
 class VerificationSerializer(serializers.Serializer[AccountVerification]):
@@ -139,12 +150,14 @@ class VerificationSerializer(serializers.Serializer[AccountVerification]):
     message = serializers.SerializerMethodField(help_text="What the status means, in the request's language.")
     res_cd = serializers.CharField(read_only=True, help_text="KCP's result code; empty while pending or unknown.")
     tno = serializers.CharField(read_only=True, help_text="KCP's transaction number, when verified.")
-    app_time = serializers.DateTimeField(read_only=True, allow_null=True)
+    app_time = KstDateTimeField(
+        read_only=True, allow_null=True, help_text="When KCP certified the account, in KST (+09:00)."
+    )
     bank_code = serializers.CharField(read_only=True)
     bank_name = serializers.SerializerMethodField()
     account_no_masked = serializers.CharField(read_only=True, help_text="Only the last four digits are shown.")
     reference = serializers.CharField(read_only=True)
-    created_at = serializers.DateTimeField(read_only=True)
+    created_at = KstDateTimeField(read_only=True, help_text="In KST (+09:00).")
 
     def to_representation(self, row: AccountVerification) -> dict[str, Any]:
         # Written out rather than through the declared fields, which DRF copies for every instance;
@@ -155,12 +168,12 @@ class VerificationSerializer(serializers.Serializer[AccountVerification]):
             "message": self.get_message(row),
             "res_cd": row.res_cd,
             "tno": row.tno,
-            "app_time": None if row.app_time is None else _DATE_TIME.to_representation(row.app_time),
+            "app_time": as_kst(row.app_time),
             "bank_code": row.bank_code,
             "bank_name": self.get_bank_name(row),
             "account_no_masked": row.account_no_masked,
             "reference": row.reference,
-            "created_at": _DATE_TIME.to_representation(row.created_at),
+            "created_at": as_kst(row.created_at),
         }
 
     def get_message(self, row: AccountVerification) -> str:
