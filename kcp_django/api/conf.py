@@ -13,6 +13,7 @@ Every key is optional; errors name the key to fix::
         "IDEMPOTENCY_WAIT": 5,                 # seconds a repeated key waits for the first answer
         "IDEMPOTENCY_LEASE": 120,              # seconds before an unanswered claim counts as abandoned
         "TRUSTED_PROXIES": [],                 # addresses/networks whose X-Forwarded-For is believed
+        "REJECTION_DETAIL": "none",            # what a non-staff caller learns of a rejection: "none" | "category"
     }
 
 This module imports nothing of DRF or of the app's models.
@@ -35,9 +36,12 @@ SETTING = "KCP_API"
 LIMIT_SCOPES = ("reference", "user", "account")
 THROTTLE_SCOPES = ("kcp_verify", "kcp_read")
 
-DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
 DEFAULT_AUTHENTICATION_CLASSES = ("rest_framework.authentication.SessionAuthentication",)
+DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_read": "60/min"}
+#: What a caller who is not staff learns of a rejection: nothing beyond ``rejected`` (the default), or
+#: a coarse category (``holder_mismatch``, ``account_invalid``, ``other``). Staff always see ``res_cd``.
+REJECTION_DETAILS = ("none", "category")
 _RATE_PERIODS = ("s", "m", "h", "d")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -55,6 +59,7 @@ class ApiSettings:
     idempotency_wait: float
     idempotency_lease: float
     trusted_proxies: tuple[IpNetwork, ...]
+    rejection_detail: str
 
     @property
     def throttles_enabled(self) -> bool:
@@ -85,6 +90,7 @@ def get_api_settings() -> ApiSettings:
         idempotency_wait=_seconds(raw, "IDEMPOTENCY_WAIT", 5, minimum=0),
         idempotency_lease=_seconds(raw, "IDEMPOTENCY_LEASE", 120, minimum=1),
         trusted_proxies=_networks(raw.get("TRUSTED_PROXIES", [])),
+        rejection_detail=_choice(raw, "REJECTION_DETAIL", REJECTION_DETAILS),
     )
 
 
@@ -100,6 +106,7 @@ _KNOWN_KEYS = frozenset(
         "IDEMPOTENCY_WAIT",
         "IDEMPOTENCY_LEASE",
         "TRUSTED_PROXIES",
+        "REJECTION_DETAIL",
     }
 )
 
@@ -111,6 +118,13 @@ def _text(raw: Mapping[str, Any], key: str, default: str) -> str:
     return value
 
 
+def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = raw.get(key, choices[0])
+    if value not in choices:
+        raise _error(key, f"must be one of {list(choices)} (default {choices[0]!r}), not {value!r}.")
+    return str(value)
+
+
 def _dotted_paths(raw: Mapping[str, Any], key: str, default: list[str]) -> tuple[str, ...]:
     value = raw.get(key, default)
     if isinstance(value, str) or not isinstance(value, list | tuple):
@@ -118,6 +132,18 @@ def _dotted_paths(raw: Mapping[str, Any], key: str, default: list[str]) -> tuple
     if not all(isinstance(path, str) and "." in path for path in value):
         raise _error(key, "must be a list of dotted paths to classes, e.g. 'rest_framework.permissions.IsAdminUser'.")
     return tuple(value)
+
+
+def _authentication_classes(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    # Explicit, whatever REST_FRAMEWORK says: HTTP Basic (DRF's other default) only when listed here.
+    if "AUTHENTICATION_CLASSES" in raw and raw["AUTHENTICATION_CLASSES"] is None:
+        raise _error(
+            "AUTHENTICATION_CLASSES",
+            "must be a list of dotted paths to authentication classes; None no longer means "
+            "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: list the classes the API should accept "
+            f"(default {list(DEFAULT_AUTHENTICATION_CLASSES)}).",
+        )
+    return _dotted_paths(raw, "AUTHENTICATION_CLASSES", list(DEFAULT_AUTHENTICATION_CLASSES))
 
 
 def _limits(value: Any) -> dict[str, int | None]:
@@ -134,18 +160,6 @@ def _limits(value: Any) -> dict[str, int | None]:
 def _throttle_rates(value: Any) -> dict[str, str | None]:
     value = {} if value is None else value
     if not isinstance(value, Mapping) or set(value) - set(THROTTLE_SCOPES):
-def _authentication_classes(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    # Explicit, whatever REST_FRAMEWORK says: HTTP Basic (DRF's other default) only when listed here.
-    if "AUTHENTICATION_CLASSES" in raw and raw["AUTHENTICATION_CLASSES"] is None:
-        raise _error(
-            "AUTHENTICATION_CLASSES",
-            "must be a list of dotted paths to authentication classes; None no longer means "
-            "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: list the classes the API should accept "
-            f"(default {list(DEFAULT_AUTHENTICATION_CLASSES)}).",
-        )
-    return _dotted_paths(raw, "AUTHENTICATION_CLASSES", list(DEFAULT_AUTHENTICATION_CLASSES))
-
-
         raise _error("THROTTLE_RATES", f"must be a dict with keys among {list(THROTTLE_SCOPES)}.")
     rates = {**DEFAULT_THROTTLE_RATES, **value}
     for scope, rate in rates.items():

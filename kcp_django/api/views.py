@@ -42,7 +42,13 @@ from kcp_django.api.conf import ApiSettings, get_api_settings
 from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
 from kcp_django.api.schema import document
-from kcp_django.api.serializers import BankSerializer, VerificationRequestSerializer, VerificationSerializer
+from kcp_django.api.serializers import (
+    REJECTION_DETAIL,
+    SHOW_RESULT_CODE,
+    BankSerializer,
+    VerificationRequestSerializer,
+    VerificationSerializer,
+)
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
@@ -169,7 +175,7 @@ class VerificationCreateView(KcpApiView):
             # an ordr_idxx reused for another account, so the answer tells nothing about that row.
             raise errors.DuplicateOrder()
         return Response(
-            VerificationSerializer(row).data,
+            VerificationSerializer(row, context=_answer_context(request, api)).data,
             status=status.HTTP_201_CREATED if row.is_final else status.HTTP_202_ACCEPTED,
             headers={"Location": _location(request, row.public_id), "Cache-Control": NO_STORE},
         )
@@ -187,7 +193,8 @@ class VerificationDetailView(KcpApiView):
         row = visible_verifications(request.user).filter(public_id=wanted).first()
         if row is None:
             raise exceptions.NotFound()
-        return Response(VerificationSerializer(row).data, headers={"Cache-Control": NO_STORE})
+        answer = VerificationSerializer(row, context=_answer_context(request, self.api_settings)).data
+        return Response(answer, headers={"Cache-Control": NO_STORE})
 
 
 class BankListView(KcpApiView):
@@ -209,6 +216,14 @@ def _language_of(request: HttpRequest) -> str:
     if hasattr(request, "LANGUAGE_CODE"):  # LocaleMiddleware has chosen already
         return translation.get_language() or request.LANGUAGE_CODE
     return translation.get_language_from_request(request)
+
+
+def _answer_context(request: Request, api: ApiSettings) -> dict[str, Any]:
+    """Staff see KCP's own answer; anyone else what ``KCP_API["REJECTION_DETAIL"]`` allows."""
+    return {
+        SHOW_RESULT_CODE: bool(getattr(request.user, "is_staff", False)),
+        REJECTION_DETAIL: api.rejection_detail,
+    }
 
 
 def _idempotency_key(request: Request) -> str | None:

@@ -66,7 +66,16 @@ def test_the_create_operation_documents_its_answers_and_headers(openapi: dict[st
 def test_the_verification_never_documents_secrets(openapi: dict[str, Any]) -> None:
     fields = set(openapi["components"]["schemas"]["Verification"]["properties"])
 
-    assert not fields & {"account_no", "owner_nm", "raw_response", "res_msg", "site_key", "ordr_idxx"}
+    assert not fields & {"account_no", "owner_nm", "raw_response", "site_key", "ordr_idxx"}
+
+
+def test_what_only_some_callers_see_is_documented_as_optional(openapi: dict[str, Any]) -> None:
+    verification = openapi["components"]["schemas"]["Verification"]
+
+    assert {"res_cd", "res_msg", "reason"} <= set(verification["properties"])
+    assert not {"res_cd", "res_msg", "reason"} & set(verification["required"])
+    assert openapi["components"]["schemas"]["ReasonEnum"]["enum"] == ["account_invalid", "holder_mismatch", "other"]
+    assert verification["properties"]["reason"]["nullable"] is True
 
 
 def test_only_session_authentication_is_documented_by_default(openapi: dict[str, Any]) -> None:
