@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -100,6 +101,7 @@ class VerificationRequestSerializer(serializers.Serializer[Any]):
             raise field_errors([FieldError("non_field_errors", "not_an_object", BODY_NOT_AN_OBJECT)])
         return super().to_internal_value(data)
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         submitted = {name: attrs.get(name) for name in FIELDS}
         errors: list[FieldError] = []

@@ -23,11 +23,13 @@ import uuid
 from functools import cache
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny, BasePermission
@@ -41,6 +43,7 @@ from kcp_django.api.client_ip import client_ip
 from kcp_django.api.conf import ApiSettings, get_api_settings
 from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
+from kcp_django.api.reporting import protect_error_reports
 from kcp_django.api.schema import document
 from kcp_django.api.serializers import (
     REJECTION_DETAIL,
@@ -61,7 +64,7 @@ logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:verification-detail"
 #: Answers given before KCP is asked: they free an Idempotency-Key for another try.
-REFUSALS = (errors.LimitExceeded, errors.DuplicateOrder, exceptions.ValidationError)
+REFUSALS = (errors.LimitExceeded, errors.DuplicateOrder, errors.DatabaseUnavailable, exceptions.ValidationError)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NO_STORE = "no-store"
@@ -79,6 +82,7 @@ class KcpApiView(APIView):
         return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        protect_error_reports(request)
         language = _language_of(request)
         with translation.override(language):
             response = super().dispatch(request, *args, **kwargs)
@@ -100,10 +104,19 @@ class KcpApiView(APIView):
         return errors.exception_handler
 
 
+#: The request fields a crash report must not show (Django's sensitive-data filtering).
+SENSITIVE_FIELDS = ("account_no", "owner_nm")
+
+
+@method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS), name="dispatch")
 class VerificationCreateView(KcpApiView):
+    """Every method here holds the account number and the holder's name: none shows its variables
+    (or those of what it calls) in a crash report."""
+
     throttle_classes = [VerifyThrottle]
 
     @document("create")
+    @sensitive_variables()
     def post(self, request: Request) -> Response:
         serializer = VerificationRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -113,6 +126,7 @@ class VerificationCreateView(KcpApiView):
             return self._verify(request, data, data["normalized"].ordr_idxx)
         return self._verify_once(request, data, key)
 
+    @sensitive_variables()
     def _verify_once(self, request: Request, data: dict[str, Any], key: str) -> Response:
         """The first answer ever given to ``key`` (for this user and this body)."""
         if not request.user.is_authenticated:
@@ -140,13 +154,24 @@ class VerificationCreateView(KcpApiView):
         try:
             response = self._verify(request, data, outcome.ordr_idxx)
         except REFUSALS:
-            idempotency.release(outcome)  # refused before KCP was asked: the key may be sent again
+            try:
+                idempotency.release(outcome)  # refused before KCP was asked: the key may be sent again
+            except (OperationalError, InterfaceError) as exc:
+                logger.warning(
+                    "kcp_django.api: an Idempotency-Key stays claimed for its lease (%s)", type(exc).__name__
+                )
             raise
         # Anything else keeps the claim unanswered: after the lease, a repeat takes it over with the
         # claim's ordr_idxx, and the service answers from the row already stored, not from KCP again.
-        idempotency.fill(outcome, idempotency.StoredAnswer(response.status_code, response.data, response["Location"]))
+        # So does a database that will not store the answer: the answer is given all the same.
+        answer = idempotency.StoredAnswer(response.status_code, response.data, response["Location"])
+        try:
+            idempotency.fill(outcome, answer)
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("kcp_django.api: an answer was not kept for its Idempotency-Key (%s)", type(exc).__name__)
         return response
 
+    @sensitive_variables()
     def _verify(self, request: Request, data: dict[str, Any], ordr_idxx: str) -> Response:
         """Take an attempt against the caps, verify through the service, answer the stored row."""
         api = self.api_settings
@@ -157,6 +182,9 @@ class VerificationCreateView(KcpApiView):
         except limits.CapReached as exc:
             logger.info("kcp_django.api: %s cap reached (user %s)", exc.scope, request.user.pk or "anonymous")
             raise errors.LimitExceeded(exc.retry_after) from None
+        except (OperationalError, InterfaceError) as exc:
+            # Before KCP is asked, so a refusal like any other: an Idempotency-Key is given back.
+            raise errors.DatabaseUnavailable() from exc
         try:
             row = verify_normalized(
                 dataclasses.replace(normalized, ordr_idxx=ordr_idxx),
