@@ -158,3 +158,15 @@ def test_a_cap_the_database_cannot_count_gives_the_idempotency_key_back(customer
     assert again.status_code == 201
     assert "Idempotent-Replayed" not in again
     assert len(outbox) == 1
+
+
+@sqlite_only
+def test_reading_a_verification_from_a_locked_database_is_503_too(customer: Any) -> None:
+    client = client_for(customer)
+    location = client.post(VERIFICATIONS, request_body())["Location"]
+    with Lock():
+        response = client.get(location)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response["Retry-After"] == "5"

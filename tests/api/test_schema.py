@@ -56,6 +56,13 @@ def test_the_create_operation_documents_its_answers_and_headers(openapi: dict[st
     assert set(create["responses"]) == {"201", "202", "400", "401", "403", "409", "415", "422", "429", "503"}
     assert create["responses"]["202"]["headers"]["Location"]["required"] is True
     assert create["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    # 503 is outcome_not_stored (with Location) or database_unavailable (without): Location is optional.
+    assert create["responses"]["503"]["headers"]["Location"].get("required", False) is False
+    assert create["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert create["responses"]["201"]["headers"]["Location"]["required"] is True
+    assert "database_unavailable" in create["responses"]["503"]["description"]
+    retrieve = operation(openapi, "/kcp/verifications/{public_id}/", "get")
+    assert retrieve["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert create["parameters"][0]["name"] == "Idempotency-Key"
     request = openapi["components"]["schemas"]["VerificationRequest"]
     assert request["required"] == ["account_no", "bank_code", "owner_nm", "reference"]
