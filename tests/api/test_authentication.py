@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.api_support import VERIFICATIONS, api_settings, client_for, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SESSION = "rest_framework.authentication.SessionAuthentication"
 BASIC = "rest_framework.authentication.BasicAuthentication"
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 def basic(username: str) -> dict[str, str]:

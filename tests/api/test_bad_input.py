@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from kcp_django.api.parsers import MAX_DEPTH
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user
+from tests.api_support import VERIFICATIONS, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 @pytest.mark.parametrize(

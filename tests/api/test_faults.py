@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from django.views.debug import ExceptionReporter
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, AttemptCounter
 from kcp_django.signals import verification_finished
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.api_support import VERIFICATIONS, api_settings, client_for, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,17 +23,6 @@ DIGITS = "110234567890"
 NAME = "홍길동"
 NO_CAPS = {"LIMITS": {"reference": None, "user": None, "account": None}}
 sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="an EXCLUSIVE lock is SQLite's")
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 # --- the database failing during a POST ------------------------------------------------------------

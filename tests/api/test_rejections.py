@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,17 +15,6 @@ HOLDER_MISMATCH = {"owner_nm": "홍불일치"}
 NO_SUCH_ACCOUNT = {"account_no": "000-234-567890"}  # the same last four digits
 #: What differs between any two verifications, whatever their outcome.
 PER_ROW = {"id", "reference", "created_at"}
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 def rejections(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
@@ -12,20 +11,9 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.api_support import VERIFICATIONS, client_for, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 @override_settings(TIME_ZONE="UTC")
