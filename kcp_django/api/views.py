@@ -29,8 +29,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
-from django.utils.module_loading import import_string
 from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
