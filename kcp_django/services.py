@@ -29,7 +29,7 @@ from django.utils.module_loading import import_string
 from kcp_django import conf
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, GatewayError
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, VerificationRequest, ensure_usable
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.validation import NormalizedInput, normalize
@@ -96,6 +96,8 @@ def verify_normalized(
     already checked (the REST API does, to report every broken rule before anything else)."""
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
+    # A test double in real mode, or a gateway that could send nothing: refuse before any row exists.
+    ensure_usable(gateway_class, merchant_config)
 
     with _outside_caller_transaction(using) as write_db:
         row, created = _claim(write_db, data, merchant_config.alias, _user_pk(user), client_ip or None)
