@@ -45,7 +45,7 @@ from django.views.decorators.debug import sensitive_variables
 from kcp_django import conf
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, GatewayError
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, VerificationRequest, ensure_usable
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.validation import NormalizedInput, normalize, normalize_client_ip
@@ -116,6 +116,8 @@ def verify_normalized(
     client_ip = normalize_client_ip(client_ip)
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
+    # A test double in real mode, or a gateway that could send nothing: refuse before any row exists.
+    ensure_usable(gateway_class, merchant_config)
 
     row, created = _claim(using, data, merchant_config.alias, _user_pk(user), client_ip or None)
     if created:

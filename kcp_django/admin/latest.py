@@ -92,7 +92,7 @@ class LatestVerificationAdmin(RefundAccountAdmin):
                     str(exc),
                     hint="Name the field that links each row to its verification, or leave it None.",
                     obj=type(self),
-                    id="kcp_django.E011",
+                    id="kcp_django.E013",
                 )
             )
         return messages

@@ -51,6 +51,10 @@ MESSAGES: dict[str, StrPromise] = {
         "KCP was asked, but its answer could not be saved yet; read the verification at Location later."
     ),
     "database_unavailable": _("The database is busy or unavailable; try again shortly (see Retry-After)."),
+    "configuration_error": _(
+        "Account verification is unavailable: the server's KCP settings need fixing. Nothing was stored or sent; "
+        "try again later."
+    ),
 }
 NON_FIELD_ERRORS = "non_field_errors"
 #: Seconds a client is told to wait after a database failure (``Retry-After``).
@@ -138,6 +142,19 @@ class DatabaseUnavailable(exceptions.APIException):
     def __init__(self) -> None:
         super().__init__()
         self.wait = DATABASE_RETRY_AFTER
+
+
+class ConfigurationError(exceptions.APIException):
+    """The merchant's gateway must not or cannot be used (a test double in real mode, pp_cli missing):
+    refused before anything was stored or sent. The cause is in the server's log, not in the answer."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "configuration_error"
+    default_detail = MESSAGES["configuration_error"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 300  # until someone fixes the settings; DRF's handler turns this into Retry-After
 
 
 def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:

@@ -86,7 +86,8 @@ def _create() -> dict[str, Any]:
                 OpenApiParameter.HEADER,
                 required=False,
                 response=[503],
-                description="With outcome_not_stored: where to read the verification once it is stored.",
+                description="Where to read this verification again (outcome_not_stored); absent with "
+                "configuration_error, which stored nothing.",
             ),
             OpenApiParameter(
                 "Idempotent-Replayed",
@@ -114,7 +115,9 @@ def _create() -> dict[str, Any]:
             503: error(
                 "outcome_not_stored: KCP was asked, but the database would not take its answer: the verification "
                 "stays pending until it is reconciled; read it at Location after Retry-After. "
-                "database_unavailable: the database failed during the request; try again after Retry-After."
+                "database_unavailable: the database failed during the request; try again after Retry-After. "
+                "configuration_error: the server's KCP settings must be fixed (a test double in real mode, pp_cli "
+                "missing); nothing was stored or sent."
             ),
         },
         "tags": ["verifications"],

@@ -57,7 +57,7 @@ from kcp_django.api.serializers import (
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
-from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, KcpConfigurationError
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_normalized
 from kcp_django.validation import NormalizedInput, generate_ordr_idxx
@@ -66,7 +66,13 @@ logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:verification-detail"
 #: Answers given before KCP is asked: they free an Idempotency-Key for another try.
-REFUSALS = (errors.LimitExceeded, errors.DuplicateOrder, errors.DatabaseUnavailable, exceptions.ValidationError)
+REFUSALS = (
+    errors.LimitExceeded,
+    errors.DuplicateOrder,
+    errors.DatabaseUnavailable,
+    errors.ConfigurationError,
+    exceptions.ValidationError,
+)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NO_STORE = "no-store"
@@ -197,6 +203,10 @@ class VerificationCreateView(KcpApiView):
             )
         except DuplicateOrderError:
             raise errors.DuplicateOrder() from None
+        except KcpConfigurationError as exc:
+            # Refused before anything was stored or sent; the cause is for the operator, not the client.
+            logger.error("kcp_django.api: verification refused, the gateway is misconfigured: %s", exc)
+            raise errors.ConfigurationError() from None
         except AnswerNotStored as exc:
             # KCP was asked but the database would not take its answer: the row stays PENDING for
             # kcp_reconcile. Answer 202 from the row if the database reads again, else 503.

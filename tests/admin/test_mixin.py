@@ -266,5 +266,5 @@ def test_a_verification_field_that_is_not_a_link_to_a_verification_fails_the_che
     model_admin = WrongLinkAdmin(ShopRefund, admin.AdminSite(name="wrong-link"))
 
     (message,) = model_admin.check()
-    assert message.id == "kcp_django.E011"
+    assert message.id == "kcp_django.E013"
     assert "kcp_verification_field" in message.msg and "'order'" in message.msg

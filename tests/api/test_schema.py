@@ -105,3 +105,13 @@ def test_without_drf_spectacular_views_are_left_alone(monkeypatch: pytest.Monkey
     def view() -> None: ...
 
     assert schema.document("create")(view) is view
+
+
+def test_a_configuration_error_is_a_503_without_location(openapi: dict[str, Any]) -> None:
+    create = operation(openapi, "/kcp/verifications/", "post")
+
+    answer = create["responses"]["503"]
+    assert "configuration_error" in answer["description"]
+    assert answer["headers"]["Location"].get("required", False) is False  # outcome_not_stored only
+    assert answer["headers"]["Retry-After"]["required"] is True
+    assert create["responses"]["201"]["headers"]["Location"]["required"] is True
