@@ -48,7 +48,7 @@ from kcp_django.exceptions import (
     RefundInTransaction,
     RefundRefused,
 )
-from kcp_django.gateways.base import GatewayResult, RefundRequest
+from kcp_django.gateways.base import GatewayResult, RefundRequest, ensure_usable
 from kcp_django.models import AccountVerification, KcpNotice, Refund, RefundState, VerificationState
 from kcp_django.refunds.inputs import RefundInput, normalize_refund
 from kcp_django.signals import refund_accepted, refund_completed
@@ -132,6 +132,7 @@ def request_refund(
     alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
     merchant_config = conf.get_merchant(alias)
     gateway_class = import_string(merchant_config.backend)
+    ensure_usable(gateway_class, merchant_config)  # no test double in real mode, pp_cli ready: before a row
     if not callable(getattr(gateway_class, "refund", None)):
         raise KcpConfigurationError(
             f"KCP_MERCHANTS[{alias!r}]['BACKEND']: {merchant_config.backend} cannot send refunds (it has no refund())."
