@@ -67,15 +67,23 @@ def _setting_error(name: str, problem: str) -> SettingError:
 
 
 class _FromEnvironment(dict[str, Any]):
-    """A dict that :func:`settings_from_env` filled: ``variables`` maps each key to its variable."""
+    """A dict that :func:`settings_from_env` filled, remembering which variable fed each key.
+
+    It is the plain dict it looks like; only error messages use what it remembers, and only for a
+    key whose value is still the one the variable gave (a settings module may change it after).
+    """
 
     def __init__(self, values: Mapping[str, Any], variables: Mapping[str, str]) -> None:
         super().__init__(values)
-        self.variables = dict(variables)
+        self.fed_by = {key: (variable, values.get(key)) for key, variable in variables.items()}
 
 
 def _variable(container: Any, key: str) -> str:
-    return container.variables.get(key, "") if isinstance(container, _FromEnvironment) else ""
+    """The environment variable that gave ``container[key]`` its current value, or ``""``."""
+    if not isinstance(container, _FromEnvironment) or key not in container.fed_by:
+        return ""
+    variable, value = container.fed_by[key]
+    return variable if container.get(key) == value else ""
 
 
 @dataclass(frozen=True)

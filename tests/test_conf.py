@@ -200,3 +200,25 @@ def test_every_setting_is_read_through_the_table_when_used(name: str, value: obj
 def test_a_name_outside_the_table_is_no_setting() -> None:
     with pytest.raises(LookupError, match="KCP_BULK_MAXIMUM is not a kcp-django setting"):
         conf.get("KCP_BULK_MAXIMUM")
+
+
+def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_TIMEOUT", "20")
+    built = conf.settings_from_env(environ.Env())
+    built["KCP_MERCHANTS"]["default"]["OPTIONS"]["TIMEOUT"] = 900  # the settings module's own value
+
+    with override_settings(**built), pytest.raises(ImproperlyConfigured) as caught:
+        conf.get_merchant()
+    assert str(caught.value).startswith("KCP_MERCHANTS['default']['OPTIONS']['TIMEOUT']: must be between 0 and 300")
+
+
+def test_settings_from_the_environment_survive_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    monkeypatch.setenv("KCP_SITE_CD", "TOO-LONG")
+    built = conf.settings_from_env(environ.Env())
+
+    for twin in (copy.deepcopy(built), copy.copy(built)):
+        assert twin == built
+        with override_settings(**twin), pytest.raises(ImproperlyConfigured, match=r"^KCP_SITE_CD: must be"):
+            conf.get_merchant()
