@@ -319,46 +319,46 @@ SETTINGS: tuple[Setting, ...] = (
         "KCP_MERCHANTS",
         None,
         _validate_merchants,
-        "Merchant aliases: `{alias: {'BACKEND': ..., 'OPTIONS': {...}}}`; `BACKEND` is `'sandbox'`, `'ppcli'` "
-        "or a dotted path to a gateway class; the `OPTIONS` keys are below.",
-        "one alias, `default`: the sandbox in test mode with KCP's test merchant `T0000`",
+        'The merchants: a dict of alias → `{"BACKEND", "OPTIONS"}`, like `DATABASES`. `BACKEND` is `"sandbox"`, '
+        '`"ppcli"` or a dotted path to a gateway class; `OPTIONS` are below. Several merchants are several aliases.',
+        'one alias, `"default"`, on the sandbox in test mode',
     ),
     Setting(
         "KCP_ENCRYPTION_KEYS",
         [],
         _validate_encryption_keys,
-        "Keys that encrypt account numbers at rest, each `'id:<base64 of 32 bytes>'`: the first encrypts, "
-        "all decrypt (rotate with `kcp_rotate_keys`).",
-        "built-in development keys, refused in real mode",
+        'A list of `"id:<base64 of 32 bytes>"` keys (AES-256-GCM) for account numbers at rest: the first encrypts, '
+        "all decrypt.",
+        "built-in development key in test mode; required in real mode",
     ),
     Setting(
         "KCP_INDEX_KEY",
         "",
         _validate_index_key,
-        "Key of the blind index (HMAC) over account numbers, base64 of 32 bytes; never `SECRET_KEY`, never "
-        "changed once rows are stored.",
-        "a built-in development key, refused in real mode",
-    ),
-    Setting(
-        "KCP_API",
-        None,
-        _validate_api,
-        "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency and trusted "
-        "proxies; its keys are below.",
-        "`{}`: every key at its default",
+        '`"<base64 of 32 bytes>"`: the HMAC-SHA256 key of the blind index that finds an account number without '
+        "decrypting. Never `SECRET_KEY`, never one of the encryption keys.",
+        "built-in development key in test mode; required in real mode",
     ),
     Setting(
         "KCP_RECONCILE_MAX_ATTEMPTS",
         3,
         _whole_number(1, 100),
-        "How many times `kcp_reconcile` retries one open row before marking it for staff review (1 to 100).",
+        "How many times `kcp_reconcile` retries one open row before marking it for review (1 to 100).",
         "`3`",
+    ),
+    Setting(
+        "KCP_API",
+        None,
+        _validate_api,
+        "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency, trusted proxies. "
+        "Its keys are in [api.md](api.md#settings-kcp_api).",
+        "`{}` (every key at its default)",
     ),
     Setting(
         "KCP_ADMIN_BULK_THRESHOLD",
         20,
         _whole_number(0),
-        "More selected rows than this run in the background; `0` sends every admin run to the background.",
+        "The admin action runs more selected rows than this in the background (`0`: every run).",
         "`20`",
     ),
     Setting(
@@ -386,14 +386,14 @@ SETTINGS: tuple[Setting, ...] = (
         "KCP_BULK_TASK_BACKEND",
         "default",
         _name,
-        "The alias in Django's `TASKS` that takes the admin's background bulk work.",
+        "The `TASKS` alias that takes background bulk runs.",
         '`"default"`',
     ),
     Setting(
         "KCP_BULK_QUEUE_NAME",
         "default",
         _name,
-        "The queue of that task backend the bulk work goes to.",
+        "The queue of that backend that takes them.",
         '`"default"`',
     ),
 )

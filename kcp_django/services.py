@@ -3,26 +3,41 @@
 Order of work, and why:
 
 1. validate and normalise (bad input creates no row);
-2. commit a PENDING row *before* calling the gateway, on a connection outside any transaction the
-   caller holds, so the record of a call that may cost money survives the caller's rollback;
-3. call the gateway with no database lock held;
-4. store the answer (VERIFIED / REJECTED) or the reason there is none (UNKNOWN);
+2. write a PENDING row *before* calling the gateway;
+3. call the gateway (:func:`ask_gateway`) with no lock of ours held;
+4. store the answer (VERIFIED / REJECTED) or the reason there is none (UNKNOWN) with
+   :func:`record_outcome`, the one way an outcome reaches a row (``kcp_reconcile`` uses it too);
 5. send :data:`~kcp_django.signals.verification_finished` when the caller commits.
 
 The same ``ordr_idxx`` twice, even from racing requests, gives the stored row and one gateway call.
+
+Transactions: the service writes where the caller is.
+
+- A caller in autocommit (a view without ``ATOMIC_REQUESTS``, a command, a task): the PENDING row
+  commits before the gateway is called and the outcome commits after it, each on its own. A crash
+  in between leaves the PENDING row for ``kcp_reconcile``.
+- A caller inside ``transaction.atomic()``: the row is written in the caller's transaction (in a
+  savepoint), so it may point at a user the caller created a moment ago, and no second connection
+  waits on the caller's locks (SQLite's database lock, InnoDB's row locks). If the caller commits,
+  the row and its outcome are committed with it. If the caller rolls back, the row goes too; what
+  stays is the trail: two records on the ``kcp_django.trail`` logger, one before the gateway call
+  (order number, merchant, bank, masked account, reference) and one with KCP's answer (state,
+  ``res_cd``, ``tno``), which name the call by the ``ordr_idxx`` KCP's own admin shows. Route that
+  logger to durable storage in production (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
-from django.db.utils import load_backend
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -41,8 +56,9 @@ if TYPE_CHECKING:
     from kcp_django.gateways.base import Gateway
 
 logger = logging.getLogger("kcp_django")
+#: Gateway calls made inside a caller's transaction, before and after: what outlives its rollback.
+trail = logging.getLogger("kcp_django.trail")
 
-AUTONOMOUS_SUFFIX = "__kcp_autonomous"
 #: Answers that KCP's client library makes up when it could not get a verdict (CONTRACT.md):
 #: 9502 empty output, 6001-6004 request build/encryption errors, 9601 enc_data without enc_info.
 CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
@@ -97,22 +113,30 @@ def verify_normalized(
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
 
-    with _outside_caller_transaction(using) as write_db:
-        row, created = _claim(write_db, data, merchant_config.alias, _user_pk(user), client_ip or None)
-        if created:
-            request = VerificationRequest(
-                ordr_idxx=data.ordr_idxx,
-                bank_code=data.bank_code,
-                account_no=data.account_no,
-                owner_nm=data.owner_nm,
-                cust_ip=client_ip or "",
-            )
-            _call_gateway(write_db, row, gateway_class(merchant_config), request, slot=gateway_slot)
+    row, created = _claim(using, data, merchant_config.alias, _user_pk(user), client_ip or None)
     if created:
+        request = VerificationRequest(
+            ordr_idxx=data.ordr_idxx,
+            bank_code=data.bank_code,
+            account_no=data.account_no,
+            owner_nm=data.owner_nm,
+            cust_ip=client_ip or "",
+        )
+        in_caller_transaction = not transaction.get_autocommit(using)
+        if in_caller_transaction:
+            _trail_before(row)
+        outcome = ask_gateway(gateway_class(merchant_config), request, slot=gateway_slot)
+        try:
+            stored = record_outcome(row, outcome, using=using)
+        except AnswerNotStored:
+            if in_caller_transaction:
+                _trail_after(row, outcome, stored=False)
+            raise
+        if in_caller_transaction:
+            _trail_after(row, outcome, stored)
         transaction.on_commit(
             lambda: verification_finished.send(sender=AccountVerification, verification=row), using=using
         )
-    row._state.db = using
     return row
 
 
@@ -122,33 +146,27 @@ def _user_pk(user: Any) -> Any:
     return user.pk
 
 
-def _caller_holds_transaction(using: str) -> bool:
-    # Atomic blocks opened by Django's TestCase are not the caller's: inside them we write on the
-    # test's own connection, so each test stays isolated (Django's durable atomic does the same).
-    connection = connections[using]
-    return connection.in_atomic_block and any(
-        not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks
+def _trail_before(row: AccountVerification) -> None:
+    trail.warning(
+        "kcp_django: calling KCP inside the caller's transaction: ordr_idxx=%s merchant=%s bank=%s account=%s "
+        "reference=%s; the row is lost if the caller rolls back",
+        row.ordr_idxx,
+        row.merchant,
+        row.bank_code,
+        row.account_no_masked,
+        row.reference or "-",
     )
 
 
-@contextmanager
-def _outside_caller_transaction(using: str) -> Iterator[str]:
-    """The alias to write on so each write commits at once, whatever transaction the caller holds.
-
-    Inside the caller's transaction that is a second, short-lived connection to the same database,
-    closed when the call ends.
-    """
-    if not _caller_holds_transaction(using):
-        yield using
-        return
-    settings_dict = dict(connections[using].settings_dict)
-    alias = using + AUTONOMOUS_SUFFIX
-    connections[alias] = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
-    try:
-        yield alias
-    finally:
-        connections[alias].close()
-        del connections[alias]
+def _trail_after(row: AccountVerification, outcome: Outcome, stored: bool) -> None:
+    trail.warning(
+        "kcp_django: KCP's outcome for ordr_idxx=%s inside the caller's transaction: state=%s res_cd=%s tno=%s%s",
+        row.ordr_idxx,
+        outcome.state,
+        outcome.res_cd or "-",
+        outcome.tno or "-",
+        "" if stored else " (not written: the row was settled first)",
+    )
 
 
 def _claim(
@@ -179,7 +197,9 @@ def _claim(
         return row, True
     except IntegrityError:
         # This ordr_idxx was stored before, or by a racing request that committed first: its row answers.
-        existing = AccountVerification.objects.using(db).get(ordr_idxx=data.ordr_idxx)
+        existing = _stored_order(db, data.ordr_idxx)
+        if existing is None:
+            raise  # not the order number (a foreign key, say): the caller must see what it is
     if (existing.account_index, existing.owner_nm, existing.merchant) != (account_index, data.owner_nm, merchant):
         raise DuplicateOrderError(
             f"ordr_idxx {data.ordr_idxx!r} was already used for a different account, holder or merchant."
@@ -187,13 +207,19 @@ def _claim(
     return existing, False
 
 
-def _insert(db: str, row: AccountVerification) -> AccountVerification:
-    """Save ``row`` so that it is committed when this returns.
+def _stored_order(db: str, ordr_idxx: str) -> AccountVerification | None:
+    """The row holding ``ordr_idxx``; inside a transaction read as committed now, not as of its
+    snapshot (InnoDB's repeatable read would not show a racing request's row otherwise)."""
+    rows = AccountVerification.objects.using(db).filter(ordr_idxx=ordr_idxx)
+    if not transaction.get_autocommit(db):
+        rows = rows.select_for_update()
+    return rows.first()
 
-    On a connection in autocommit (the usual case) the ``INSERT`` commits by itself. Inside an atomic
-    block (a test's transaction) it runs in a savepoint, so a duplicate leaves that block usable.
-    """
-    if connections[db].in_atomic_block:
+
+def _insert(db: str, row: AccountVerification) -> AccountVerification:
+    """Save ``row``: committed at once in autocommit; inside the caller's transaction, in a
+    savepoint, so a duplicate leaves that transaction usable."""
+    if not transaction.get_autocommit(db):
         with transaction.atomic(using=db):
             row.save(using=db, force_insert=True)
     else:
@@ -201,33 +227,63 @@ def _insert(db: str, row: AccountVerification) -> AccountVerification:
     return row
 
 
-def _call_gateway(
-    db: str,
-    row: AccountVerification,
-    gateway: Gateway,
-    request: VerificationRequest,
-    *,
-    guard: Q | None = None,
-    slot: AbstractContextManager[object] | None = None,
-    **also: Any,
-) -> bool:
-    """Ask the gateway and store what happened; True when this call's outcome landed on the row.
+@dataclass(frozen=True)
+class Outcome:
+    """What one gateway call came to, as the columns it writes on a verification row."""
 
-    ``guard`` and ``also`` are for :mod:`kcp_django.maintenance.reconcile`: which rows the outcome may
-    overwrite (default: still PENDING) and extra columns written with it (its lease).
+    state: VerificationState
+    res_cd: str = ""
+    res_msg: str = ""
+    tno: str = ""
+    app_time: dt.datetime | None = None
+    failure_reason: str = ""
+    raw_response: Mapping[str, Any] = field(default_factory=dict)
+    completed_at: dt.datetime | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The row's columns this outcome sets (fields left at their default are not written)."""
+        written: dict[str, Any] = {"state": self.state, "raw_response": dict(self.raw_response)}
+        for name in ("res_cd", "res_msg", "tno", "app_time", "failure_reason", "completed_at"):
+            value = getattr(self, name)
+            if value:
+                written[name] = value
+        return written
+
+
+def ask_gateway(
+    gateway: Gateway, request: VerificationRequest, *, slot: AbstractContextManager[object] | None = None
+) -> Outcome:
+    """Call ``gateway`` and say what happened; never raises for what the gateway does.
+
+    ``slot`` is held only during the call (bulk runs bound the calls in flight with it).
     """
     try:
         with slot or nullcontext():
             result = gateway.verify(request)
     except GatewayError as exc:
-        changes = {"state": VerificationState.UNKNOWN, "failure_reason": exc.reason, "raw_response": exc.raw}
+        return Outcome(state=VerificationState.UNKNOWN, failure_reason=exc.reason, raw_response=exc.raw)
     except Exception as exc:
         # Whatever a gateway does, the row must say what happened rather than stay silent.
-        logger.exception("kcp_django: gateway %s failed on %s", type(gateway).__name__, row.ordr_idxx)
-        changes = {"state": VerificationState.UNKNOWN, "failure_reason": f"gateway error: {type(exc).__name__}"}
-    else:
-        changes = _result_changes(result)
-    stored = _store(db, row, guard, **changes, **also)
+        logger.exception("kcp_django: gateway %s failed on %s", type(gateway).__name__, request.ordr_idxx)
+        return Outcome(state=VerificationState.UNKNOWN, failure_reason=f"gateway error: {type(exc).__name__}")
+    return outcome_of(result)
+
+
+def record_outcome(
+    row: AccountVerification,
+    outcome: Outcome,
+    *,
+    only_if: Q | None = None,
+    also: Mapping[str, Any] | None = None,
+    using: str = "default",
+) -> bool:
+    """Write ``outcome`` over ``row``; True when it landed, False when the row was settled first.
+
+    The row must still be PENDING, or match ``only_if`` (``kcp_reconcile`` passes its lease).
+    ``also`` names extra columns written in the same UPDATE. Raises
+    :class:`~kcp_django.exceptions.AnswerNotStored` when the database will not take it.
+    """
+    stored = _store(using, row, only_if, **outcome.columns(), **(also or {}))
     logger.info(
         "kcp_django: %s bank=%s account=%s state=%s res_cd=%s",
         row.ordr_idxx,
@@ -244,25 +300,26 @@ def is_client_error(res_cd: str) -> bool:
     return res_cd.startswith("S") or res_cd in CLIENT_ERROR_CODES
 
 
-def _result_changes(result: GatewayResult) -> dict[str, Any]:
+def outcome_of(result: GatewayResult) -> Outcome:
+    """KCP's answer as an outcome: VERIFIED, REJECTED, or UNKNOWN for codes that judge nothing."""
     if not result.res_cd or is_client_error(result.res_cd):
         reason = f"KCP client error {result.res_cd}: {result.res_msg}" if result.res_cd else "answer without res_cd"
-        return {
-            "state": VerificationState.UNKNOWN,
-            "res_cd": result.res_cd,
-            "res_msg": result.res_msg[:200],
-            "failure_reason": reason,
-            "raw_response": result.raw,
-        }
-    return {
-        "state": VerificationState.VERIFIED if result.is_success else VerificationState.REJECTED,
-        "res_cd": result.res_cd,
-        "res_msg": result.res_msg[:200],
-        "tno": result.tno[:20],
-        "app_time": result.app_time,
-        "raw_response": result.raw,
-        "completed_at": timezone.now(),
-    }
+        return Outcome(
+            state=VerificationState.UNKNOWN,
+            res_cd=result.res_cd,
+            res_msg=result.res_msg[:200],
+            failure_reason=reason,
+            raw_response=result.raw,
+        )
+    return Outcome(
+        state=VerificationState.VERIFIED if result.is_success else VerificationState.REJECTED,
+        res_cd=result.res_cd,
+        res_msg=result.res_msg[:200],
+        tno=result.tno[:20],
+        app_time=result.app_time,
+        raw_response=result.raw,
+        completed_at=timezone.now(),
+    )
 
 
 def _store(db: str, row: AccountVerification, guard: Q | None = None, **changes: Any) -> bool:
@@ -277,6 +334,9 @@ def _store(db: str, row: AccountVerification, guard: Q | None = None, **changes:
         Q(state=VerificationState.PENDING) if guard is None else guard, pk=row.pk
     )
     updated = 0
+    # Asked once, while the connection is still there: inside the caller's transaction a failed
+    # write cannot be tried again, the transaction is broken.
+    retryable = transaction.get_autocommit(db)
     for delay in (*STORE_RETRY_DELAYS, None):
         try:
             updated = target.update(**changes)
@@ -284,7 +344,7 @@ def _store(db: str, row: AccountVerification, guard: Q | None = None, **changes:
                 row.refresh_from_db(using=db)
             break
         except (OperationalError, InterfaceError) as exc:
-            if delay is None or connections[db].in_atomic_block:
+            if delay is None or not retryable:
                 raise _not_stored(row, changes, exc) from exc
             logger.warning(
                 "kcp_django: storing the outcome of %s failed (%s); retrying in %gs",

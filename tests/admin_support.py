@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Permission
 from django.test import Client
@@ -92,11 +91,3 @@ def confirmation_post(confirmation: Any) -> dict[str, Any]:
     if context["select_across"]:
         data["select_across"] = "1"
     return data
-
-
-def merchants_with(**options: Any) -> dict[str, Any]:
-    merchants = dict(settings.KCP_MERCHANTS)
-    default = dict(merchants["default"])
-    default["OPTIONS"] = {**default["OPTIONS"], **options}
-    merchants["default"] = default
-    return merchants

@@ -1,11 +1,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from kcp_django.gateways.sandbox import outbox
 from tests import leak_guard
+from tests.api_support import make_user
+
+#: Test modules that are slow by nature, marked here so `pytest -m "not slow"` leaves them out.
+SLOW_MODULES = {"test_fuzz.py", "test_benchmarks.py", "test_multi_host.py", "test_bulk_worker.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        if "browser" in path.parts:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        if path.name == "test_benchmarks.py":
+            item.add_marker(pytest.mark.benchmark)
+        if path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,3 +47,9 @@ def _empty_sandbox_outbox() -> Iterator[None]:
     outbox.clear()
     yield
     outbox.clear()
+
+
+@pytest.fixture
+def customer(db: None) -> Any:
+    """A signed-up customer (username ``customer``), for tests that act as one."""
+    return make_user("customer")

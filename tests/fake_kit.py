@@ -35,8 +35,12 @@ def ppcli_merchants(home: Path, timeout: float = 1) -> dict[str, Any]:
     }
 
 
-def merchants_with(backend: str) -> dict[str, Any]:
-    """The test settings' merchants with the default alias on ``backend``."""
+def merchants_with(backend: str | None = None, **options: Any) -> dict[str, Any]:
+    """The test settings' merchants, the default alias on ``backend`` and with ``options`` added."""
     merchants = dict(settings.KCP_MERCHANTS)
-    merchants["default"] = {**merchants["default"], "BACKEND": backend}
+    default = dict(merchants["default"])
+    if backend is not None:
+        default["BACKEND"] = backend
+    default["OPTIONS"] = {**default["OPTIONS"], **options}
+    merchants["default"] = default
     return merchants

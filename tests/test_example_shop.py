@@ -22,11 +22,6 @@ DIGITS = "110987654321"
 
 
 @pytest.fixture
-def customer() -> object:
-    return get_user_model().objects.create_user("buyer", password="pw")
-
-
-@pytest.fixture
 def order(customer: object) -> Order:
     return Order.objects.create(
         number="T-1", customer=customer, product="이어폰", amount=1000, payment_method="vbank", paid_at=timezone.now()

@@ -19,18 +19,13 @@ from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
+from tests.fake_kit import merchants_with
 from tests.gateways_for_tests import ObservingGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCOUNT = "123-456-789012"
 DIGITS = "123456789012"
-
-
-def merchants_with(backend: str) -> dict[str, object]:
-    merchants = dict(settings.KCP_MERCHANTS)
-    merchants["default"] = {**merchants["default"], "BACKEND": backend}
-    return merchants
 
 
 def test_a_matching_holder_is_verified_with_kcps_answer_stored() -> None:
@@ -175,7 +170,31 @@ def test_the_pending_row_is_committed_and_unlocked_while_the_gateway_works() -> 
     assert row.state == "VERIFIED"
 
 
-def test_the_row_survives_the_callers_rollback() -> None:
+def test_inside_the_callers_transaction_a_user_created_there_is_recorded_on_commit() -> None:
+    # PostgreSQL and MariaDB check the new row's foreign key against the caller's own new user;
+    # on SQLite the caller has written, and holds the database's write lock, before verifying.
+    with transaction.atomic():
+        user = get_user_model().objects.create_user("new-customer", password="pw")
+        row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", user=user)
+        assert row.state == "VERIFIED"
+
+    stored = AccountVerification.objects.get()
+    assert (stored.state, stored.requested_by, stored.res_cd) == ("VERIFIED", user, "0000")
+    assert len(outbox) == 1
+
+
+def test_inside_the_callers_transaction_after_it_wrote_the_call_is_made_once() -> None:
+    with transaction.atomic():
+        get_user_model().objects.create_user("someone", password="pw")
+        first = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="TXN-REPEAT")
+        again = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="TXN-REPEAT")
+
+    assert first.pk == again.pk
+    assert AccountVerification.objects.filter(ordr_idxx="TXN-REPEAT").count() == 1
+    assert len(outbox) == 1
+
+
+def test_a_rolled_back_call_leaves_its_trail_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     user = get_user_model().objects.create_user("customer", password="pw")
     finished: list[AccountVerification] = []
 
@@ -183,17 +202,35 @@ def test_the_row_survives_the_callers_rollback() -> None:
         finished.append(verification)
 
     verification_finished.connect(receiver)
+    caplog.set_level("WARNING", logger="kcp_django.trail")
     try:
         with pytest.raises(RuntimeError), transaction.atomic():
-            verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", user=user)
+            row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", user=user)
             raise RuntimeError("the caller's own work failed")
     finally:
         verification_finished.disconnect(receiver)
 
-    stored = AccountVerification.objects.get()
-    assert stored.state == "VERIFIED"
-    assert stored.requested_by == user
-    assert finished == []  # the caller rolled back: its on-commit hooks do not run
+    # The caller's rollback took the row; the trail names the paid call by its order number.
+    assert not AccountVerification.objects.exists()
+    assert finished == []
+    trail = [record.getMessage() for record in caplog.records if record.name == "kcp_django.trail"]
+    assert len(trail) == 2
+    assert all(row.ordr_idxx in line for line in trail)
+    assert "account=********9012" in trail[0]
+    assert f"state=VERIFIED res_cd=0000 tno={row.tno}" in trail[1]
+    assert DIGITS not in " ".join(trail)
+
+
+def test_outside_any_transaction_the_pending_row_is_committed_before_the_call_and_no_trail_is_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING", logger="kcp_django.trail")
+    ObservingGateway.seen.clear()
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.ObservingGateway")):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert ObservingGateway.seen == {"state": "PENDING", "wrote": True}
+    assert [record for record in caplog.records if record.name == "kcp_django.trail"] == []
 
 
 def test_the_signal_is_sent_once_after_commit() -> None:

@@ -8,7 +8,8 @@ or KCP gave no trustworthy one. Retrying one row:
    it) by writing a lease (``claimed_by``, ``claimed_until``) and counting the attempt. The claim
    itself is an UPDATE guarded by the same conditions, so two reconcilers never hold one row, even
    on SQLite where the SELECT locks nothing;
-2. call the gateway with no lock held, through the service's own helpers, with the row's own
+2. call the gateway with no lock held, through the service's public :func:`~kcp_django.services.ask_gateway`
+   and :func:`~kcp_django.services.record_outcome`, with the row's own
    ``ordr_idxx``: it is the same logical request, and if the first call did reach KCP, KCP's record
    and ours keep one order number for one refund check;
 3. store the outcome only while the row is still open and the lease still ours, then send
@@ -96,19 +97,19 @@ def reconcile(
     owner = _owner_name()
     cutoff = timezone.now() - older_than
     report = ReconcileReport()
-    with services._outside_caller_transaction(using) as db:
-        stuck = AccountVerification.objects.using(db).filter(
-            state__in=OPEN_STATES, needs_review=False, updated_at__lte=cutoff
-        )
-        report.marked_for_review += _mark_exhausted(stuck.filter(reconcile_attempts__gte=max_attempts), max_attempts)
-        retryable = stuck.filter(reconcile_attempts__lt=max_attempts)
-        claimed = 0
-        while limit is None or claimed < limit:
-            pk = _claim(db, retryable, owner, lease)
-            if pk is None:
-                break
-            claimed += 1
-            _retry_claimed(db, using, pk, owner, max_attempts, report)
+    db = using
+    stuck = AccountVerification.objects.using(db).filter(
+        state__in=OPEN_STATES, needs_review=False, updated_at__lte=cutoff
+    )
+    report.marked_for_review += _mark_exhausted(stuck.filter(reconcile_attempts__gte=max_attempts), max_attempts)
+    retryable = stuck.filter(reconcile_attempts__lt=max_attempts)
+    claimed = 0
+    while limit is None or claimed < limit:
+        pk = _claim(db, retryable, owner, lease)
+        if pk is None:
+            break
+        claimed += 1
+        _retry_claimed(db, pk, owner, max_attempts, report)
     return report
 
 
@@ -122,10 +123,9 @@ def retry_verification(pk: int, *, using: str = "default") -> ReconcileReport:
     max_attempts = conf.reconcile_max_attempts()
     owner = _owner_name()
     report = ReconcileReport()
-    with services._outside_caller_transaction(using) as db:
-        candidates = AccountVerification.objects.using(db).filter(pk=pk, state__in=OPEN_STATES)
-        if _claim(db, candidates, owner, lease_length(), needs_review=False) is not None:
-            _retry_claimed(db, using, pk, owner, max_attempts, report)
+    candidates = AccountVerification.objects.using(using).filter(pk=pk, state__in=OPEN_STATES)
+    if _claim(using, candidates, owner, lease_length(), needs_review=False) is not None:
+        _retry_claimed(using, pk, owner, max_attempts, report)
     return report
 
 
@@ -185,7 +185,7 @@ def _claim(
         # Otherwise another reconciler took this row between our SELECT and UPDATE: look for the next one.
 
 
-def _retry_claimed(db: str, using: str, pk: int, owner: str, max_attempts: int, report: ReconcileReport) -> None:
+def _retry_claimed(db: str, pk: int, owner: str, max_attempts: int, report: ReconcileReport) -> None:
     row = AccountVerification.objects.using(db).get(pk=pk)
     try:
         gateway, request = _rebuild(row)
@@ -198,14 +198,12 @@ def _retry_claimed(db: str, using: str, pk: int, owner: str, max_attempts: int, 
     before = row.state
     report.retried += 1
     try:
-        stored = services._call_gateway(
-            db,
+        stored = services.record_outcome(
             row,
-            gateway,
-            request,
-            guard=Q(state__in=OPEN_STATES, claimed_by=owner),
-            claimed_by="",
-            claimed_until=None,
+            services.ask_gateway(gateway, request),
+            only_if=Q(state__in=OPEN_STATES, claimed_by=owner),
+            also={"claimed_by": "", "claimed_until": None},
+            using=db,
         )
     except AnswerNotStored as exc:
         # The lease is left to expire: the next run retries the row after the threshold.
@@ -236,10 +234,9 @@ def _retry_claimed(db: str, using: str, pk: int, owner: str, max_attempts: int, 
         row.state,
         row.res_cd or "-",
     )
-    row._state.db = using
     transaction.on_commit(
         lambda: verification_finished.send(sender=AccountVerification, verification=row),
-        using=using,
+        using=db,
     )
 
 

@@ -18,8 +18,9 @@ from kcp_django.admin.sources import AccountSource
 from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
-from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, merchants_with, run_action
+from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, run_action
 from tests.bulk_worker.gateways import most_in_flight, read_calls
+from tests.fake_kit import merchants_with
 from tests.shopapp.models import RefundRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)

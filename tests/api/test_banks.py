@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from kcp_django.banks import BANKS
 from tests.api_support import BANKS as BANKS_URL
-from tests.api_support import api_settings, client_for
+from tests.api_support import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
 
 
 def test_anyone_gets_every_bank_in_korean_and_english() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,17 +20,6 @@ from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 KEY = "3f1c9a52-8d1e-4c55-9a40-1f0e6b2d7c11"
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 def post(client: Any, key: str = KEY, **changes: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,12 +17,6 @@ from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 50
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
 
 
 def account(number: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,17 +40,6 @@ RESPONSE_FIELDS = {
     "reference",
     "created_at",
 }
-
-
-@pytest.fixture(autouse=True)
-def _settings() -> Iterator[None]:
-    with api_settings():
-        yield
-
-
-@pytest.fixture
-def customer() -> Any:
-    return make_user("customer")
 
 
 def test_a_matching_holder_is_verified_with_201_and_a_masked_account(customer: Any) -> None:

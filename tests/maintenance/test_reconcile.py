@@ -250,14 +250,26 @@ def test_staff_can_retry_a_row_marked_for_review() -> None:
     assert row.state == "VERIFIED" and not row.needs_review
 
 
-def test_the_outcome_survives_the_callers_rollback() -> None:
+def test_inside_the_callers_transaction_the_outcome_commits_with_it() -> None:
+    row = unknown_row("COMMIT-1")
+
+    with transaction.atomic():
+        report = reconcile(older_than=NOW)
+
+    assert report.verified == 1
+    assert AccountVerification.objects.get(pk=row.pk).state == "VERIFIED"
+
+
+def test_a_callers_rollback_leaves_the_row_open_for_the_next_run() -> None:
     row = unknown_row("ROLLBACK-1")
 
     with pytest.raises(RuntimeError), transaction.atomic():
         reconcile(older_than=NOW)
         raise RuntimeError("the caller's own work failed")
 
-    assert AccountVerification.objects.get(pk=row.pk).state == "VERIFIED"
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert (stored.state, stored.claimed_by) == ("UNKNOWN", "")
+    assert reconcile(older_than=NOW).verified == 1
 
 
 def test_the_command_prints_its_counts() -> None:
