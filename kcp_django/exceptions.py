@@ -85,3 +85,25 @@ class AnswerNotStored(KcpError):
         self.ordr_idxx = ordr_idxx
         self.state = state
         super().__init__(message)
+
+
+class RefundRefused(KcpError, ValueError):
+    """A refund that breaks a rule (a stale or unverified account, an amount that does not fit the
+    payment, a refund already under way). Nothing was sent to KCP.
+
+    ``rule`` is a stable machine-readable id; ``message`` names the rule in the active language.
+    """
+
+    def __init__(self, rule: str, message: str | Promise):
+        self.rule = rule
+        self.message = message
+        super().__init__(f"{rule}: {message}")
+
+
+class RefundInTransaction(KcpError, RuntimeError):
+    """A refund was asked for inside a database transaction.
+
+    A refund moves money: its row must be committed before KCP is called, and no rollback of the
+    caller's may take it away. Call it outside ``transaction.atomic()`` (a view under
+    ``ATOMIC_REQUESTS`` needs ``transaction.non_atomic_requests``).
+    """

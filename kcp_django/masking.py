@@ -16,13 +16,21 @@ ACCOUNT_FIELDS = frozenset({"account_no", "mod_account", "acnt_no", "account"})
 NAME_FIELDS = frozenset({"owner_nm", "mod_depositor", "depositor", "acnt_nm"})
 
 
+#: What stands for the hidden digits: always eight, so a masked number does not tell its length.
+MASK_PREFIX = "********"
+
+
+def masked_account(last4: str) -> str:
+    """The one shape of a masked account number, from its stored last four digits."""
+    return MASK_PREFIX + last4
+
+
 def mask_account_no(value: str) -> str:
     """Show at most the last four digits: ``"123-456-789012"`` -> ``"********9012"``."""
-    digits = [c for c in value if c.isdigit()]
-    if not digits:
-        return "*" * len(value) if value else ""
-    visible = "".join(digits[-4:]) if len(digits) > 4 else ""
-    return "*" * (len(digits) - len(visible)) + visible
+    if not value:
+        return ""
+    digits = "".join(c for c in value if c.isdigit())
+    return masked_account(digits[-4:] if len(digits) > 4 else "")
 
 
 def mask_name(value: str) -> str:

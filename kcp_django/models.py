@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django.banks import Bank, get_bank
 from kcp_django.fields import EncryptedTextField
+from kcp_django.masking import masked_account
 
 
 class VerificationState(models.TextChoices):
@@ -20,8 +21,6 @@ class VerificationState(models.TextChoices):
 
 
 #: Fixed-width so the mask does not reveal how long the account number is.
-MASK_PREFIX = "********"
-
 FINAL_STATES = frozenset({VerificationState.VERIFIED, VerificationState.REJECTED})
 
 
@@ -95,7 +94,7 @@ class AccountVerification(models.Model):
     @property
     def account_no_masked(self) -> str:
         """At most the last four digits, from the stored column: never decrypts."""
-        return MASK_PREFIX + self.account_last4
+        return masked_account(self.account_last4)
 
     @property
     def bank(self) -> Bank | None:
@@ -241,3 +240,172 @@ class BulkVerificationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bulk_id}:{self.object_id} {self.ordr_idxx}"
+
+
+# --- Refunds ----------------------------------------------------------------------------------
+
+
+class RefundKind(models.TextChoices):
+    """The three ways KCP pays a refund into a bank account (docs/refunds.md)."""
+
+    ESCROW_CANCEL = "escrow-cancel", _("Escrow cancel")
+    ESCROW_REFUND = "escrow-refund", _("Escrow refund after purchase confirmation")
+    VBANK_REFUND = "vbank-refund", _("Virtual-account refund with account check")
+
+
+class RefundState(models.TextChoices):
+    PENDING = "PENDING", _("Pending")
+    ACCEPTED = "ACCEPTED", _("Accepted by KCP")
+    COMPLETED = "COMPLETED", _("Completed")
+    REJECTED = "REJECTED", _("Rejected")
+    UNKNOWN = "UNKNOWN", _("Unknown: check KCP's admin")
+
+
+class Refund(models.Model):
+    """One refund request to KCP and what came of it. Written only by :mod:`kcp_django.refunds`.
+
+    ``slot_key`` holds a place on the payment (``merchant|tno|full`` for a full refund,
+    ``merchant|tno|<remaining>`` for a partial one) while the refund is not rejected: the unique
+    index lets at most one full refund, and one partial refund per remaining amount, exist per
+    payment, on every database. A rejected refund gives its place back.
+    """
+
+    Kind = RefundKind
+    State = RefundState
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
+    kind = models.CharField(_("kind"), max_length=20, choices=RefundKind.choices)
+    tno = models.CharField(_("KCP transaction number of the payment (tno)"), max_length=14)
+    ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40)
+    mod_type = models.CharField(_("modification type (mod_type)"), max_length=8)
+    after_shipping = models.BooleanField(_("after shipping"), default=False)
+    verification = models.ForeignKey(
+        AccountVerification,
+        verbose_name=_("account verification"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    bank_code = models.CharField(_("bank code"), max_length=2)
+    account_no = EncryptedTextField(_("account number"), blind_index_field="account_index", null=True)
+    account_index = models.CharField(_("account blind index"), max_length=64, editable=False)
+    account_last4 = models.CharField(_("last four digits"), max_length=4, blank=True, editable=False)
+    owner_nm = models.CharField(_("account holder name"), max_length=50)
+    amount = models.PositiveBigIntegerField(_("amount (won)"), null=True, blank=True)
+    remaining = models.PositiveBigIntegerField(_("remaining before this refund (won)"), null=True, blank=True)
+    reason = models.CharField(_("reason (mod_desc)"), max_length=100, blank=True, default="")
+    reference = models.CharField(_("shop reference"), max_length=100, blank=True, default="")
+    # NULL, not "": unique only where set (a unique index lets NULLs repeat on every database).
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True)  # noqa: DJ001
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64, editable=False)
+    slot_key = models.CharField(max_length=120, null=True, blank=True, editable=False)  # noqa: DJ001
+
+    state = models.CharField(_("state"), max_length=10, choices=RefundState.choices, default="PENDING")
+    res_cd = models.CharField(_("result code (res_cd)"), max_length=8, blank=True, default="")
+    res_msg = models.CharField(_("result message (res_msg)"), max_length=200, blank=True, default="")
+    answer_tno = models.CharField(_("tno in KCP's answer"), max_length=20, blank=True, default="")
+    app_time = models.DateTimeField(_("answered at (app_time)"), null=True, blank=True)
+    failure_reason = models.TextField(_("why the outcome is unknown"), blank=True, default="")
+    raw_response = models.JSONField(_("KCP's answer (masked)"), default=dict, blank=True)
+    needs_review = models.BooleanField(_("needs staff review"), default=False)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="kcp_refunds",
+    )
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("resolved by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="kcp_resolved_refunds",
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolution_note = models.TextField(_("resolution note"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ordr_idxx"], name="kcp_refund_unique_ordr_idxx"),
+            models.UniqueConstraint(fields=["slot_key"], name="kcp_refund_unique_slot"),
+            models.UniqueConstraint(fields=["merchant", "idempotency_key"], name="kcp_refund_unique_key"),
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gt=0), name="kcp_refund_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(remaining__isnull=True) | models.Q(remaining__gte=models.F("amount")),
+                name="kcp_refund_remaining_covers_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "tno"], name="kcp_refund_payment_idx"),
+            models.Index(fields=["state", "created_at"], name="kcp_refund_state_idx"),
+        ]
+        permissions = [
+            ("request_refund", _("Can refund to a verified account through KCP")),
+            ("resolve_refund", _("Can resolve a refund whose outcome is unknown")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.tno} {self.account_no_masked} {self.state}"
+
+    @property
+    def account_no_masked(self) -> str:
+        return masked_account(self.account_last4)
+
+    @property
+    def bank(self) -> Bank | None:
+        try:
+            return get_bank(self.bank_code)
+        except LookupError:
+            return None
+
+    @property
+    def is_partial(self) -> bool:
+        return self.remaining is not None
+
+
+class KcpNotice(models.Model):
+    """One notice KCP sent (공통 통보), stored once, personal fields masked."""
+
+    merchant = models.CharField(_("merchant alias"), max_length=50)
+    site_cd = models.CharField(_("site code"), max_length=10)
+    tx_cd = models.CharField(_("notice type (tx_cd)"), max_length=8)
+    tno = models.CharField(_("KCP transaction number (tno)"), max_length=20, blank=True, default="")
+    order_no = models.CharField(_("order number (order_no)"), max_length=40, blank=True, default="")
+    tx_tm = models.CharField(_("notice time (tx_tm)"), max_length=20, blank=True, default="")
+    #: sha256 of the notice's fields: the same notice sent again finds its row.
+    digest = models.CharField(max_length=64, editable=False)
+    fields = models.JSONField(_("fields (masked)"), default=dict, blank=True)
+    refund = models.ForeignKey(
+        Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.SET_NULL, related_name="notices"
+    )
+    matched = models.BooleanField(_("matched a refund"), default=False)
+    needs_review = models.BooleanField(_("needs staff review"), default=False)
+    review_reason = models.TextField(_("why it needs review"), blank=True, default="")
+    remote_addr = models.GenericIPAddressField(_("sent from"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("KCP notice")
+        verbose_name_plural = _("KCP notices")
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["digest"], name="kcp_notice_unique_digest")]
+        indexes = [models.Index(fields=["tno"], name="kcp_notice_tno_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tx_cd} {self.tno} {self.order_no}"

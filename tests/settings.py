@@ -23,6 +23,9 @@ DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: some tests open a second connection to the same database.
     DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")
+elif os.environ.get("KCP_TEST_DATABASE_NAME"):
+    # Several suites on one server at once (parallel work on one machine): each its own test database.
+    DATABASES["default"]["TEST"]["NAME"] = os.environ["KCP_TEST_DATABASE_NAME"]
 if DATABASES["default"]["ENGINE"].endswith("mysql"):
     DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
     DATABASES["default"]["TEST"]["CHARSET"] = "utf8mb4"

@@ -17,7 +17,7 @@ from kcp_django import conf
 from kcp_django.banks import get_bank
 from kcp_django.crypto import last_four
 from kcp_django.exceptions import DecryptionError, InvalidRequest
-from kcp_django.models import MASK_PREFIX
+from kcp_django.masking import masked_account
 from kcp_django.validation import NormalizedInput, normalize
 
 
@@ -117,7 +117,7 @@ class AccountSource:
         return RowPreview(
             label=str(row),
             bank_name=get_bank(checked.bank_code).name,
-            account_no_masked=MASK_PREFIX + last_four(checked.account_no),
+            account_no_masked=masked_account(last_four(checked.account_no)),
             owner_nm=checked.owner_nm,
             reference=checked.reference,
             errors=(),

@@ -44,6 +44,44 @@ class VerificationRequest:
         )
 
 
+#: The refund kinds, as the service and the layout tables name them.
+REFUND_KINDS = ("escrow-cancel", "escrow-refund", "vbank-refund")
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """One refund to a bank account, checked by :mod:`kcp_django.refunds` before it gets here.
+
+    ``tno`` is the original payment's 14-digit number. ``bank_code`` is the two-digit code of the
+    guide's table (the layout writes KCP's ``BKxx`` form). ``amount`` and ``remaining`` are whole
+    won, both set for a partial refund and both ``None`` for a full one.
+    """
+
+    kind: str
+    ordr_idxx: str
+    tno: str
+    mod_type: str
+    bank_code: str
+    account_no: str
+    owner_nm: str
+    reason: str = ""
+    mod_ip: str = ""
+    amount: int | None = None
+    remaining: int | None = None
+
+    @property
+    def is_partial(self) -> bool:
+        return self.remaining is not None
+
+    def __repr__(self) -> str:
+        masked = mask_fields({"account_no": self.account_no, "owner_nm": self.owner_nm})
+        return (
+            f"RefundRequest(kind={self.kind!r}, ordr_idxx={self.ordr_idxx!r}, tno={self.tno!r}, "
+            f"mod_type={self.mod_type!r}, bank_code={self.bank_code!r}, account_no={masked['account_no']!r}, "
+            f"owner_nm={masked['owner_nm']!r}, amount={self.amount!r}, remaining={self.remaining!r})"
+        )
+
+
 @dataclass(frozen=True)
 class GatewayResult:
     """KCP's answer. ``raw`` holds every field KCP sent, masked by field name."""
@@ -99,3 +137,14 @@ class Gateway(Protocol):
     def __init__(self, merchant: MerchantConfig) -> None: ...
 
     def verify(self, request: VerificationRequest) -> GatewayResult: ...
+
+
+@runtime_checkable
+class RefundGateway(Protocol):
+    """A gateway that can also pay refunds. Same rules as :meth:`Gateway.verify`: KCP's answer as
+    a :class:`GatewayResult`, :class:`~kcp_django.exceptions.OutcomeUnknown` when there is no
+    trustworthy one, :class:`~kcp_django.exceptions.GatewayUnavailable` when nothing was sent."""
+
+    def __init__(self, merchant: MerchantConfig) -> None: ...
+
+    def refund(self, request: RefundRequest) -> GatewayResult: ...

@@ -13,6 +13,18 @@ anything else                          0000    정상처리                     
 =====================================  ======  ===========================  ==========
 
 The codes 8104 and 8105 are the sandbox's own: KCP publishes no code list for this product.
+
+Refunds (:meth:`SandboxGateway.refund`) are decided by the payment's ``tno`` and, for
+``vbank-refund`` (where KCP checks the account in the same call), by the account as above:
+
+=====================================  ======  ===========================  ==========
+input                                  res_cd  res_msg                      refund
+=====================================  ======  ===========================  ==========
+``tno`` ending in ``9``                (none)  no answer (transport timeout) UNKNOWN
+``tno`` ending in ``8``                8801    환불 불가 거래               REJECTED
+vbank-refund: account / holder rules   8105 / 8104 as above                 REJECTED
+anything else                          0000    정상처리                     ACCEPTED
+=====================================  ======  ===========================  ==========
 ``tno`` is 14 digits (the KST date and six digits derived from ``ordr_idxx``); ``app_time`` is the
 current time in KST. ``OPTIONS["SANDBOX_LATENCY"]`` (seconds) adds a delay to every call.
 :data:`outbox` keeps the latest 1,000 requests, for tests.
@@ -27,10 +39,17 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kcp_django.exceptions import OutcomeUnknown
-from kcp_django.gateways.base import KST, SUCCESS_CODE, GatewayResult, VerificationRequest, format_app_time
+from kcp_django.gateways.base import (
+    KST,
+    SUCCESS_CODE,
+    GatewayResult,
+    RefundRequest,
+    VerificationRequest,
+    format_app_time,
+)
 
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
@@ -42,6 +61,9 @@ MISMATCH_MARKERS = ("불일치", "mismatch")
 HOLDER_MISMATCH = ("8104", "예금주명 불일치")
 ACCOUNT_NOT_FOUND = ("8105", "계좌 없음 또는 해지된 계좌")
 VERIFIED = (SUCCESS_CODE, "정상처리")
+REFUND_NO_ANSWER_SUFFIX = "9"
+REFUND_REFUSED_SUFFIX = "8"
+REFUND_REFUSED = ("8801", "환불 불가 거래")
 
 
 @dataclass(frozen=True)
@@ -89,20 +111,55 @@ def answer_fields(request: VerificationRequest, now: dt.datetime | None = None) 
     return fields
 
 
+def decide_refund(request: RefundRequest) -> SandboxOutcome:
+    """The sandbox's outcome for a refund: a pure function of its fields."""
+    if request.tno.endswith(REFUND_NO_ANSWER_SUFFIX):
+        return NO_ANSWER
+    if request.tno.endswith(REFUND_REFUSED_SUFFIX):
+        return SandboxOutcome(*REFUND_REFUSED)
+    if request.kind == "vbank-refund":
+        check = decide(
+            VerificationRequest(
+                ordr_idxx=request.ordr_idxx,
+                bank_code=request.bank_code,
+                account_no=request.account_no,
+                owner_nm=request.owner_nm,
+            )
+        )
+        if check.res_cd != SUCCESS_CODE:
+            return check
+    return SandboxOutcome(*VERIFIED)
+
+
+def refund_answer_fields(request: RefundRequest, now: dt.datetime | None = None) -> dict[str, str]:
+    """KCP's answer fields for a refund (what pp_cli would print), or ``{}`` for no answer."""
+    outcome = decide_refund(request)
+    if not outcome.answers:
+        return {}
+    fields = {"res_cd": outcome.res_cd, "res_msg": outcome.res_msg, "ordr_idxx": request.ordr_idxx}
+    if outcome.res_cd == SUCCESS_CODE:
+        fields["tno"] = request.tno
+        fields["app_time"] = format_app_time(now or dt.datetime.now(KST))
+    return fields
+
+
 #: How many requests :data:`outbox` keeps: a long-running process (a demo shop, a load test) would
 #: otherwise keep every request it ever received.
 OUTBOX_SIZE = 1000
 
 
-class Outbox:
+Request = TypeVar("Request", VerificationRequest, RefundRequest)
+
+
+class Outbox(Generic[Request]):
     """The latest requests the sandbox received in this process (at most ``maxlen``), for tests
     (like ``mail.outbox``)."""
 
     def __init__(self, maxlen: int = OUTBOX_SIZE) -> None:
         self._lock = threading.Lock()
-        self._requests: deque[VerificationRequest] = deque(maxlen=maxlen)
+        self._requests: deque[Request] = deque(maxlen=maxlen)
 
-    def append(self, request: VerificationRequest) -> None:
+    def append(self, request: Request) -> None:
         with self._lock:
             self._requests.append(request)
 
@@ -114,12 +171,14 @@ class Outbox:
         with self._lock:
             return len(self._requests)
 
-    def __iter__(self) -> Iterator[VerificationRequest]:
+    def __iter__(self) -> Iterator[Request]:
         with self._lock:
             return iter(list(self._requests))
 
 
-outbox = Outbox()
+outbox: Outbox[VerificationRequest] = Outbox()
+#: The refunds the sandbox received, apart from the verifications.
+refund_outbox: Outbox[RefundRequest] = Outbox()
 
 
 class SandboxGateway:
@@ -136,4 +195,13 @@ class SandboxGateway:
         fields = answer_fields(request)
         if not fields:
             raise OutcomeUnknown(f"sandbox: no answer within {self.merchant.timeout:g}s (transport timeout)")
+        return GatewayResult.from_fields(fields)
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        refund_outbox.append(request)
+        if self.latency:
+            time.sleep(self.latency)
+        fields = refund_answer_fields(request)
+        if not fields:
+            raise OutcomeUnknown(f"sandbox: no answer to the refund within {self.merchant.timeout:g}s")
         return GatewayResult.from_fields(fields)

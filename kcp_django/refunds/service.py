@@ -1,0 +1,478 @@
+"""The one way a refund is sent, and the only ways a refund moves on afterwards.
+
+:func:`request_refund`:
+
+1. checks the input (:class:`~kcp_django.exceptions.InvalidRequest`, nothing stored) and the
+   rules (:class:`~kcp_django.exceptions.RefundRefused`, nothing stored): the account comes from a
+   VERIFIED verification of the same merchant, not purged and not older than
+   ``KCP_REFUND_VERIFICATION_MAX_AGE``; only ``vbank-refund`` may take an account given directly
+   (KCP checks it in the same call) or refund part of a payment; partial refunds of one payment
+   form a chain (each one's ``remaining`` is the last one's ``remaining - amount``);
+2. commits a PENDING row holding its place on the payment (``slot_key``, unique in the database:
+   one full refund per payment, one partial refund per remaining amount) *before* KCP is called;
+   a refund is never sent inside the caller's transaction (:class:`RefundInTransaction`);
+3. calls the gateway with no lock held, and stores ACCEPTED (``res_cd == "0000"``), REJECTED
+   (another code; the place on the payment is given back) or UNKNOWN (no trustworthy answer);
+4. sends :data:`~kcp_django.signals.refund_accepted` for an accepted refund.
+
+The same idempotency key again returns the stored refund without a second call. An UNKNOWN
+refund, or one left PENDING, is never sent again by code: it keeps its place on the payment, so
+a repeat with a new key is refused too, until staff record what KCP's admin shows
+(:func:`resolve_refund`). KCP's notice completes an accepted refund (:func:`complete_refund`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+
+from kcp_django import conf
+from kcp_django.crypto import blind_index, last_four
+from kcp_django.exceptions import (
+    AnswerNotStored,
+    GatewayError,
+    GatewayUnavailable,
+    KcpConfigurationError,
+    RefundInTransaction,
+    RefundRefused,
+)
+from kcp_django.gateways.base import GatewayResult, RefundRequest
+from kcp_django.models import AccountVerification, KcpNotice, Refund, RefundState, VerificationState
+from kcp_django.refunds.inputs import RefundInput, normalize_refund
+from kcp_django.signals import refund_accepted, refund_completed
+from kcp_django.validation import generate_ordr_idxx, normalize
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+logger = logging.getLogger("kcp_django.refunds")
+
+#: How old a verification may be when a refund is paid into its account, unless set otherwise.
+DEFAULT_VERIFICATION_MAX_AGE = dt.timedelta(days=7)
+#: Answers KCP's client makes up when it could not get a verdict: nothing proves the refund was not made.
+CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
+STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
+#: States in which a refund keeps its place on the payment.
+HOLDING_STATES = (RefundState.PENDING, RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.UNKNOWN)
+
+
+def verification_max_age() -> dt.timedelta:
+    """``KCP_REFUND_VERIFICATION_MAX_AGE``: a timedelta, or seconds (default 7 days)."""
+    value = getattr(settings, "KCP_REFUND_VERIFICATION_MAX_AGE", DEFAULT_VERIFICATION_MAX_AGE)
+    if isinstance(value, dt.timedelta):
+        age = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        age = dt.timedelta(seconds=value)
+    else:
+        raise KcpConfigurationError("KCP_REFUND_VERIFICATION_MAX_AGE: must be a timedelta or a number of seconds.")
+    if age <= dt.timedelta(0):
+        raise KcpConfigurationError("KCP_REFUND_VERIFICATION_MAX_AGE: must be longer than zero.")
+    return age
+
+
+def mod_type_for(kind: str, *, partial: bool, after_shipping: bool) -> str:
+    """KCP's ``mod_type`` for a refund (docs/refunds.md)."""
+    if kind == "escrow-cancel":
+        return "STE4" if after_shipping else "STE2"
+    if kind == "escrow-refund":
+        return "STE9"
+    return "STPD" if partial else "STHD"
+
+
+def slot_key(merchant: str, tno: str, remaining: int | None) -> str:
+    """The refund's place on its payment: one full refund, or one partial refund per remaining amount."""
+    return f"{merchant}|{tno}|{'full' if remaining is None else remaining}"
+
+
+@sensitive_variables("account_no", "owner_nm", "account", "request")
+def request_refund(
+    *,
+    kind: str,
+    tno: object,
+    verification: AccountVerification | None = None,
+    bank_code: object = None,
+    account_no: object = None,
+    owner_nm: object = None,
+    amount: object = None,
+    remaining: object = None,
+    after_shipping: bool = False,
+    reason: object = "",
+    idempotency_key: object = None,
+    reference: str = "",
+    merchant: str | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    client_ip: str | None = None,
+    using: str = "default",
+) -> Refund:
+    """Refund payment ``tno`` into the account of ``verification`` (or, for ``vbank-refund`` only,
+    the account given by ``bank_code``, ``account_no`` and ``owner_nm``).
+
+    Returns the stored :class:`~kcp_django.models.Refund`; its ``state`` tells the outcome. Raises
+    :class:`~kcp_django.exceptions.InvalidRequest` or :class:`~kcp_django.exceptions.RefundRefused`
+    (nothing stored, nothing sent), :class:`~kcp_django.exceptions.RefundInTransaction`,
+    ``ImproperlyConfigured`` for a merchant that cannot refund, and
+    :class:`~kcp_django.exceptions.AnswerNotStored` when KCP was asked but the database would not
+    take its answer (the row stays PENDING for staff; it is never sent again by code).
+    """
+    data = normalize_refund(kind=kind, tno=tno, amount=amount, remaining=remaining, reason=reason, key=idempotency_key)
+    alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
+    merchant_config = conf.get_merchant(alias)
+    gateway_class = import_string(merchant_config.backend)
+    if not callable(getattr(gateway_class, "refund", None)):
+        raise KcpConfigurationError(
+            f"KCP_MERCHANTS[{alias!r}]['BACKEND']: {merchant_config.backend} cannot send refunds (it has no refund())."
+        )
+    if not transaction.get_autocommit(using):
+        raise RefundInTransaction(
+            "request_refund() was called inside a transaction: a refund's row must be committed before KCP is "
+            "called. Call it outside transaction.atomic() (decorate views with transaction.non_atomic_requests)."
+        )
+    account = _account(data, verification, alias, bank_code=bank_code, account_no=account_no, owner_nm=owner_nm)
+    fingerprint = _fingerprint(data, alias, account, verification, after_shipping)
+    if data.idempotency_key is not None:
+        repeat = _repeat(using, alias, data.idempotency_key, fingerprint)
+        if repeat is not None:
+            return repeat
+    _check_payment(using, alias, data)
+
+    row = Refund(
+        merchant=alias,
+        kind=data.kind,
+        tno=data.tno,
+        ordr_idxx=generate_ordr_idxx().replace("KCPD", "KCPR", 1),
+        mod_type=mod_type_for(data.kind, partial=data.is_partial, after_shipping=after_shipping),
+        after_shipping=after_shipping and data.kind == "escrow-cancel",
+        verification=verification,
+        bank_code=account["bank_code"],
+        account_no=account["account_no"],
+        account_index=blind_index(account["bank_code"], account["account_no"]),
+        account_last4=last_four(account["account_no"]),
+        owner_nm=account["owner_nm"],
+        amount=data.amount,
+        remaining=data.remaining,
+        reason=data.reason,
+        reference=str(reference or "")[:100],
+        idempotency_key=data.idempotency_key,
+        fingerprint=fingerprint,
+        slot_key=slot_key(alias, data.tno, data.remaining),
+        requested_by_id=_user_pk(user),
+        client_ip=client_ip or None,
+    )
+    try:
+        row.save(using=using, force_insert=True)  # autocommit: committed before KCP is asked
+    except IntegrityError:
+        if data.idempotency_key is not None:
+            repeat = _repeat(using, alias, data.idempotency_key, fingerprint)
+            if repeat is not None:
+                return repeat
+        raise _slot_taken(using, alias, data) from None
+
+    request = RefundRequest(
+        kind=row.kind,
+        ordr_idxx=row.ordr_idxx,
+        tno=row.tno,
+        mod_type=row.mod_type,
+        bank_code=row.bank_code,
+        account_no=account["account_no"],
+        owner_nm=row.owner_nm,
+        reason=row.reason,
+        mod_ip=client_ip or "",
+        amount=row.amount,
+        remaining=row.remaining,
+    )
+    logger.info(
+        "kcp_django: refund %s (%s) of tno %s to bank=%s account=%s: sending to KCP",
+        row.ordr_idxx,
+        row.kind,
+        row.tno,
+        row.bank_code,
+        row.account_no_masked,
+    )
+    changes = _ask(gateway_class(merchant_config), request)
+    _store(using, row, changes)
+    logger.info(
+        "kcp_django: refund %s (%s) of tno %s: %s res_cd=%s",
+        row.ordr_idxx,
+        row.kind,
+        row.tno,
+        row.state,
+        row.res_cd or "-",
+    )
+    if row.state == RefundState.ACCEPTED:
+        transaction.on_commit(lambda: refund_accepted.send(sender=Refund, refund=row), using=using)
+    return row
+
+
+def _user_pk(user: Any) -> Any:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user.pk
+
+
+@sensitive_variables("account_no", "owner_nm", "checked")
+def _account(
+    data: RefundInput,
+    verification: AccountVerification | None,
+    merchant: str,
+    *,
+    bank_code: object,
+    account_no: object,
+    owner_nm: object,
+) -> dict[str, str]:
+    """The account to pay into, after the rules on where it comes from."""
+    given = any(value not in (None, "") for value in (bank_code, account_no, owner_nm))
+    if verification is None:
+        if data.kind != "vbank-refund":
+            raise RefundRefused(
+                "verification_required",
+                _("%(kind)s pays only to the account of a VERIFIED verification; give its id.") % {"kind": data.kind},
+            )
+        if not given:
+            raise RefundRefused(
+                "account_required", _("Give a verification, or the bank, account number and holder name.")
+            )
+        checked = normalize(bank_code=bank_code, account_no=account_no, owner_nm=owner_nm, ordr_idxx="REFUND")
+        return {"bank_code": checked.bank_code, "account_no": checked.account_no, "owner_nm": checked.owner_nm}
+    if given:
+        raise RefundRefused(
+            "account_twice", _("Give either a verification or an account, not both: the refund pays the verified one.")
+        )
+    if verification.state != VerificationState.VERIFIED:
+        raise RefundRefused(
+            "verification_not_verified",
+            _("The verification is %(state)s; a refund pays only to a VERIFIED account.")
+            % {"state": verification.state},
+        )
+    if verification.purged_at is not None or not verification.account_no:
+        raise RefundRefused(
+            "verification_purged", _("The verification's personal data was purged; verify the account again.")
+        )
+    if verification.merchant != merchant:
+        raise RefundRefused(
+            "verification_other_merchant",
+            _("The verification was made for merchant %(theirs)s, not %(ours)s.")
+            % {"theirs": verification.merchant, "ours": merchant},
+        )
+    verified_at = verification.completed_at or verification.created_at
+    max_age = verification_max_age()
+    if verified_at < timezone.now() - max_age:
+        raise RefundRefused(
+            "verification_stale",
+            _(
+                "The verification is older than %(days)s days (KCP_REFUND_VERIFICATION_MAX_AGE); "
+                "verify the account again."
+            )
+            % {"days": f"{max_age.total_seconds() / 86400:g}"},
+        )
+    return {
+        "bank_code": verification.bank_code,
+        "account_no": str(verification.account_no),
+        "owner_nm": verification.owner_nm,
+    }
+
+
+def _fingerprint(
+    data: RefundInput,
+    merchant: str,
+    account: dict[str, str],
+    verification: AccountVerification | None,
+    after_shipping: bool,
+) -> str:
+    """What a repeat with the same idempotency key must match: never the account number itself."""
+    payload = {
+        "merchant": merchant,
+        "kind": data.kind,
+        "tno": data.tno,
+        "amount": data.amount,
+        "remaining": data.remaining,
+        "reason": data.reason,
+        "after_shipping": after_shipping,
+        "verification": verification.pk if verification is not None else None,
+        "account": blind_index(account["bank_code"], account["account_no"]),
+        "owner_nm": account["owner_nm"],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _repeat(using: str, merchant: str, key: str, fingerprint: str) -> Refund | None:
+    stored = Refund.objects.using(using).filter(merchant=merchant, idempotency_key=key).first()
+    if stored is None:
+        return None
+    if stored.fingerprint != fingerprint:
+        raise RefundRefused(
+            "idempotency_key_reused", _("This idempotency key was used for a different refund; use a new key.")
+        )
+    return stored
+
+
+def _check_payment(using: str, merchant: str, data: RefundInput) -> None:
+    """The payment's other refunds allow this one (the unique ``slot_key`` settles races)."""
+    others = Refund.objects.using(using).filter(merchant=merchant, tno=data.tno, state__in=HOLDING_STATES)
+    if others.filter(remaining__isnull=True).exists():
+        raise RefundRefused("full_refund_exists", _("This payment already has a full refund that was not rejected."))
+    partials = others.filter(remaining__isnull=False)
+    if not data.is_partial:
+        if partials.exists():
+            raise RefundRefused(
+                "partial_refunds_exist",
+                _("This payment has partial refunds; refund the rest as a partial refund of the remaining amount."),
+            )
+        return
+    last = partials.order_by("remaining").first()
+    if last is not None and last.remaining is not None and last.amount is not None:
+        expected = last.remaining - last.amount
+        if data.remaining != expected:
+            raise RefundRefused(
+                "chain_mismatch",
+                _("remaining must be %(expected)d won: the last partial refund left that much.")
+                % {"expected": expected},
+            )
+
+
+def _slot_taken(using: str, merchant: str, data: RefundInput) -> RefundRefused:
+    holder = Refund.objects.using(using).filter(slot_key=slot_key(merchant, data.tno, data.remaining)).first()
+    state = holder.state if holder is not None else "PENDING"
+    if data.is_partial:
+        return RefundRefused(
+            "refund_in_progress",
+            _("A partial refund of this payment with the same remaining amount is already %(state)s.")
+            % {"state": state},
+        )
+    return RefundRefused(
+        "full_refund_exists", _("This payment already has a full refund (%(state)s).") % {"state": state}
+    )
+
+
+def _ask(gateway: Any, request: RefundRequest) -> dict[str, Any]:
+    """The gateway's answer as the row's new columns; never raises for what the gateway does."""
+    now = timezone.now()
+    try:
+        result: GatewayResult = gateway.refund(request)
+    except GatewayUnavailable as exc:
+        # Nothing left this machine: the refund was not made, and its place is given back.
+        return {
+            "state": RefundState.REJECTED,
+            "failure_reason": f"not sent: {exc.reason}",
+            "raw_response": exc.raw,
+            "slot_key": None,
+            "answered_at": now,
+        }
+    except GatewayError as exc:
+        return {"state": RefundState.UNKNOWN, "failure_reason": exc.reason, "raw_response": exc.raw}
+    except Exception as exc:
+        logger.exception("kcp_django: gateway %s failed on refund %s", type(gateway).__name__, request.ordr_idxx)
+        return {"state": RefundState.UNKNOWN, "failure_reason": f"gateway error: {type(exc).__name__}"}
+    columns: dict[str, Any] = {
+        "res_cd": result.res_cd,
+        "res_msg": result.res_msg[:200],
+        "answer_tno": result.tno[:20],
+        "app_time": result.app_time,
+        "raw_response": result.raw,
+        "answered_at": now,
+    }
+    if not result.res_cd or result.res_cd.startswith("S") or result.res_cd in CLIENT_ERROR_CODES:
+        reason = f"KCP client error {result.res_cd}: {result.res_msg}" if result.res_cd else "answer without res_cd"
+        return {**columns, "state": RefundState.UNKNOWN, "failure_reason": reason}
+    if result.is_success:
+        return {**columns, "state": RefundState.ACCEPTED}
+    return {**columns, "state": RefundState.REJECTED, "slot_key": None}
+
+
+def _store(using: str, row: Refund, changes: dict[str, Any]) -> None:
+    """Write the outcome over the PENDING row, trying again while the database is briefly away."""
+    changes["updated_at"] = timezone.now()
+    target = Refund.objects.using(using).filter(pk=row.pk, state=RefundState.PENDING)
+    for delay in (*STORE_RETRY_DELAYS, None):
+        try:
+            target.update(**changes)
+            break
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None:
+                answer = f"state={changes['state']} res_cd={changes.get('res_cd') or '-'}"
+                logger.error(
+                    "kcp_django: the outcome of refund %s (%s) could not be stored: %s; it stays PENDING and is "
+                    "never sent again by code: check KCP's admin and resolve it",
+                    row.ordr_idxx,
+                    answer,
+                    type(exc).__name__,
+                )
+                raise AnswerNotStored(
+                    f"refund {row.public_id} (ordr_idxx {row.ordr_idxx}): KCP answered ({answer}) but the database "
+                    "did not take it. The refund stays PENDING and is never sent again by code; staff resolve it "
+                    "after checking KCP's admin.",
+                    public_id=row.public_id,
+                    ordr_idxx=row.ordr_idxx,
+                    state=row.state,
+                ) from exc
+            from django.db import connections
+
+            connection = connections[using]
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+            time.sleep(delay)
+    for name, value in changes.items():
+        setattr(row, name, value)
+
+
+def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = None, using: str = "default") -> bool:
+    """Record what staff found in KCP's admin for a refund whose answer was lost (UNKNOWN, or
+    PENDING); True when it moved. A refund found rejected gives its place on the payment back."""
+    note = note.strip()
+    if not note:
+        raise RefundRefused("note_required", _("Say what KCP's admin shows: a note is required."))
+    changes: dict[str, Any] = {
+        "state": RefundState.ACCEPTED if accepted else RefundState.REJECTED,
+        "resolved_by_id": _user_pk(user),
+        "resolved_at": timezone.now(),
+        "resolution_note": note[:2000],
+        "updated_at": timezone.now(),
+    }
+    if not accepted:
+        changes["slot_key"] = None
+    moved = (
+        Refund.objects.using(using)
+        .filter(pk=refund.pk, state__in=(RefundState.UNKNOWN, RefundState.PENDING))
+        .update(**changes)
+    )
+    if moved:
+        for name, value in changes.items():
+            setattr(refund, name, value)
+        logger.warning("kcp_django: refund %s resolved by staff as %s: %s", refund.ordr_idxx, refund.state, note[:200])
+        if accepted:
+            transaction.on_commit(lambda: refund_accepted.send(sender=Refund, refund=refund), using=using)
+    else:
+        refund.refresh_from_db(using=using)
+    return bool(moved)
+
+
+def complete_refund(refund: Refund, notice: KcpNotice, *, using: str = "default") -> bool:
+    """Mark ``refund`` COMPLETED on KCP's matching notice; True when it moved.
+
+    A notice is KCP's word that the money went out, so it completes an accepted refund and also
+    one whose answer was lost (UNKNOWN or PENDING). A rejected refund stays rejected (the notice
+    is flagged for staff by the caller).
+    """
+    now = timezone.now()
+    moved = (
+        Refund.objects.using(using)
+        .filter(pk=refund.pk)
+        .filter(Q(state__in=(RefundState.ACCEPTED, RefundState.UNKNOWN, RefundState.PENDING)))
+        .update(state=RefundState.COMPLETED, completed_at=now, updated_at=now)
+    )
+    if moved:
+        refund.state, refund.completed_at = RefundState.COMPLETED, now
+        transaction.on_commit(lambda: refund_completed.send(sender=Refund, refund=refund, notice=notice), using=using)
+    return bool(moved)
