@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -294,6 +295,18 @@ def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str, An
     return validate
 
 
+def _duration(name: str, value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        duration = dt.timedelta(seconds=value)
+    else:
+        raise _setting_error(name, "must be a timedelta or a number of seconds.")
+    if duration <= dt.timedelta(0):
+        raise _setting_error(name, "must be longer than zero.")
+    return duration
+
+
 def _name(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _setting_error(name, f"must be a non-empty string, not {value!r}.")
@@ -353,6 +366,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency, trusted proxies. "
         "Its keys are in [api.md](api.md#settings-kcp_api).",
         "`{}` (every key at its default)",
+    ),
+    Setting(
+        "KCP_REFUND_VERIFICATION_MAX_AGE",
+        dt.timedelta(days=7),
+        _duration,
+        "How old a verification may be when a refund is paid into its account: a `timedelta` or a number of seconds.",
+        "7 days",
     ),
     Setting(
         "KCP_ADMIN_BULK_THRESHOLD",

@@ -94,6 +94,7 @@ def test_missing_keys_in_real_mode_are_one_error_each() -> None:
         ("KCP_ADMIN_BULK_THRESHOLD", -1),
         ("KCP_RECONCILE_MAX_ATTEMPTS", 101),
         ("KCP_BULK_QUEUE_NAME", ""),
+        ("KCP_REFUND_VERIFICATION_MAX_AGE", 0),
     ],
 )
 def test_another_bad_setting_is_its_own_error_naming_it(setting: str, value: object) -> None:
