@@ -30,7 +30,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -406,8 +406,12 @@ def _store(using: str, row: Refund, changes: dict[str, Any]) -> None:
                     ordr_idxx=row.ordr_idxx,
                     state=row.state,
                 ) from exc
-            from django.db import connections
-
+            logger.warning(
+                "kcp_django: storing the outcome of refund %s failed (%s); retrying in %gs",
+                row.ordr_idxx,
+                type(exc).__name__,
+                delay,
+            )
             connection = connections[using]
             if connection.connection is not None and not connection.is_usable():
                 connection.close()
