@@ -47,7 +47,7 @@ from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, GatewayE
 from kcp_django.gateways.base import GatewayResult, VerificationRequest
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
-from kcp_django.validation import NormalizedInput, normalize
+from kcp_django.validation import NormalizedInput, normalize, normalize_client_ip
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -110,6 +110,7 @@ def verify_normalized(
 ) -> AccountVerification:
     """:func:`verify_refund_account` for input that :func:`~kcp_django.validation.normalize` has
     already checked (the REST API does, to report every broken rule before anything else)."""
+    client_ip = normalize_client_ip(client_ip)
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
 

@@ -74,6 +74,23 @@ def test_bad_input_stores_nothing_and_calls_no_gateway() -> None:
     assert len(outbox) == 0
 
 
+@pytest.mark.parametrize("client_ip", ["1.2.3.4&res_cd=0000;x|y<z>", "203.0.113.7 extra", "fe80::1%eth0"])
+def test_a_client_ip_that_is_not_an_address_stores_nothing_and_calls_no_gateway(client_ip: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", client_ip=client_ip)
+
+    assert [(e.field, e.rule) for e in caught.value.errors] == [("client_ip", "ip_address")]
+    assert AccountVerification.objects.count() == 0
+    assert len(outbox) == 0
+
+
+def test_an_unknown_client_ip_is_stored_as_none_and_sent_empty() -> None:
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", client_ip="")
+
+    assert AccountVerification.objects.get(pk=row.pk).client_ip is None
+    assert next(iter(outbox)).cust_ip == ""
+
+
 def test_merged_bank_codes_are_stored_as_the_current_bank() -> None:
     row = verify_refund_account(bank_code="26", account_no=ACCOUNT, owner_nm="홍길동")
 

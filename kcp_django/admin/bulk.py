@@ -82,8 +82,14 @@ class BulkCounts:
     skipped: int = 0
 
     @property
+    def sent(self) -> int:
+        """Rows sent to KCP (an answer or none); skipped rows never were."""
+        return self.verified + self.rejected + self.unknown
+
+    @property
     def total(self) -> int:
-        return self.verified + self.rejected + self.unknown + self.skipped
+        """Every row of the run: the ones sent and the ones skipped."""
+        return self.sent + self.skipped
 
     def as_dict(self) -> dict[str, int]:
         return {"verified": self.verified, "rejected": self.rejected, "unknown": self.unknown, "skipped": self.skipped}

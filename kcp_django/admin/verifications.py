@@ -40,7 +40,7 @@ from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.masking import mask_account_no
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.services import verify_refund_account
-from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS
+from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS, parse_client_ip
 
 #: Stored in the admin log (LogEntry.change_message) each time someone sees a full number.
 REVEAL_LOG_MESSAGE = "Viewed the full account number."
@@ -355,7 +355,9 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
         if form.is_bound and form.is_valid():
             try:
                 row = verify_refund_account(
-                    **form.service_kwargs(), user=request.user, client_ip=request.META.get("REMOTE_ADDR")
+                    **form.service_kwargs(),
+                    user=request.user,
+                    client_ip=parse_client_ip(request.META.get("REMOTE_ADDR")),
                 )
             except InvalidRequest as exc:
                 form.add_service_errors(exc)

@@ -13,6 +13,7 @@ Every key is optional; errors name the key to fix::
         "IDEMPOTENCY_WAIT": 5,                 # seconds a repeated key waits for the first answer
         "IDEMPOTENCY_LEASE": 120,              # seconds before an unanswered claim counts as abandoned
         "TRUSTED_PROXIES": [],                 # addresses/networks whose X-Forwarded-For is believed
+        "REFERENCE_OWNER_CHECK": None,         # dotted path to f(request, reference) -> bool; False: 403
     }
 
 The setting is a row of :data:`kcp_django.conf.SETTINGS`, whose validator is
@@ -55,6 +56,8 @@ class ApiSettings:
     idempotency_wait: float
     idempotency_lease: float
     trusted_proxies: tuple[IpNetwork, ...]
+    #: Dotted path to ``f(request, reference) -> bool``: may this caller use this reference? ``None``: anyone.
+    reference_owner_check: str | None = None
 
     @property
     def throttles_enabled(self) -> bool:
@@ -93,6 +96,7 @@ def parse_api_settings(value: Any) -> ApiSettings:
         idempotency_wait=_seconds(raw, "IDEMPOTENCY_WAIT", 5, minimum=0),
         idempotency_lease=_seconds(raw, "IDEMPOTENCY_LEASE", 120, minimum=1),
         trusted_proxies=_networks(raw.get("TRUSTED_PROXIES", [])),
+        reference_owner_check=_optional_dotted_path(raw, "REFERENCE_OWNER_CHECK"),
     )
 
 
@@ -108,6 +112,7 @@ _KNOWN_KEYS = frozenset(
         "IDEMPOTENCY_WAIT",
         "IDEMPOTENCY_LEASE",
         "TRUSTED_PROXIES",
+        "REFERENCE_OWNER_CHECK",
     }
 )
 
@@ -126,6 +131,13 @@ def _dotted_paths(raw: Mapping[str, Any], key: str, default: list[str]) -> tuple
     if not all(isinstance(path, str) and "." in path for path in value):
         raise _error(key, "must be a list of dotted paths to classes, e.g. 'rest_framework.permissions.IsAdminUser'.")
     return tuple(value)
+
+
+def _optional_dotted_path(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or "." not in value):
+        raise _error(key, "must be None or the dotted path to a function, e.g. 'shop.api.owns_reference'.")
+    return value
 
 
 def _limits(value: Any) -> dict[str, int | None]:

@@ -33,6 +33,9 @@ MESSAGES: dict[str, StrPromise] = {
     "unsupported_media_type": _("Send the request body as JSON (Content-Type: application/json)."),
     "throttled": _("Too many requests; wait a moment and try again."),
     "limit_exceeded": _("Too many verification attempts; try again later."),
+    "reference_not_allowed": _(
+        "reference (shop reference) is not one you may use; verify the account from your own order's refund page."
+    ),
     "duplicate_order": _("This ordr_idxx (order number) is already in use; send another one or leave it out."),
     "idempotency_key_invalid": _("Idempotency-Key must be 1 to 255 visible ASCII characters."),
     "idempotency_key_needs_user": _("Idempotency-Key can only be used by a signed-in user."),
@@ -59,6 +62,14 @@ class LimitExceeded(exceptions.APIException):
     def __init__(self, wait: int) -> None:
         super().__init__()
         self.wait = wait  # DRF's handler turns this into Retry-After
+
+
+class ReferenceNotAllowed(exceptions.APIException):
+    """``KCP_API["REFERENCE_OWNER_CHECK"]`` said the caller may not use the reference."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "reference_not_allowed"
+    default_detail = MESSAGES["reference_not_allowed"]
 
 
 class DuplicateOrder(exceptions.APIException):

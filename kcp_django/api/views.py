@@ -4,6 +4,7 @@ Order of work for ``POST verifications/``, and why:
 
 1. authenticate, check permissions, throttle (cheap refusals first);
 2. validate: bad input is answered 400 and counts against nothing;
+   then ``KCP_API["REFERENCE_OWNER_CHECK"]``, if set: a reference the caller may not use is 403;
 3. claim the ``Idempotency-Key`` if one was sent: a repeat replays the stored answer here;
 4. take one attempt against each daily cap (:mod:`kcp_django.api.limits`): over a cap is 429, and KCP
    is never called;
@@ -28,6 +29,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.module_loading import import_string
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import JSONParser
@@ -103,6 +105,7 @@ class VerificationCreateView(KcpApiView):
         serializer = VerificationRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        _check_reference_owner(self.api_settings, request, data["normalized"].reference)
         key = _idempotency_key(request)
         if key is None:
             return self._verify(request, data, data["normalized"].ordr_idxx)
@@ -221,6 +224,12 @@ def _idempotency_key(request: Request) -> str | None:
     return value
 
 
+def _check_reference_owner(api: ApiSettings, request: Request, reference: str) -> None:
+    """``KCP_API["REFERENCE_OWNER_CHECK"]``, asked before anything is stored: a False answer is 403."""
+    if api.reference_owner_check is not None and not import_string(api.reference_owner_check)(request, reference):
+        raise errors.ReferenceNotAllowed()
+
+
 def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: str | None) -> list[limits.Cap]:
     return [
         limits.Cap(scope, _cap_key(scope, normalized, request, ip), limit)
@@ -230,12 +239,11 @@ def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: s
 
 
 def _cap_key(scope: str, normalized: NormalizedInput, request: Request, ip: str | None) -> str:
+    caller = limits.caller_key(request.user.pk if request.user.is_authenticated else None, ip)
     if scope == "reference":
-        # Hashed so every database compares them byte for byte (MySQL collations ignore case).
-        return hashlib.sha256(normalized.reference.encode()).hexdigest()
+        return limits.reference_key(caller, normalized.reference)
     if scope == "user":
-        user = request.user
-        return f"user:{user.pk}" if user.is_authenticated else f"ip:{ip or 'unknown'}"
+        return caller
     return blind_index(normalized.bank_code, normalized.account_no)
 
 

@@ -51,7 +51,7 @@ from kcp_django.gateways.base import GatewayResult, RefundRequest
 from kcp_django.models import AccountVerification, KcpNotice, Refund, RefundState, VerificationState
 from kcp_django.refunds.inputs import RefundInput, normalize_refund
 from kcp_django.signals import refund_accepted, refund_completed
-from kcp_django.validation import generate_ordr_idxx, normalize
+from kcp_django.validation import generate_ordr_idxx, normalize, normalize_client_ip
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -117,6 +117,7 @@ def request_refund(
     take its answer (the row stays PENDING for staff; it is never sent again by code).
     """
     data = normalize_refund(kind=kind, tno=tno, amount=amount, remaining=remaining, reason=reason, key=idempotency_key)
+    client_ip = normalize_client_ip(client_ip)
     alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
     merchant_config = conf.get_merchant(alias)
     gateway_class = import_string(merchant_config.backend)

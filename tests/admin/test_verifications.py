@@ -504,3 +504,36 @@ def test_the_add_form_needs_the_verify_permission() -> None:
 
     assert client.get(reverse(ADD)).status_code == 403
     assert client.post(reverse(ADD), {"bank_code": "04"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "stored"),
+    [("203.0.113.9", "203.0.113.9"), ("::ffff:203.0.113.9", "203.0.113.9"), ("unix:/run/app.sock", None)],
+)
+def test_the_add_form_keeps_the_staff_address_or_none_when_the_server_gives_no_address(
+    remote_addr: str, stored: str | None
+) -> None:
+    client = logged_in(verifier())
+
+    response = client.post(reverse(ADD), form_data(client), REMOTE_ADDR=remote_addr)
+
+    assert response.status_code == 302
+    row = AccountVerification.objects.get()
+    assert (row.state, row.client_ip) == ("VERIFIED", stored)
+    assert next(iter(outbox)).cust_ip == (stored or "")
+
+
+@pytest.mark.parametrize(("remote_addr", "stored"), [("2001:db8::9", "2001:db8::9"), ("unix:/run/app.sock", None)])
+def test_the_action_keeps_the_staff_address_or_none_for_every_row(remote_addr: str, stored: str | None) -> None:
+    rows = make_verifications(2)
+    outbox.clear()
+    client = logged_in(verifier())
+    confirmation = client.post(
+        reverse(CHANGELIST), {"action": ACTION, "_selected_action": [r.pk for r in rows], "index": "0"}
+    )
+
+    client.post(reverse(CHANGELIST), confirmation_post(confirmation), REMOTE_ADDR=remote_addr)
+
+    assert BulkVerification.objects.get().client_ip == stored
+    new = AccountVerification.objects.exclude(pk__in=[r.pk for r in rows])
+    assert [(row.state, row.client_ip) for row in new] == [("VERIFIED", stored)] * 2
