@@ -40,6 +40,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
 
 from kcp_django import conf
 from kcp_django.crypto import blind_index, last_four
@@ -66,6 +67,7 @@ CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
 STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
 
 
+@sensitive_variables()  # crash reports show no account number or name, here or below
 def verify_refund_account(
     *,
     bank_code: object,
@@ -99,6 +101,7 @@ def verify_refund_account(
     )
 
 
+@sensitive_variables()
 def verify_normalized(
     data: NormalizedInput,
     *,

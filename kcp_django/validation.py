@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from .banks import resolve_bank_code
 from .exceptions import FieldError, InvalidRequest
@@ -101,6 +102,7 @@ def generate_ordr_idxx() -> str:
     return f"KCPD{datetime.now(UTC):%Y%m%d%H%M%S%f}{secrets.token_hex(8)}"
 
 
+@sensitive_variables()  # crash reports show no account number or name, here or below
 def normalize(
     *,
     bank_code: object,

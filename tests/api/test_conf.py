@@ -30,7 +30,8 @@ def test_defaults() -> None:
         api = get_api_settings()
 
     assert api.permission_classes == ("rest_framework.permissions.IsAuthenticated",)
-    assert api.authentication_classes is None
+    assert api.authentication_classes == ("rest_framework.authentication.SessionAuthentication",)
+    assert api.rejection_detail == "none"
     assert dict(api.limits) == {"reference": 5, "user": 20, "account": 5}
     assert dict(api.throttle_rates) == {"kcp_verify": "10/min", "kcp_read": "60/min"}
     assert (api.idempotency_ttl, api.idempotency_wait, api.idempotency_lease) == (86400, 5, 120)
@@ -56,6 +57,9 @@ def test_a_changed_api_setting_is_read_again() -> None:
         ({"IDEMPOTENCY_TTL": 5}, "IDEMPOTENCY_TTL"),
         ({"TRUSTED_PROXIES": ["10.0.0.0/8", "proxy.local"]}, "TRUSTED_PROXIES"),
         ([1], "must be a dict"),
+        ({"REJECTION_DETAIL": "codes"}, "REJECTION_DETAIL"),
+        ({"AUTHENTICATION_CLASSES": None}, "AUTHENTICATION_CLASSES"),
+        ({"AUTHENTICATION_CLASSES": "rest_framework.authentication.BasicAuthentication"}, "AUTHENTICATION_CLASSES"),
     ],
 )
 def test_a_wrong_setting_names_the_key(setting: Any, named: str) -> None:
