@@ -17,7 +17,8 @@ Every key is optional; errors name the key to fix::
         "REJECTION_DETAIL": "none",            # what a non-staff caller learns of a rejection: "none" | "category"
     }
 
-This module imports nothing of DRF or of the app's models.
+The setting is a row of :data:`kcp_django.conf.SETTINGS`, whose validator is
+:func:`parse_api_settings`. This module imports nothing of DRF or of the app's models.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from kcp_django import conf
 
 SETTING = "KCP_API"
 LIMIT_SCOPES = ("reference", "user", "account")
@@ -69,19 +70,25 @@ class ApiSettings:
         return any(rate is not None for rate in self.throttle_rates.values())
 
 
-def _error(key: str, problem: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"{SETTING}[{key!r}]: {problem}")
+def _error(key: str, problem: str) -> conf.SettingError:
+    return conf.SettingError(f"{SETTING}[{key!r}]", problem)
 
 
 @functools.cache
 def get_api_settings() -> ApiSettings:
     """The validated ``KCP_API`` setting, defaults filled in; read again when the setting changes."""
-    raw = getattr(settings, SETTING, None) or {}
+    api: ApiSettings = conf.get(SETTING)
+    return api
+
+
+def parse_api_settings(value: Any) -> ApiSettings:
+    """Validate a ``KCP_API`` value (``None``: every default); errors name the key and the rule."""
+    raw = value or {}
     if not isinstance(raw, Mapping):
-        raise ImproperlyConfigured(f"{SETTING}: must be a dict (see kcp-django's README, 'REST API').")
+        raise conf.SettingError(SETTING, "must be a dict (its keys are in kcp-django's docs/api.md).")
     unknown = set(raw) - _KNOWN_KEYS
     if unknown:
-        raise ImproperlyConfigured(f"{SETTING}: unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}.")
+        raise conf.SettingError(SETTING, f"unknown keys {sorted(unknown)}; known: {sorted(_KNOWN_KEYS)}.")
     return ApiSettings(
         permission_classes=_dotted_paths(raw, "PERMISSION_CLASSES", ["rest_framework.permissions.IsAuthenticated"]),
         authentication_classes=_authentication_classes(raw),

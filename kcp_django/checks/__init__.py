@@ -6,7 +6,7 @@
 - :mod:`.deploy`: what ``manage.py check --deploy`` adds for a server facing customers
   (ids ``kcp_django.E1xx`` / ``W1xx``).
 
-The admin mixin's own check (``kcp_django.E010``) lives with the mixin, as Django's own
+The admin mixin's own checks (``kcp_django.E010``, ``E013``) live with the mixin, as Django's own
 ``ModelAdmin.check`` does.
 """
 

@@ -30,7 +30,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -60,8 +59,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kcp_django.refunds")
 
-#: How old a verification may be when a refund is paid into its account, unless set otherwise.
-DEFAULT_VERIFICATION_MAX_AGE = dt.timedelta(days=7)
 #: Answers KCP's client makes up when it could not get a verdict: nothing proves the refund was not made.
 CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
 STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
@@ -71,15 +68,7 @@ HOLDING_STATES = (RefundState.PENDING, RefundState.ACCEPTED, RefundState.COMPLET
 
 def verification_max_age() -> dt.timedelta:
     """``KCP_REFUND_VERIFICATION_MAX_AGE``: a timedelta, or seconds (default 7 days)."""
-    value = getattr(settings, "KCP_REFUND_VERIFICATION_MAX_AGE", DEFAULT_VERIFICATION_MAX_AGE)
-    if isinstance(value, dt.timedelta):
-        age = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        age = dt.timedelta(seconds=value)
-    else:
-        raise KcpConfigurationError("KCP_REFUND_VERIFICATION_MAX_AGE: must be a timedelta or a number of seconds.")
-    if age <= dt.timedelta(0):
-        raise KcpConfigurationError("KCP_REFUND_VERIFICATION_MAX_AGE: must be longer than zero.")
+    age: dt.timedelta = conf.get("KCP_REFUND_VERIFICATION_MAX_AGE")
     return age
 
 
