@@ -4,7 +4,6 @@ notices lists, and resolving a refund whose answer was lost. Real database, real
 from __future__ import annotations
 
 import datetime as dt
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
 from kcp_django.refunds.service import request_refund
 from tests.admin_support import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
+from tests.refund_admin_support import inputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,35 +31,6 @@ TNO_NO_ANSWER = "20261127000009"
 @pytest.fixture(autouse=True)
 def _empty_refund_outbox() -> None:
     refund_outbox.clear()
-
-
-class _Inputs(HTMLParser):
-    """The names and values a page's forms send (hidden inputs, text inputs, checked boxes, selected options)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: dict[str, Any] = {}
-        self._select: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        name = found.get("name")
-        if tag == "input" and name and found.get("type") not in ("submit", "checkbox"):
-            self.values[name] = found.get("value") or ""
-        elif tag == "select" and name:
-            self._select = name
-        elif tag == "option" and self._select and "selected" in found:
-            self.values[self._select] = found.get("value") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "select":
-            self._select = None
-
-
-def inputs(page: Any) -> dict[str, Any]:
-    parser = _Inputs()
-    parser.feed(page.content.decode())
-    return {name: value for name, value in parser.values.items() if name != "csrfmiddlewaretoken"}
 
 
 def logged_in(*permissions: str, username: str = "refunder") -> Client:
