@@ -47,6 +47,10 @@ class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # A count of the whole table on every page grows with the table; the filtered count is enough.
     show_full_result_count = False
 
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": ["kcp_django/admin.css"]})
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

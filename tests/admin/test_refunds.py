@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -349,3 +350,18 @@ def test_the_notices_list_is_read_only_and_filters_by_type() -> None:
     assert "<textarea" not in detail and 'type="submit"' not in detail.split('id="content-main"')[1]
     assert client.get(reverse("admin:kcp_django_kcpnotice_add")).status_code == 403
     assert client.post(reverse("admin:kcp_django_kcpnotice_delete", args=[notice.pk])).status_code == 403
+
+
+def test_the_action_runs_outside_a_transaction_and_says_so_when_a_site_wraps_requests_in_one(
+    verified: AccountVerification, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Django's changelist_view is not atomic, so the refund is stored before KCP is called (the
+    # tests above). A site with ATOMIC_REQUESTS wraps every view in a transaction: nothing is sent.
+    client = refunder()
+    page2 = fill(client, start(client, verified), kind="escrow-cancel", tno=TNO)
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+    done = client.post(reverse(CHANGELIST), inputs(page2), follow=True)
+
+    assert any("inside a database transaction (ATOMIC_REQUESTS)" in text for text in messages_of(done))
+    assert len(refund_outbox) == 0 and not Refund.objects.exists()
