@@ -7,18 +7,22 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from kcp_django.admin import VerifyRefundAccountMixin
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
 from kcp_django.refunds.service import request_refund
+from kcp_django.services import verify_refund_account
 from tests.admin_support import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
 from tests.refund_admin_support import inputs
+from tests.shopapp.models import RefundRequest as ShopRow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -365,3 +369,28 @@ def test_the_action_runs_outside_a_transaction_and_says_so_when_a_site_wraps_req
 
     assert any("inside a database transaction (ATOMIC_REQUESTS)" in text for text in messages_of(done))
     assert len(refund_outbox) == 0 and not Refund.objects.exists()
+
+
+def test_a_shop_row_verified_under_its_reference_is_refunded_with_the_admins_constant_kind_and_amount() -> None:
+    [row] = make_refunds(1)
+    verification = verify_refund_account(
+        bank_code=row.bank_code, account_no=row.account_no, owner_nm=row.holder_name, reference=row.reference
+    )
+    assert verification.state == "VERIFIED"
+
+    class VbankRefunds(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+        kcp_bank_code_field = "bank_code"
+        kcp_account_no_field = "account_no"
+        kcp_owner_nm_field = "holder_name"
+        kcp_reference_field = "reference"
+        kcp_refund_kind = "vbank-refund"
+        kcp_refund_amount_field = "amount"
+
+    model_admin = VbankRefunds(ShopRow, admin.site)
+    request_for = model_admin.kcp_refund_verification(row)
+
+    assert model_admin.kcp_refund_initial(row) == {"kind": "vbank-refund", "amount": 10_000}
+    assert request_for is not None and request_for.pk == verification.pk
+    ShopRow.objects.filter(pk=row.pk).update(holder_name="김다른")  # the row no longer holds what was verified
+    row.refresh_from_db()
+    assert model_admin.kcp_refund_verification(row) is None
