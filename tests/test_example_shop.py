@@ -9,17 +9,23 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client, override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from example_project.shop.models import Order, RefundRequest
+from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.maintenance.purge import purge_personal_data
-from kcp_django.models import AccountVerification
+from kcp_django.models import AccountVerification, KcpNotice, Refund
+from kcp_django.refunds.service import complete_refund
+from tests.admin_support import make_staff
+from tests.refund_admin_support import inputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,3 +221,88 @@ def test_the_demo_data_command_is_safe_to_run_twice() -> None:
     states = set(AccountVerification.objects.values_list("state", flat=True))
     assert states == {"VERIFIED", "REJECTED", "UNKNOWN"}
     assert Order.objects.get(number="2026-0001").paid_at < timezone.now() - dt.timedelta(hours=1)
+
+
+# Staff refund an order to the customer's verified account -----------------------------------------
+
+SHOP_REFUNDS = "admin:shop_refundrequest_changelist"
+
+
+def staff_refunds(refund_request: RefundRequest) -> tuple[Any, Any]:
+    """Staff run "Refund to this verified account" on the request: page 1, then what the end shows."""
+    staff = make_staff("shop-staff", "shop.view_refundrequest", "kcp_django.request_refund")
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(staff)
+    page1 = client.post(
+        reverse(SHOP_REFUNDS),
+        {"action": REFUND_ACTION_NAME, "_selected_action": [str(refund_request.pk)], "index": "0"},
+    )
+    page2 = client.post(reverse(SHOP_REFUNDS), inputs(page1))
+    done = client.post(reverse(SHOP_REFUNDS), inputs(page2), follow=True)
+    return page1, done
+
+
+def test_staff_refund_an_order_and_the_customer_sees_it_paid_once_kcps_notice_arrives(
+    customer: object, order: Order
+) -> None:
+    Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000005")
+    customer_client = signed_in(customer)
+    customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
+    refund_request = RefundRequest.objects.get(order=order)
+
+    page1, done = staff_refunds(refund_request)
+
+    assert page1.context["form"].initial == {"kind": "escrow-cancel", "tno": "20261127000005"}
+    assert any("KCP accepted the refund" in str(m) for m in done.context["messages"])
+    refund = Refund.objects.get()
+    assert (refund.kind, refund.tno, refund.reference, refund.state) == (
+        "escrow-cancel",
+        "20261127000005",
+        "refund-T-1",
+        "ACCEPTED",
+    )
+    refund_request.refresh_from_db()
+    assert refund_request.status == "sent"
+    assert "KCP에 요청됨" in customer_client.get("/").content.decode()
+
+    notice = KcpNotice.objects.create(
+        merchant="default", site_cd="T0000", tx_cd="TX05", tno=refund.tno, order_no=refund.ordr_idxx, digest="1" * 64
+    )
+    assert complete_refund(refund, notice)
+
+    refund_request.refresh_from_db()
+    assert refund_request.status == "paid"
+    home = customer_client.get("/").content.decode()
+    page = customer_client.get("/orders/T-1/refund/").content.decode()
+    assert "환불 완료" in home and "환불 완료" in page
+    assert DIGITS not in page and "********4321" in page
+    english = customer_client.get("/", headers={"accept-language": "en"})
+    assert "Refund paid" in english.content.decode()
+
+
+def test_a_refused_refund_leaves_the_request_as_it_was(customer: object, order: Order) -> None:
+    Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000008")
+    customer_client = signed_in(customer)
+    customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
+    refund_request = RefundRequest.objects.get(order=order)
+
+    _page1, done = staff_refunds(refund_request)
+
+    assert any("KCP rejected the refund" in str(m) for m in done.context["messages"])
+    refund_request.refresh_from_db()
+    assert refund_request.status == "requested"
+
+
+def test_the_demo_orders_carry_kcps_payment_number_and_an_escrow_refund_kind() -> None:
+    call_command("shop_demo", stdout=io.StringIO())
+
+    orders = Order.objects.order_by("number")
+    assert [order.kcp_tno for order in orders] == [
+        "20261127000001",
+        "20261127000002",
+        "20261127000003",
+        "20261127000004",
+    ]
+    assert {order.refund_kind for order in orders} == {"escrow-cancel"}
+    staff = get_user_model().objects.get(username="staff")
+    assert staff.has_perm("kcp_django.request_refund") and staff.has_perm("kcp_django.view_refund")
