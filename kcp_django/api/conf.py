@@ -13,6 +13,7 @@ Every key is optional; errors name the key to fix::
         "IDEMPOTENCY_WAIT": 5,                 # seconds a repeated key waits for the first answer
         "IDEMPOTENCY_LEASE": 120,              # seconds before an unanswered claim counts as abandoned
         "TRUSTED_PROXIES": [],                 # addresses/networks whose X-Forwarded-For is believed
+        "REFUND_PERMISSION_CLASSES": [...],    # who may use refunds/; default: staff with the model permission
     }
 
 This module imports nothing of DRF or of the app's models.
@@ -37,6 +38,8 @@ THROTTLE_SCOPES = ("kcp_verify", "kcp_read")
 
 DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_read": "60/min"}
+#: Staff with ``kcp_django.request_refund`` (POST) or ``kcp_django.view_refund`` (GET).
+DEFAULT_REFUND_PERMISSION_CLASSES = ["kcp_django.api.refund_views.IsRefundStaff"]
 _RATE_PERIODS = ("s", "m", "h", "d")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,6 +57,7 @@ class ApiSettings:
     idempotency_wait: float
     idempotency_lease: float
     trusted_proxies: tuple[IpNetwork, ...]
+    refund_permission_classes: tuple[str, ...] = tuple(DEFAULT_REFUND_PERMISSION_CLASSES)
 
     @property
     def throttles_enabled(self) -> bool:
@@ -86,6 +90,7 @@ def get_api_settings() -> ApiSettings:
         idempotency_wait=_seconds(raw, "IDEMPOTENCY_WAIT", 5, minimum=0),
         idempotency_lease=_seconds(raw, "IDEMPOTENCY_LEASE", 120, minimum=1),
         trusted_proxies=_networks(raw.get("TRUSTED_PROXIES", [])),
+        refund_permission_classes=_dotted_paths(raw, "REFUND_PERMISSION_CLASSES", DEFAULT_REFUND_PERMISSION_CLASSES),
     )
 
 
@@ -101,6 +106,7 @@ _KNOWN_KEYS = frozenset(
         "IDEMPOTENCY_WAIT",
         "IDEMPOTENCY_LEASE",
         "TRUSTED_PROXIES",
+        "REFUND_PERMISSION_CLASSES",
     }
 )
 
