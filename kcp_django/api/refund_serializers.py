@@ -33,8 +33,6 @@ MESSAGES = {
     ("non_field_errors", "not_an_object"): _(
         "The request body must be a JSON object with at least the fields kind and tno."
     ),
-    ("tno", "required"): _("tno (KCP's number of the payment) is required."),
-    ("tno", "format"): _("tno (KCP's number of the payment) must be exactly 14 digits."),
 }
 
 
@@ -191,12 +189,11 @@ def _verification(value: Any, errors: list[FieldError]) -> AccountVerification |
 
 
 def check_tno(value: Any) -> str:
-    """``?tno=`` of the list: 14 digits, else a 400 naming ``tno``."""
-    if not value:
-        raise field_errors([_error("tno", "required")])
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) == 14):
-        raise field_errors([_error("tno", "format")])
-    return value
+    """``?tno=`` of the list: 14 digits, else a 400 naming ``tno`` and the rule (the refund's own rule)."""
+    try:
+        return normalize_refund(kind=REFUND_KINDS[0], tno=value or "").tno
+    except InvalidRequest as exc:
+        raise field_errors([error for error in exc.errors if error.field == "tno"]) from None
 
 
 class RefundSerializer(serializers.Serializer[Refund]):

@@ -343,3 +343,19 @@ def test_the_schema_documents_refunds_without_account_numbers() -> None:
     assert set(create["responses"]) == {"200", "201", "202", "400", "401", "403", "409", "415", "503"}
     assert not fields & {"account_no", "owner_nm", "raw_response"}
     assert "account_no_masked" in fields
+
+
+def test_errors_are_in_the_callers_language(refunder: Any, verified: AccountVerification) -> None:
+    client = client_for(refunder)
+    invalid = client.post(REFUNDS, body(verified, after_shipping="yes"), HTTP_ACCEPT_LANGUAGE="ko")
+    with override_settings(
+        KCP_MERCHANTS={
+            **merchants_with(),
+            "norefund": {**merchants_with()["default"], "BACKEND": "tests.gateways_for_tests.ExplodingGateway"},
+        }
+    ):
+        unavailable = client.post(REFUNDS, body(verified, merchant="norefund"), HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert invalid.json()["errors"]["after_shipping"][0]["message"] == "after_shipping은 true 또는 false여야 합니다."
+    assert unavailable.status_code == 503
+    assert unavailable.json()["message"].startswith("이 서버의 환불 설정이 올바르지 않아")

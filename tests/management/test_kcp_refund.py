@@ -124,7 +124,7 @@ def test_an_unknown_refund_is_never_sent_again(shop_env: dict[str, str], verific
     again = kcp_refund(shop_env, *refund_args(verification_id, "20261127000119"), "--json")
 
     assert first.returncode == 3
-    assert "never" in first.stdout  # the operator is told to resolve it, not to resend
+    assert "절대 다시 보내지 마세요" in first.stdout  # the operator is told to resolve it, never to resend
     assert again.returncode == 2
     assert json.loads(again.stdout) == {
         "error": "refused",
@@ -274,8 +274,9 @@ def test_help_lists_the_exit_codes_and_prefers_the_verification(shop_env: dict[s
     assert done.returncode == 0
     for code in ("0", "1", "2", "3", "4"):
         assert f"\n  {code}  " in done.stdout
-    assert "--verification is preferred" in done.stdout or "Prefer --verification" in done.stdout
-    assert "standard input" in done.stdout
+    # The example shop speaks Korean: prefer --verification, the command line stays in the shell's history.
+    assert "--verification을 쓰세요" in done.stdout and "셸 기록" in done.stdout
+    assert "--account-no - 는 계좌번호를 표준 입력에서 읽습니다" in done.stdout
 
 
 # In-process paths
