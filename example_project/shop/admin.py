@@ -16,6 +16,9 @@ class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: i
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "holder_name"
     kcp_reference_field = "reference"
+    # The column shows the verification the refund was made from, not whatever was verified last
+    # under its reference.
+    kcp_verification_field = "verification"
 
     list_display = ["reference", "order", "bank_code", "holder_name", "status", "created_at"]
     list_filter = ["status"]

@@ -9,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django.fields import EncryptedTextField
 from kcp_django.models import AccountVerification
 
+#: An order's refund reference is this prefix and the order number (:attr:`Order.refund_reference`).
+REFUND_REFERENCE_PREFIX = "refund-"
+
 
 class PaymentMethod(models.TextChoices):
     VIRTUAL_ACCOUNT = "vbank", _("Virtual account (escrow)")
@@ -36,7 +39,7 @@ class Order(models.Model):
     @property
     def refund_reference(self) -> str:
         """What the shop passes to kcp-django as ``reference`` for this order's refund."""
-        return f"refund-{self.number}"
+        return f"{REFUND_REFERENCE_PREFIX}{self.number}"
 
 
 class RefundStatus(models.TextChoices):

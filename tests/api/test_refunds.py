@@ -15,8 +15,9 @@ from django.test import override_settings
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.services import verify_refund_account
-from tests.api_support import api_settings, client_for, make_user, scanner
+from tests.api_support import api_settings, client_for, make_user
 from tests.fake_kit import merchants_with
+from tests.leak_guard import guard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ def _empty_refund_outbox() -> None:
 
 @pytest.fixture
 def verified() -> AccountVerification:
-    scanner.register_account(ACCOUNT)
+    guard.add_account_text(ACCOUNT)
     row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
     assert row.state == "VERIFIED"
     return row

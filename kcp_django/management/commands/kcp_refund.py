@@ -73,7 +73,7 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
 def exit_codes_help() -> str:
     return "\n".join(
         [
-            gettext("exit codes:"),
+            gettext("exit status:"),
             "  0  " + gettext("accepted or completed: KCP took the refund"),
             "  1  " + gettext("rejected: KCP refused the refund"),
             "  2  " + gettext("invalid input, or refused by a rule; nothing was sent to KCP"),
@@ -266,7 +266,7 @@ class Command(BaseCommand):
 
 
 def _configuration(problems: list[str]) -> _Failure:
-    lines = [gettext("configuration error: %(problem)s") % {"problem": problem} for problem in problems]
+    lines = [gettext("configuration: %(problem)s") % {"problem": problem} for problem in problems]
     return _Failure(EXIT_CONFIGURATION, {"error": "configuration", "message": " ".join(lines)}, lines)
 
 
