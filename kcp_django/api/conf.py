@@ -15,6 +15,7 @@ Every key is optional; errors name the key to fix::
         "TRUSTED_PROXIES": [],                 # addresses/networks whose X-Forwarded-For is believed
         "REFERENCE_OWNER_CHECK": None,         # dotted path to f(request, reference) -> bool; False: 403
         "REJECTION_DETAIL": "none",            # what a non-staff caller learns of a rejection: "none" | "category"
+        "REFUND_PERMISSION_CLASSES": [...],    # who may use refunds/; default: staff with the model permission
     }
 
 The setting is a row of :data:`kcp_django.conf.SETTINGS`, whose validator is
@@ -44,6 +45,8 @@ DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_re
 #: What a caller who is not staff learns of a rejection: nothing beyond ``rejected`` (the default), or
 #: a coarse category (``holder_mismatch``, ``account_invalid``, ``other``). Staff always see ``res_cd``.
 REJECTION_DETAILS = ("none", "category")
+#: Staff with ``kcp_django.request_refund`` (POST) or ``kcp_django.view_refund`` (GET).
+DEFAULT_REFUND_PERMISSION_CLASSES = ["kcp_django.api.refund_views.IsRefundStaff"]
 _RATE_PERIODS = ("s", "m", "h", "d")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -64,6 +67,7 @@ class ApiSettings:
     rejection_detail: str
     #: Dotted path to ``f(request, reference) -> bool``: may this caller use this reference? ``None``: anyone.
     reference_owner_check: str | None = None
+    refund_permission_classes: tuple[str, ...] = tuple(DEFAULT_REFUND_PERMISSION_CLASSES)
 
     @property
     def throttles_enabled(self) -> bool:
@@ -102,6 +106,7 @@ def parse_api_settings(value: Any) -> ApiSettings:
         trusted_proxies=_networks(raw.get("TRUSTED_PROXIES", [])),
         reference_owner_check=_optional_dotted_path(raw, "REFERENCE_OWNER_CHECK"),
         rejection_detail=_choice(raw, "REJECTION_DETAIL", REJECTION_DETAILS),
+        refund_permission_classes=_dotted_paths(raw, "REFUND_PERMISSION_CLASSES", DEFAULT_REFUND_PERMISSION_CLASSES),
     )
 
 
@@ -119,6 +124,7 @@ _KNOWN_KEYS = frozenset(
         "TRUSTED_PROXIES",
         "REFERENCE_OWNER_CHECK",
         "REJECTION_DETAIL",
+        "REFUND_PERMISSION_CLASSES",
     }
 )
 

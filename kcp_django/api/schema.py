@@ -171,6 +171,126 @@ def _banks() -> dict[str, Any]:
     }
 
 
+def _refund_create() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+    from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSerializer
+
+    error = _error_responses()
+    return {
+        "operation_id": "kcp_refunds_create",
+        "summary": "Refund a payment into a verified account",
+        "description": (
+            "Staff with `kcp_django.request_refund` only (or KCP_API['REFUND_PERMISSION_CLASSES']). Sends the "
+            "refund to KCP once. Answers 201 with a final outcome (`accepted`, `completed` or `rejected`), 202 "
+            "when it is `pending` or `unknown` (check KCP's admin and resolve it: it is never sent again by "
+            "code), 200 for a repeat of a stored Idempotency-Key (nothing sent). A rule that refuses the refund "
+            "answers 409 with the rule's id as `code`; nothing is sent."
+        ),
+        "request": RefundRequestSerializer,
+        "parameters": [
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                pattern=r"^[\x21-\x7e]{1,100}$",
+                description="Any unique string per refund (e.g. a UUID), per merchant: a repeat with the same "
+                "body answers the stored refund (200) and sends nothing; another body answers 409 "
+                "`idempotency_key_reused`.",
+            ),
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[200, 201, 202, 503],
+                description="Where to read this refund again.",
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                enum=["true"],
+                response=[200],
+                description="The refund was stored for this Idempotency-Key before this request.",
+            ),
+            _retry_after(required=True, codes=[503]),
+        ],
+        "responses": {
+            200: OpenApiResponse(RefundSerializer, description="A repeat of a stored Idempotency-Key: nothing sent."),
+            201: OpenApiResponse(RefundSerializer, description="Final outcome: accepted, completed or rejected."),
+            202: OpenApiResponse(RefundSerializer, description="Pending or unknown: staff resolve it in KCP's admin."),
+            400: error("Invalid fields (each names the field and the rule), the Idempotency-Key included."),
+            401: error("Not signed in (with an authentication scheme that answers 401)."),
+            403: error("Not signed in, not staff, without kcp_django.request_refund, or a missing CSRF token."),
+            409: error(
+                "Refused by a rule, nothing sent; `code` is the rule: verification_required, account_required, "
+                "account_twice, verification_not_verified, verification_purged, verification_other_merchant, "
+                "verification_stale, full_refund_exists, partial_refunds_exist, chain_mismatch, "
+                "refund_in_progress, idempotency_key_reused."
+            ),
+            415: error("The body is not JSON."),
+            503: error(
+                "Nothing sent: `refund_configuration` (the merchant cannot refund; see the server log), "
+                "`refund_in_transaction` (the view ran inside a transaction), `database_unavailable`; or "
+                "`refund_outcome_not_stored`: KCP was asked but its answer could not be saved, read Location later."
+            ),
+        },
+        "tags": ["refunds"],
+    }
+
+
+def _refund_list() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+    from kcp_django.api.refund_serializers import RefundSerializer
+
+    error = _error_responses()
+    return {
+        "operation_id": "kcp_refunds_list",
+        "summary": "The refunds of one payment",
+        "description": "Staff with `kcp_django.view_refund` only; oldest first.",
+        "parameters": [
+            OpenApiParameter("tno", str, OpenApiParameter.QUERY, required=True, pattern=r"^[0-9]{14}$"),
+            _retry_after(required=True, codes=[429]),
+        ],
+        "responses": {
+            200: OpenApiResponse(RefundSerializer(many=True), description="Every refund of the payment."),
+            400: error("tno is missing or not 14 digits."),
+            401: error("Not signed in."),
+            403: error("Not signed in, not staff, or without kcp_django.view_refund."),
+            429: error("Too many requests; see Retry-After."),
+        },
+        "tags": ["refunds"],
+    }
+
+
+def _refund_retrieve() -> dict[str, Any]:
+    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+    from kcp_django.api.refund_serializers import RefundSerializer
+
+    error = _error_responses()
+    return {
+        "operation_id": "kcp_refunds_retrieve",
+        "summary": "Read a refund",
+        "description": "Staff with `kcp_django.view_refund` only.",
+        "parameters": [
+            OpenApiParameter("public_id", str, OpenApiParameter.PATH, description="The refund's `id`."),
+            _retry_after(required=True, codes=[429]),
+        ],
+        "responses": {
+            200: OpenApiResponse(RefundSerializer, description="The refund as stored now."),
+            401: error("Not signed in."),
+            403: error("Not signed in, not staff, or without kcp_django.view_refund."),
+            404: error("No such refund."),
+            429: error("Too many requests; see Retry-After."),
+        },
+        "tags": ["refunds"],
+    }
+
+
 def _retry_after(*, required: bool, codes: list[int]) -> Any:
     from drf_spectacular.utils import OpenApiParameter
 
@@ -197,4 +317,7 @@ _DESCRIPTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "create": _create,
     "retrieve": _retrieve,
     "banks": _banks,
+    "refund_create": _refund_create,
+    "refund_list": _refund_list,
+    "refund_retrieve": _refund_retrieve,
 }

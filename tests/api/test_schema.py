@@ -35,6 +35,8 @@ def test_every_endpoint_is_described(openapi: dict[str, Any]) -> None:
         "/kcp/verifications/": ["post"],
         "/kcp/verifications/{public_id}/": ["get"],
         "/kcp/banks/": ["get"],
+        "/kcp/refunds/": ["get", "post"],
+        "/kcp/refunds/{public_id}/": ["get"],
     }
 
 

@@ -1,0 +1,228 @@
+"""Refunds for back-office tools: ``POST refunds/``, ``GET refunds/?tno=``, ``GET refunds/<id>/``.
+
+They call :func:`kcp_django.refunds.service.request_refund` and never a gateway. Staff only by
+default (:class:`IsRefundStaff`); ``KCP_API["REFUND_PERMISSION_CLASSES"]`` replaces it.
+
+Answers to ``POST``: 201 with a final outcome (accepted, completed, rejected), 202 while the outcome
+is not known (pending, unknown: staff resolve it; it is never sent again by code), 200 for a repeat
+of an ``Idempotency-Key`` already stored (nothing sent), 400 invalid fields, 409 refused by a rule
+(``code`` is the rule), 503 configuration or database problems. The views are not atomic even with
+``ATOMIC_REQUESTS``: a refund's row must be committed before KCP is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from kcp_django.api.client_ip import client_ip
+from kcp_django.api.errors import field_errors
+from kcp_django.api.permissions import configured_permissions
+from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSerializer, check_tno
+from kcp_django.api.schema import document
+from kcp_django.api.throttles import ReadThrottle
+from kcp_django.api.views import KcpApiView
+from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
+from kcp_django.models import Refund, RefundState
+from kcp_django.refunds.service import request_refund
+
+logger = logging.getLogger("kcp_django.api")
+
+DETAIL_VIEW = "kcp_api:refund-detail"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+NO_STORE = "no-store"
+#: States KCP has given its word on: answered 201.
+FINAL_STATES = (RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.REJECTED)
+RETRY_AFTER = 30
+#: The refunds inserted while this request asks the service: any other row it answers is a repeat.
+_inserted: ContextVar[set[int] | None] = ContextVar("kcp_refunds_inserted", default=None)
+
+
+@receiver(post_save, sender=Refund, dispatch_uid="kcp_django.api.refund_views.note_inserted")
+def _note_inserted(sender: Any, instance: Refund, created: bool, **kwargs: Any) -> None:
+    inserted = _inserted.get()
+    if created and inserted is not None:
+        inserted.add(instance.pk)
+
+
+class IsRefundStaff(BasePermission):
+    """Staff with ``kcp_django.request_refund`` to send a refund, ``kcp_django.view_refund`` to read one."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated or not user.is_staff:
+            return False
+        wanted = "kcp_django.request_refund" if request.method == "POST" else "kcp_django.view_refund"
+        return bool(user.has_perm(wanted))
+
+
+class RefundRefusedError(exceptions.APIException):
+    """A rule of the refund service refused it; nothing was sent. ``code`` is the rule's id."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "refund_refused"
+
+    def __init__(self, refused: RefundRefused) -> None:
+        super().__init__(detail=str(refused.message), code=refused.rule)
+
+
+class RefundUnavailable(exceptions.APIException):
+    """The server cannot send refunds now; nothing was sent (see ``code``)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "refund_configuration"
+    default_detail = _("Refunds are not configured correctly on this server; nothing was sent. See the server log.")
+
+    def __init__(self, detail: Any = None, code: str | None = None) -> None:
+        super().__init__(detail=detail, code=code)
+        self.wait = RETRY_AFTER
+
+
+class RefundOutcomeNotStored(RefundUnavailable):
+    """KCP was asked, but neither its answer nor the row could be read back: read ``Location`` later."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(detail=OUTCOME_NOT_STORED, code="refund_outcome_not_stored")
+        self.location = location
+
+
+IN_TRANSACTION = _("The refund view ran inside a database transaction; nothing was sent. See the server log.")
+DATABASE_UNAVAILABLE = _("The database is not available; nothing was sent. Try again later.")
+OUTCOME_NOT_STORED = _(
+    "KCP was asked, but its answer could not be saved yet; the refund stays pending and is never sent again. "
+    "Read it at Location later."
+)
+
+
+class RefundApiView(KcpApiView):
+    """``KCP_API["REFUND_PERMISSION_CLASSES"]`` instead of ``PERMISSION_CLASSES``; reads are throttled."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        return configured_permissions(self.api_settings.refund_permission_classes)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [ReadThrottle()] if self.request.method == "GET" else []
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        location = getattr(exc, "location", None)
+        if location:
+            response.headers["Location"] = location
+        return response
+
+
+class RefundListCreateView(RefundApiView):
+    @document("refund_create")
+    def post(self, request: Request) -> Response:
+        try:
+            return self._create(request)
+        except DatabaseError:
+            logger.exception("kcp_django.api: the database failed while a refund was asked for")
+            raise RefundUnavailable(DATABASE_UNAVAILABLE, "database_unavailable") from None
+
+    def _create(self, request: Request) -> Response:
+        serializer = RefundRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        verification = data["verification"]
+        merchant = data["merchant"] or (verification.merchant if verification is not None else None)
+        merchant = merchant or self.api_settings.merchant
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        inserted: set[int] = set()
+        watching = _inserted.set(inserted)
+        try:
+            row = _request_refund(request, data, merchant=merchant, key=key, ip=self._client_ip(request))
+        except AnswerNotStored as exc:
+            # KCP was asked but the database would not take its answer: the row stays PENDING for staff.
+            location = _location(request, exc.public_id)
+            try:
+                row = Refund.objects.select_related("verification").get(public_id=str(exc.public_id))
+            except DatabaseError:
+                raise RefundOutcomeNotStored(location) from None
+        finally:
+            _inserted.reset(watching)
+        # The service answers a refund already stored for this Idempotency-Key without a second call.
+        repeat = row.pk not in inserted
+        code: int
+        if repeat:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_201_CREATED if row.state in FINAL_STATES else status.HTTP_202_ACCEPTED
+        headers = {"Location": _location(request, row.public_id), "Cache-Control": NO_STORE}
+        if repeat:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(RefundSerializer(row).data, status=code, headers=headers)
+
+    def _client_ip(self, request: Request) -> str | None:
+        return client_ip(request._request, self.api_settings.trusted_proxies)
+
+    @document("refund_list")
+    def get(self, request: Request) -> Response:
+        tno = check_tno(request.query_params.get("tno"))
+        rows = Refund.objects.select_related("verification").filter(tno=tno).order_by("created_at", "id")
+        return Response([RefundSerializer(row).data for row in rows], headers={"Cache-Control": NO_STORE})
+
+
+class RefundDetailView(RefundApiView):
+    @document("refund_retrieve")
+    def get(self, request: Request, public_id: str) -> Response:
+        try:
+            wanted = uuid.UUID(public_id)
+        except ValueError:
+            raise exceptions.NotFound() from None
+        row = Refund.objects.select_related("verification").filter(public_id=wanted).first()
+        if row is None:
+            raise exceptions.NotFound()
+        return Response(RefundSerializer(row).data, headers={"Cache-Control": NO_STORE})
+
+
+def _request_refund(
+    request: Request, data: dict[str, Any], *, merchant: str, key: str | None, ip: str | None
+) -> Refund:
+    try:
+        return request_refund(
+            kind=data["kind"],
+            tno=data["tno"],
+            verification=data["verification"],
+            bank_code=data["bank_code"],
+            account_no=data["account_no"],
+            owner_nm=data["owner_nm"],
+            amount=data["amount"],
+            remaining=data["remaining"],
+            after_shipping=data["after_shipping"],
+            reason=data["reason"],
+            idempotency_key=key,
+            reference=data["reference"],
+            merchant=merchant,
+            user=request.user,
+            client_ip=ip,
+        )
+    except InvalidRequest as exc:
+        raise field_errors(exc.errors) from None
+    except RefundRefused as exc:
+        raise RefundRefusedError(exc) from None
+    except RefundInTransaction:
+        logger.exception("kcp_django.api: a refund view ran inside a transaction")
+        raise RefundUnavailable(IN_TRANSACTION, "refund_in_transaction") from None
+    except ImproperlyConfigured:
+        logger.exception("kcp_django.api: refunds are not configured correctly")
+        raise RefundUnavailable() from None
+
+
+def _location(request: Request, public_id: Any) -> str:
+    match = request._request.resolver_match
+    return reverse(DETAIL_VIEW, kwargs={"public_id": str(public_id)}, current_app=match.namespace if match else None)
