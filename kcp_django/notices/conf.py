@@ -45,7 +45,9 @@ def notice_networks() -> tuple[IpNetwork, ...]:
     networks = []
     for entry in value:
         try:
-            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
         except ValueError:
             raise ImproperlyConfigured(
                 f"{SETTING}: {entry!r} is not an IP address or a network like 'a.b.c.d/nn'."

@@ -96,6 +96,7 @@ def test_a_notice_from_any_other_address_is_refused_and_nothing_stored(
         response = post(tx01(vbank_refund), address=address)
 
     assert response.status_code == 403
+    assert "KCP_NOTICE_IPS" in response.content.decode() and "통보" in response.content.decode()  # Korean
     assert not KcpNotice.objects.exists()
     vbank_refund.refresh_from_db()
     assert vbank_refund.state == "ACCEPTED"
@@ -110,7 +111,7 @@ def test_kcp_notice_ips_takes_networks(vbank_refund: Refund, settings: Any) -> N
     assert result_of(post(tx01(vbank_refund), address="192.0.2.77")) == "0000"
 
 
-@pytest.mark.parametrize("value", ["203.238.36.58", ["not-an-address"], []])
+@pytest.mark.parametrize("value", ["203.238.36.58", ["not-an-address"], [3], []])
 def test_a_bad_kcp_notice_ips_names_the_setting(value: Any, settings: Any) -> None:
     settings.KCP_NOTICE_IPS = value
     with pytest.raises(ImproperlyConfigured, match="KCP_NOTICE_IPS"):
