@@ -92,6 +92,8 @@ def receive_notice(fields: dict[str, str], *, remote_addr: str, using: str = "de
     ``remote_addr`` is the sender's address, already accepted by the caller. Never raises for a
     database error: the outcome's ``result`` is then :data:`RESULT_NOT_STORED`.
     """
+    # A NUL is refused by PostgreSQL's text and jsonb: it would keep the notice from ever being stored.
+    fields = {name.replace("\x00", ""): value.replace("\x00", "") for name, value in fields.items()}
     site_cd = fields.get("site_cd", "").strip()
     tx_cd = fields.get("tx_cd", "").strip().upper()
     if not site_cd or not tx_cd:

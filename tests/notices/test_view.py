@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +17,7 @@ from django.test import Client
 
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
-from kcp_django.notices.conf import notice_networks
+from kcp_django.notices.conf import DEFAULT_NOTICE_IPS, notice_networks
 from kcp_django.notices.views import decode_notice
 from kcp_django.refunds.service import request_refund
 from kcp_django.services import verify_refund_account
@@ -328,3 +332,38 @@ def test_when_the_notice_cannot_be_stored_kcp_is_told_to_send_it_again(vbank_ref
     assert result_of(post(tx01(vbank_refund))) == "0000"
     vbank_refund.refresh_from_db()
     assert vbank_refund.state == "COMPLETED" and KcpNotice.objects.count() == 1
+
+
+def test_a_nul_in_a_field_does_not_keep_the_notice_from_being_stored(vbank_refund: Refund) -> None:
+    # PostgreSQL refuses NUL in text and jsonb; KCP would otherwise send this notice forever.
+    assert result_of(post(tx01(vbank_refund, can_msg="a\x00b", tx_tm="2026\x00"))) == "0000"
+    notice = KcpNotice.objects.get()
+    assert notice.fields["can_msg"] == "ab" and notice.tx_tm == "2026" and notice.matched
+
+
+def test_tx01_completes_an_escrow_refund(verified: AccountVerification) -> None:
+    refund = request_refund(kind="escrow-refund", tno=TNO, verification=verified)
+    assert refund.state == "ACCEPTED" and refund.amount is None
+
+    assert result_of(post(tx01(refund, refund_mny="15000"))) == "0000"
+
+    refund.refresh_from_db()
+    assert refund.state == "COMPLETED" and KcpNotice.objects.get().matched
+
+
+def test_the_example_shop_reads_kcp_notice_ips_from_the_environment() -> None:
+    script = (
+        "import django; django.setup(); from kcp_django.notices.conf import DEFAULT_NOTICE_IPS, notice_networks; "
+        "print(','.join(str(n) for n in notice_networks()))"
+    )
+    root = Path(__file__).resolve().parents[2]
+
+    def networks(value: str) -> str:
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings", "KCP_NOTICE_IPS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, env=environment, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert networks("127.0.0.1, 10.0.0.0/8") == "127.0.0.1/32,10.0.0.0/8"
+    assert networks("") == ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
