@@ -368,3 +368,54 @@ def test_the_example_shop_reads_kcp_notice_ips_from_the_environment() -> None:
 
     assert networks("127.0.0.1, 10.0.0.0/8") == "127.0.0.1/32,10.0.0.0/8"
     assert networks("") == ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
+
+
+TRIGGERS = {
+    "sqlite": (
+        [
+            "CREATE TRIGGER kcp_notice_refuse BEFORE UPDATE ON kcp_django_kcpnotice "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ],
+        ["DROP TRIGGER kcp_notice_refuse"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION kcp_notice_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER kcp_notice_refuse BEFORE UPDATE ON kcp_django_kcpnotice "
+            "FOR EACH ROW EXECUTE FUNCTION kcp_notice_refuse()",
+        ],
+        ["DROP TRIGGER kcp_notice_refuse ON kcp_django_kcpnotice", "DROP FUNCTION kcp_notice_refuse()"],
+    ),
+    "mysql": (
+        [
+            "CREATE TRIGGER kcp_notice_refuse BEFORE UPDATE ON kcp_django_kcpnotice "
+            "FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'"
+        ],
+        ["DROP TRIGGER kcp_notice_refuse"],
+    ),
+}
+
+
+def test_a_failure_after_the_refund_moved_undoes_all_of_it(
+    vbank_refund: Refund, signals: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The database refuses the notice's last write (its match): the refund's completion goes too."""
+    create, drop = TRIGGERS[connection.vendor]
+    with connection.cursor() as cursor:
+        for statement in create:
+            cursor.execute(statement)
+    try:
+        response = post(tx01(vbank_refund))
+    finally:
+        with connection.cursor() as cursor:
+            for statement in drop:
+                cursor.execute(statement)
+
+    assert result_of(response) == "9999"
+    vbank_refund.refresh_from_db()
+    assert vbank_refund.state == "ACCEPTED" and not KcpNotice.objects.exists() and signals == []
+
+    assert result_of(post(tx01(vbank_refund))) == "0000"  # KCP's next try completes it
+    vbank_refund.refresh_from_db()
+    assert vbank_refund.state == "COMPLETED"
