@@ -108,6 +108,11 @@ def test_a_notice_from_any_other_address_is_refused_and_nothing_stored(
     assert address in record.getMessage() and "홍길동" not in record.getMessage()
 
 
+def test_kcps_address_seen_as_ipv4_mapped_ipv6_is_kcps_address(vbank_refund: Refund) -> None:
+    assert result_of(post(tx01(vbank_refund), address=f"::ffff:{KCP_ADDRESS}")) == "0000"
+    assert KcpNotice.objects.get().remote_addr == KCP_ADDRESS
+
+
 def test_kcp_notice_ips_takes_networks(vbank_refund: Refund, settings: Any) -> None:
     settings.KCP_NOTICE_IPS = ["192.0.2.0/24"]
 
@@ -290,13 +295,15 @@ def test_other_notices_are_stored_and_signalled_only(
         "tx_cd": tx_cd,
         "tx_tm": "20261130120000",
         "ipgm_name": "홍길동",
+        "remitter": "김철수",
         "account": "56211234567890",
     }
     assert result_of(post(fields)) == "0000"
 
     notice = KcpNotice.objects.get()
     assert (notice.tx_cd, notice.matched, notice.needs_review, notice.refund) == (tx_cd, False, False, None)
-    assert notice.fields["ipgm_name"] == "홍*동" and notice.fields["account"] == "********7890"
+    assert notice.fields["ipgm_name"] == "홍*동" and notice.fields["remitter"] == "김*수"
+    assert notice.fields["account"] == "********7890"
     vbank_refund.refresh_from_db()
     assert vbank_refund.state == "ACCEPTED"
     assert [name for name, _ in signals] == ["notice_received"]
