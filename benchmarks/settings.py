@@ -50,6 +50,9 @@ KCP_API = {
     **KCP_API,
     "LIMITS": {"reference": None, "user": None, "account": None},
     "THROTTLE_RATES": {"kcp_verify": None, "kcp_read": None},
+    # The example shop's own rule (a customer's own orders only) is the shop's cost, not the app's,
+    # and the benchmark's references name no order.
+    "REFERENCE_OWNER_CHECK": None,
 }
 
 # Made by the example project from the environment (kcp_django.conf.settings_from_env).

@@ -83,7 +83,8 @@ globals().update(settings_from_env(env))
 
 # The REST API (kcp_django.api) at /kcp/; its OpenAPI schema at /kcp/schema/ when drf-spectacular (the
 # "openapi" extra) is installed. EXAMPLE_API_BASIC_AUTH=1 also accepts HTTP Basic credentials, for trying
-# it with curl; a real shop keeps its own authentication. KCP_API (JSON) overrides the rest.
+# it with curl; a real shop keeps its own authentication. A customer may verify accounts only for the
+# refund references of their own orders (shop/api.py). KCP_API (JSON) overrides the rest.
 OPENAPI = importlib.util.find_spec("drf_spectacular") is not None
 if OPENAPI:
     INSTALLED_APPS.append("drf_spectacular")
@@ -99,6 +100,7 @@ KCP_API = {
         "rest_framework.authentication.SessionAuthentication",
         *(["rest_framework.authentication.BasicAuthentication"] if env.bool("EXAMPLE_API_BASIC_AUTH", False) else []),
     ],
+    "REFERENCE_OWNER_CHECK": "example_project.shop.api.owns_reference",
     **env.json("KCP_API", default={}),
 }
 # KCP's notices (공통 통보) at /kcp/notices/ are heard only from KCP_NOTICE_IPS (comma-separated addresses or

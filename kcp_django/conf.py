@@ -1,17 +1,22 @@
-"""The app's settings: merchant aliases and keys, read lazily and validated.
+"""Every ``KCP_*`` setting of the app, in one table, read lazily and validated.
 
-Nothing here is read at import time, so ``override_settings`` works and several merchants can
-live side by side. Every error names the setting to fix. This module imports nothing else of the
-app.
+:data:`SETTINGS` lists each setting with its default, its validation and one line of
+documentation (``docs/settings.md`` is rendered from it, and a test keeps the two equal).
+:func:`get` reads a setting from ``django.conf.settings`` when called, so ``override_settings``
+works and several merchants can live side by side; :func:`raw` gives the value as configured,
+before validation. Every error names the setting to fix, or the environment variable that fed it
+when :func:`settings_from_env` built it. This module imports nothing else of the app at import
+time (``KCP_API``'s validator lives with the API, in :mod:`kcp_django.api.conf`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,8 +49,42 @@ DEVELOPMENT_INDEX_KEY = base64.urlsafe_b64encode(b"kcp-django-dev-only-index-key
 Mode = Literal["test", "real"]
 
 
-def _setting_error(name: str, problem: str) -> ImproperlyConfigured:
-    return ImproperlyConfigured(f"{name}: {problem}")
+class SettingError(ImproperlyConfigured):
+    """A setting breaks a rule: ``setting`` is where it lives in the settings module, ``variable``
+    the environment variable that fed it (empty when the settings module set it directly).
+
+    The message names what the user actually set: the variable when there is one.
+    """
+
+    def __init__(self, setting: str, problem: str, variable: str = "") -> None:
+        self.setting = setting
+        self.problem = problem
+        self.variable = variable
+        super().__init__(f"{variable or setting}: {problem}")
+
+
+def _setting_error(name: str, problem: str) -> SettingError:
+    return SettingError(name, problem)
+
+
+class _FromEnvironment(dict[str, Any]):
+    """A dict that :func:`settings_from_env` filled, remembering which variable fed each key.
+
+    It is the plain dict it looks like; only error messages use what it remembers, and only for a
+    key whose value is still the one the variable gave (a settings module may change it after).
+    """
+
+    def __init__(self, values: Mapping[str, Any], variables: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.fed_by = {key: (variable, values.get(key)) for key, variable in variables.items()}
+
+
+def _variable(container: Any, key: str) -> str:
+    """The environment variable that gave ``container[key]`` its current value, or ``""``."""
+    if not isinstance(container, _FromEnvironment) or key not in container.fed_by:
+        return ""
+    variable, value = container.fed_by[key]
+    return variable if container.get(key) == value else ""
 
 
 @dataclass(frozen=True)
@@ -74,26 +113,29 @@ class MerchantConfig:
 
 
 def merchant_aliases() -> list[str]:
-    return list(_merchants_setting())
+    return list(_merchant_entries(raw("KCP_MERCHANTS")))
 
 
-def _merchants_setting() -> Mapping[str, Any]:
-    merchants = getattr(settings, "KCP_MERCHANTS", None)
-    if merchants is None:
+def _merchant_entries(value: Any) -> Mapping[str, Any]:
+    if value is None:
         return {DEFAULT_ALIAS: {"BACKEND": SANDBOX_BACKEND, "OPTIONS": {"MODE": "test"}}}
-    if not isinstance(merchants, Mapping) or not merchants:
+    if not isinstance(value, Mapping) or not value:
         raise _setting_error("KCP_MERCHANTS", "must be a non-empty dict of alias -> {'BACKEND', 'OPTIONS'}.")
-    return merchants
+    return value
 
 
 @functools.cache
 def get_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig:
     """The validated configuration of ``KCP_MERCHANTS[alias]``; read again when the setting changes."""
-    merchants = _merchants_setting()
+    merchants = _merchant_entries(raw("KCP_MERCHANTS"))
     if alias not in merchants:
         known = ", ".join(sorted(merchants))
         raise _setting_error(f"KCP_MERCHANTS[{alias!r}]", f"no such merchant alias (configured: {known}).")
     return _build_merchant(alias, merchants[alias])
+
+
+def _validate_merchants(name: str, value: Any) -> dict[str, MerchantConfig]:
+    return {str(alias): _build_merchant(str(alias), entry) for alias, entry in _merchant_entries(value).items()}
 
 
 def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
@@ -102,15 +144,21 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
         raise _setting_error(where, "must be a dict with 'BACKEND' and 'OPTIONS'.")
     backend = GATEWAY_SHORTCUTS.get(str(entry.get("BACKEND", "sandbox")), str(entry.get("BACKEND", "")))
     if not backend or "." not in backend:
-        raise _setting_error(f"{where}['BACKEND']", "must be 'sandbox', 'ppcli' or a dotted path to a gateway class.")
+        raise SettingError(
+            f"{where}['BACKEND']",
+            "must be 'sandbox', 'ppcli' or a dotted path to a gateway class.",
+            _variable(entry, "BACKEND"),
+        )
     options = entry.get("OPTIONS", {})
     if not isinstance(options, Mapping):
         raise _setting_error(f"{where}['OPTIONS']", "must be a dict.")
-    opt = f"{where}['OPTIONS']"
+
+    def error(key: str, problem: str) -> SettingError:
+        return SettingError(f"{where}['OPTIONS'][{key!r}]", problem, _variable(options, key))
 
     mode = str(options.get("MODE", "test")).lower()
     if mode not in ("test", "real"):
-        raise _setting_error(f"{opt}['MODE']", f"must be 'test' or 'real', not {mode!r}.")
+        raise error("MODE", f"must be 'test' or 'real', not {mode!r}.")
 
     site_cd = str(options.get("SITE_CD", "") or "").strip()
     site_key = str(options.get("SITE_KEY", "") or "").strip()
@@ -119,29 +167,26 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
     if mode == "test" and not site_key and site_cd.upper() in TEST_CREDENTIALS:
         site_key = TEST_CREDENTIALS[site_cd.upper()]
     if not SITE_CD_PATTERN.match(site_cd):
-        raise _setting_error(f"{opt}['SITE_CD']", "must be the 5-character site code KCP issued (e.g. 'A52Q7').")
+        raise error("SITE_CD", "must be the 5-character site code KCP issued (e.g. 'A52Q7').")
     if mode == "real" and TEST_SITE_CD_PATTERN.match(site_cd):
-        raise _setting_error(
-            f"{opt}['SITE_CD']",
-            f"{site_cd!r} is a KCP test site code; real mode needs the code from your contract.",
-        )
+        raise error("SITE_CD", f"{site_cd!r} is a KCP test site code; real mode needs the code from your contract.")
     if not site_key:
-        raise _setting_error(f"{opt}['SITE_KEY']", "is empty; set it from the server's environment (KCP_SITE_KEY).")
+        raise error("SITE_KEY", "is empty; it must be the site key KCP issued with the site code.")
     if mode == "real" and site_key in TEST_CREDENTIALS.values():
-        raise _setting_error(f"{opt}['SITE_KEY']", "is KCP's public test key; real mode needs your own site key.")
+        raise error("SITE_KEY", "is KCP's public test key; real mode needs your own site key.")
     if FORBIDDEN_IN_CREDENTIALS.search(site_key) or len(site_key) > 64:
-        raise _setting_error(f"{opt}['SITE_KEY']", "holds characters KCP's client cannot carry, or is too long.")
+        raise error("SITE_KEY", "holds characters KCP's client cannot carry, or is too long.")
 
     try:
         timeout = float(options.get("TIMEOUT", 15))
     except (TypeError, ValueError):
-        raise _setting_error(f"{opt}['TIMEOUT']", "must be a number of seconds.") from None
+        raise error("TIMEOUT", "must be a number of seconds.") from None
     if not 0 < timeout <= 300:
-        raise _setting_error(f"{opt}['TIMEOUT']", "must be between 0 and 300 seconds.")
+        raise error("TIMEOUT", "must be between 0 and 300 seconds.")
     try:
         log_level = int(options.get("LOG_LEVEL", 3))
     except (TypeError, ValueError):
-        raise _setting_error(f"{opt}['LOG_LEVEL']", "must be a whole number (KCP's samples use 3).") from None
+        raise error("LOG_LEVEL", "must be a whole number (KCP's samples use 3).") from None
 
     home_dir = str(options.get("HOME_DIR", "") or "")
     log_dir = str(options.get("LOG_DIR", "") or "")
@@ -163,7 +208,7 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
 
 
 def all_merchants() -> list[MerchantConfig]:
-    return [get_merchant(alias) for alias in _merchants_setting()]
+    return [get_merchant(alias) for alias in merchant_aliases()]
 
 
 def _decode_key(name: str, encoded: str) -> bytes:
@@ -177,45 +222,253 @@ def _decode_key(name: str, encoded: str) -> bytes:
 
 
 def uses_development_keys() -> bool:
-    return not getattr(settings, "KCP_ENCRYPTION_KEYS", None) or not getattr(settings, "KCP_INDEX_KEY", None)
+    return not raw("KCP_ENCRYPTION_KEYS") or not raw("KCP_INDEX_KEY")
 
 
 def _development_keys_allowed() -> bool:
     return all(merchant.mode == "test" for merchant in all_merchants())
 
 
-def get_encryption_keys() -> list[tuple[str, bytes]]:
-    """``[(key_id, 32-byte key), ...]``: the first encrypts, all decrypt."""
-    configured = getattr(settings, "KCP_ENCRYPTION_KEYS", None)
+def _validate_encryption_keys(name: str, configured: Any) -> list[tuple[str, bytes]]:
     if not configured:
         if not _development_keys_allowed():
-            raise _setting_error("KCP_ENCRYPTION_KEYS", "is required in real mode (make one with `kcp_generate_keys`).")
+            raise _setting_error(name, "is required in real mode (make one with `kcp_generate_keys`).")
         configured = [DEVELOPMENT_ENCRYPTION_KEY]
     if isinstance(configured, str):
         configured = [configured]
+    if not isinstance(configured, list | tuple):
+        raise _setting_error(name, "must be a list of 'id:<base64 of 32 bytes>' keys, newest first.")
     keys: list[tuple[str, bytes]] = []
     for position, item in enumerate(configured):
-        name = f"KCP_ENCRYPTION_KEYS[{position}]"
+        entry = f"{name}[{position}]"
         key_id, sep, encoded = str(item).partition(":")
         if not sep or not KEY_ID_PATTERN.match(key_id):
-            raise _setting_error(name, "must look like 'k1:<base64 of 32 bytes>' (a short key id, a colon, the key).")
+            raise _setting_error(entry, "must look like 'k1:<base64 of 32 bytes>' (a short key id, a colon, the key).")
         if any(existing == key_id for existing, _ in keys):
-            raise _setting_error(name, f"repeats key id {key_id!r}; every key needs its own id.")
-        keys.append((key_id, _decode_key(name, encoded)))
+            raise _setting_error(entry, f"repeats key id {key_id!r}; every key needs its own id.")
+        keys.append((key_id, _decode_key(entry, encoded)))
     return keys
+
+
+def get_encryption_keys() -> list[tuple[str, bytes]]:
+    """``[(key_id, 32-byte key), ...]``: the first encrypts, all decrypt."""
+    keys: list[tuple[str, bytes]] = get("KCP_ENCRYPTION_KEYS")
+    return keys
+
+
+def _validate_index_key(name: str, configured: Any) -> bytes:
+    if not configured:
+        if not _development_keys_allowed():
+            raise _setting_error(name, "is required in real mode (make one with `kcp_generate_keys`).")
+        configured = DEVELOPMENT_INDEX_KEY
+    key = _decode_key(name, str(configured))
+    if configured == getattr(settings, "SECRET_KEY", None):
+        raise _setting_error(name, "must not be SECRET_KEY.")
+    return key
 
 
 def get_index_key() -> bytes:
     """The HMAC key of the blind index over account numbers. Never ``SECRET_KEY``."""
-    configured = getattr(settings, "KCP_INDEX_KEY", None)
-    if not configured:
-        if not _development_keys_allowed():
-            raise _setting_error("KCP_INDEX_KEY", "is required in real mode (make one with `kcp_generate_keys`).")
-        configured = DEVELOPMENT_INDEX_KEY
-    key = _decode_key("KCP_INDEX_KEY", str(configured))
-    if configured == getattr(settings, "SECRET_KEY", None):
-        raise _setting_error("KCP_INDEX_KEY", "must not be SECRET_KEY.")
+    key: bytes = get("KCP_INDEX_KEY")
     return key
+
+
+def _validate_api(name: str, value: Any) -> Any:
+    from kcp_django.api.conf import parse_api_settings
+
+    return parse_api_settings(value)
+
+
+def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
+    rule = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+
+    def validate(name: str, value: Any) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < minimum
+            or (maximum is not None and value > maximum)
+        ):
+            raise _setting_error(name, f"must be a whole number {rule}, not {value!r}.")
+        return value
+
+    return validate
+
+
+def _duration(name: str, value: Any) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        duration = dt.timedelta(seconds=value)
+    else:
+        raise _setting_error(name, "must be a timedelta or a number of seconds.")
+    if duration <= dt.timedelta(0):
+        raise _setting_error(name, "must be longer than zero.")
+    return duration
+
+
+def _name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _setting_error(name, f"must be a non-empty string, not {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    name: str
+    default: Any
+    #: ``validate(name, value)`` returns the value as the app uses it, or raises :class:`SettingError`.
+    validate: Callable[[str, Any], Any]
+    #: One line for ``docs/settings.md``.
+    doc: str
+    #: How ``docs/settings.md`` shows the default.
+    shown_default: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "KCP_MERCHANTS",
+        None,
+        _validate_merchants,
+        'The merchants: a dict of alias → `{"BACKEND", "OPTIONS"}`, like `DATABASES`. `BACKEND` is `"sandbox"`, '
+        '`"ppcli"` or a dotted path to a gateway class; `OPTIONS` are below. Several merchants are several aliases.',
+        'one alias, `"default"`, on the sandbox in test mode',
+    ),
+    Setting(
+        "KCP_ENCRYPTION_KEYS",
+        [],
+        _validate_encryption_keys,
+        'A list of `"id:<base64 of 32 bytes>"` keys (AES-256-GCM) for account numbers at rest: the first encrypts, '
+        "all decrypt.",
+        "built-in development key in test mode; required in real mode",
+    ),
+    Setting(
+        "KCP_INDEX_KEY",
+        "",
+        _validate_index_key,
+        '`"<base64 of 32 bytes>"`: the HMAC-SHA256 key of the blind index that finds an account number without '
+        "decrypting. Never `SECRET_KEY`, never one of the encryption keys.",
+        "built-in development key in test mode; required in real mode",
+    ),
+    Setting(
+        "KCP_RECONCILE_MAX_ATTEMPTS",
+        3,
+        _whole_number(1, 100),
+        "How many times `kcp_reconcile` retries one open row before marking it for review (1 to 100).",
+        "`3`",
+    ),
+    Setting(
+        "KCP_API",
+        None,
+        _validate_api,
+        "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency, trusted proxies. "
+        "Its keys are in [api.md](api.md#settings-kcp_api).",
+        "`{}` (every key at its default)",
+    ),
+    Setting(
+        "KCP_REFUND_VERIFICATION_MAX_AGE",
+        dt.timedelta(days=7),
+        _duration,
+        "How old a verification may be when a refund is paid into its account: a `timedelta` or a number of seconds.",
+        "7 days",
+    ),
+    Setting(
+        "KCP_ADMIN_BULK_THRESHOLD",
+        20,
+        _whole_number(0),
+        "The admin action runs more selected rows than this in the background (`0`: every run).",
+        "`20`",
+    ),
+    Setting(
+        "KCP_ADMIN_BULK_MAX",
+        10_000,
+        _whole_number(1),
+        "The most rows one admin action may verify.",
+        "`10000`",
+    ),
+    Setting(
+        "KCP_BULK_CONCURRENCY",
+        8,
+        _whole_number(1),
+        "Gateway calls in flight at once per running bulk task, so per worker process.",
+        "`8`",
+    ),
+    Setting(
+        "KCP_BULK_CHUNK_SIZE",
+        250,
+        _whole_number(1),
+        "Items per background task, rounded up to a multiple of `KCP_BULK_CONCURRENCY`.",
+        "`250`",
+    ),
+    Setting(
+        "KCP_BULK_TASK_BACKEND",
+        "default",
+        _name,
+        "The `TASKS` alias that takes background bulk runs.",
+        '`"default"`',
+    ),
+    Setting(
+        "KCP_BULK_QUEUE_NAME",
+        "default",
+        _name,
+        "The queue of that backend that takes them.",
+        '`"default"`',
+    ),
+)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _row(name: str) -> Setting:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise LookupError(f"{name} is not a kcp-django setting (known: {', '.join(_BY_NAME)}).") from None
+
+
+def raw(name: str) -> Any:
+    """The setting as configured now (or its default), before validation."""
+    row = _row(name)
+    value = getattr(settings, name, None)
+    return row.default if value is None else value
+
+
+def get(name: str) -> Any:
+    """The setting as the app uses it: read now from ``django.conf.settings``, validated.
+
+    Raises :class:`SettingError` (an ``ImproperlyConfigured``) naming the setting and the rule.
+    """
+    return _row(name).validate(name, raw(name))
+
+
+def reconcile_max_attempts() -> int:
+    """``KCP_RECONCILE_MAX_ATTEMPTS``: how many times ``kcp_reconcile`` retries one row before staff must look."""
+    attempts: int = get("KCP_RECONCILE_MAX_ATTEMPTS")
+    return attempts
+
+
+#: Environment variables :func:`settings_from_env` reads into ``KCP_MERCHANTS['default']['OPTIONS']``.
+OPTION_VARIABLES = {
+    "MODE": "KCP_MODE",
+    "SITE_CD": "KCP_SITE_CD",
+    "SITE_KEY": "KCP_SITE_KEY",
+    "HOME_DIR": "KCP_HOME_DIR",
+    "BIN": "KCP_BIN",
+    "LOG_DIR": "KCP_LOG_DIR",
+    "LOG_LEVEL": "KCP_LOG_LEVEL",
+    "TIMEOUT": "KCP_TIMEOUT",
+}
+
+
+def _number_from_env(env: Any, variable: str, default: float, convert: Callable[[str], float], rule: str) -> float:
+    text = str(env.str(variable, default="")).strip()
+    if not text:
+        return default
+    try:
+        return convert(text)
+    except ValueError:
+        raise SettingError(variable, f"{rule}, not {text!r}.", variable) from None
 
 
 def settings_from_env(env: Any = None) -> dict[str, Any]:
@@ -224,40 +477,32 @@ def settings_from_env(env: Any = None) -> dict[str, Any]:
     Reads ``KCP_MODE``, ``KCP_SITE_CD``, ``KCP_SITE_KEY``, ``KCP_GATEWAY``, ``KCP_HOME_DIR``,
     ``KCP_BIN``, ``KCP_LOG_DIR``, ``KCP_LOG_LEVEL``, ``KCP_TIMEOUT``, ``KCP_ENCRYPTION_KEYS`` (comma
     separated) and ``KCP_INDEX_KEY`` with django-environ, for a settings module to merge:
-    ``globals().update(settings_from_env(env))``.
+    ``globals().update(settings_from_env(env))``. The merchant remembers which variable fed each
+    option, so a later error names the variable; a number that is not one is refused here, naming
+    its variable.
     """
     import environ
 
     env = env or environ.Env()
     gateway = env.str("KCP_GATEWAY", default="sandbox")
-    options: dict[str, Any] = {
+    options = {
         "MODE": env.str("KCP_MODE", default="test"),
         "SITE_CD": env.str("KCP_SITE_CD", default=""),
         "SITE_KEY": env.str("KCP_SITE_KEY", default=""),
         "HOME_DIR": env.str("KCP_HOME_DIR", default=""),
         "BIN": env.str("KCP_BIN", default=""),
         "LOG_DIR": env.str("KCP_LOG_DIR", default=""),
-        "LOG_LEVEL": env.int("KCP_LOG_LEVEL", default=3),
-        "TIMEOUT": env.float("KCP_TIMEOUT", default=15.0),
+        "LOG_LEVEL": int(
+            _number_from_env(env, "KCP_LOG_LEVEL", 3, int, "must be a whole number (KCP's samples use 3)")
+        ),
+        "TIMEOUT": _number_from_env(env, "KCP_TIMEOUT", 15.0, float, "must be a number of seconds (at most 300)"),
     }
+    entry = {"BACKEND": GATEWAY_SHORTCUTS.get(gateway, gateway), "OPTIONS": _FromEnvironment(options, OPTION_VARIABLES)}
     return {
-        "KCP_MERCHANTS": {
-            DEFAULT_ALIAS: {"BACKEND": GATEWAY_SHORTCUTS.get(gateway, gateway), "OPTIONS": options},
-        },
+        "KCP_MERCHANTS": {DEFAULT_ALIAS: _FromEnvironment(entry, {"BACKEND": "KCP_GATEWAY"})},
         "KCP_ENCRYPTION_KEYS": env.list("KCP_ENCRYPTION_KEYS", default=[]),
         "KCP_INDEX_KEY": env.str("KCP_INDEX_KEY", default=""),
     }
-
-
-DEFAULT_RECONCILE_MAX_ATTEMPTS = 3
-
-
-def reconcile_max_attempts() -> int:
-    """``KCP_RECONCILE_MAX_ATTEMPTS``: how many times ``kcp_reconcile`` retries one row before staff must look."""
-    value = getattr(settings, "KCP_RECONCILE_MAX_ATTEMPTS", DEFAULT_RECONCILE_MAX_ATTEMPTS)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
-        raise _setting_error("KCP_RECONCILE_MAX_ATTEMPTS", "must be a whole number from 1 to 100 (default 3).")
-    return value
 
 
 @receiver(setting_changed)

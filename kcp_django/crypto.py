@@ -103,6 +103,31 @@ class KeyRing:
         return self.key_id_of(token) != self.primary_key_id
 
 
+def is_token(value: str) -> bool:
+    """True when ``value`` has the shape of a token (``kcp1$<key id>$<data>``); nothing is decrypted.
+
+    Account numbers and other plaintext never contain ``$``, so a value of this shape is taken for a
+    token that was already encrypted (e.g. one read back from ``dumpdata``), never encrypted again.
+    """
+    return _TOKEN.fullmatch(value) is not None
+
+
+def decode_key(encoded: str, *, name: str) -> bytes:
+    """The 32 bytes of a key written as urlsafe base64 (as ``kcp_generate_keys`` prints them).
+
+    ``name`` (where the key came from, e.g. an environment variable) goes into the error message;
+    the key itself never does.
+    """
+    encoded = encoded.strip()
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} is not valid base64 (make keys with `manage.py kcp_generate_keys`).") from None
+    if len(raw) != KEY_SIZE:
+        raise ValueError(f"{name} must decode to {KEY_SIZE} bytes, not {len(raw)}.")
+    return raw
+
+
 def _authenticated_header(key_id: str) -> bytes:
     # The version and key id are authenticated too. Key ids cannot contain "$", so the header's end
     # is unambiguous and the caller's associated data cannot be confused with it.

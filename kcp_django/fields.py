@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from django.core.exceptions import FieldError
+from django import forms
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.lookups import Exact, Lookup, Transform
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext_lazy as _
 
-from kcp_django.crypto import KeyRing
+from kcp_django.crypto import KeyRing, is_token
 from kcp_django.exceptions import DecryptionError
+from kcp_django.masking import mask_account_no
 
 if TYPE_CHECKING:
     _TextField = models.TextField[str | None, str | None]
@@ -97,17 +99,46 @@ class EncryptedTextField(_TextField):
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Ciphertext | None:
         return None if value is None else Ciphertext(value)
 
+    def to_python(self, value: Any) -> Any:
+        """Plaintext stays plaintext; a value shaped like a token is taken as already encrypted.
+
+        That is how ``loaddata`` gets back the tokens ``dumpdata`` wrote (see :meth:`value_to_string`)
+        without encrypting them a second time. Such a token must decrypt for this field with a key
+        of ``KCP_ENCRYPTION_KEYS``: one that does not (its key is gone, it was altered, or it
+        belongs to another field) is refused, never stored as the plaintext of a new token.
+        """
+        value = super().to_python(value)
+        if isinstance(value, str) and not isinstance(value, Ciphertext) and is_token(value):
+            return self._checked_token(value)
+        return value
+
+    def _checked_token(self, value: str) -> Ciphertext:
+        token = Ciphertext(value)
+        associated_data = self.associated_data
+        try:
+            plaintext = KeyRing.from_settings().decrypt(token, associated_data=associated_data)
+        except DecryptionError as exc:
+            raise ValidationError(
+                _("%(field)s holds an encrypted value that cannot be decrypted for this field: %(problem)s"),
+                code="undecryptable",
+                params={"field": f"{self.model._meta.label}.{self.name}", "problem": exc},
+            ) from None
+        token._decrypted = (associated_data, plaintext)
+        return token
+
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # Read the stored value, not the decrypting attribute: an unchanged token is written back
         # as is, and plaintext is swapped for its token so the next save does not encrypt again.
         value = _stored_value(model_instance, self)
         if value is None or isinstance(value, Ciphertext):
             return value
-        token = self.encrypt(cast(str, self.to_python(value)))
+        value = self.to_python(value)
+        token = value if isinstance(value, Ciphertext) else self.encrypt(cast(str, value))
         model_instance.__dict__[self.attname] = token
         return token
 
     def get_prep_value(self, value: Any) -> Any:
+        # TextField.get_prep_value goes through to_python: a token stays the same token.
         value = super().get_prep_value(value)
         if value is None:
             return None
@@ -115,6 +146,44 @@ class EncryptedTextField(_TextField):
             return str(value)
         # Reached by QuerySet.update() and bulk_update(), which skip pre_save.
         return str(self.encrypt(value))
+
+    def clean(self, value: Any, model_instance: models.Model | None) -> Any:
+        # Model.full_clean() sets the attribute to what this returns: give back the stored token
+        # when the value is the one it holds, so that validating does not re-encrypt it on save.
+        cleaned = super().clean(value, model_instance)
+        if model_instance is not None and self.attname in model_instance.__dict__:
+            stored = model_instance.__dict__[self.attname]
+            if isinstance(stored, Ciphertext) and stored._decrypted == (self.associated_data, cleaned):
+                return stored
+        return cleaned
+
+    def value_to_string(self, obj: models.Model) -> Any:
+        """The stored token, so that ``dumpdata`` (and every serializer) writes no plaintext."""
+        value = _stored_value(obj, self)
+        if value is None:
+            return None
+        if not isinstance(value, Ciphertext):
+            value = self.to_python(value)
+            if not isinstance(value, Ciphertext):
+                value = self.encrypt(value)  # not saved yet: serialise what a save would store
+        return str(value)
+
+    def formfield(self, **kwargs: Any) -> Any:
+        """A text input that never shows the stored value (see :class:`MaskedValueField`).
+
+        A widget given here (the admin gives a textarea to every TextField) is replaced unless it
+        is a :class:`MaskedInput`.
+        """
+        widget = kwargs.pop("widget", None)
+        is_masked = isinstance(widget, MaskedInput) or (isinstance(widget, type) and issubclass(widget, MaskedInput))
+        kwargs["widget"] = widget if is_masked else MaskedInput
+        kwargs.setdefault("form_class", MaskedValueField)
+        return super().formfield(**kwargs)
+
+    def save_form_data(self, instance: models.Model, data: Any) -> None:
+        if data is KEEP_STORED_VALUE:
+            return  # left empty on the form: the stored value stays as it is
+        super().save_form_data(instance, data)
 
     def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         if lookup_name == "isnull":
@@ -141,6 +210,74 @@ class _NoneOnlyExact(Exact):
         if self.rhs is None:
             return None
         raise cast(EncryptedTextField, self.lhs.output_field).lookup_refused("exact")
+
+
+class _KeepStoredValue:
+    """What :class:`MaskedValueField` cleans an empty input to: keep the value already stored."""
+
+    def __repr__(self) -> str:
+        return "KEEP_STORED_VALUE"
+
+
+KEEP_STORED_VALUE: Any = _KeepStoredValue()
+
+
+class MaskedInput(forms.TextInput):
+    """A text input that renders empty; a stored value shows only masked, as the placeholder.
+
+    Like a password input that does not render its value: neither the stored plaintext nor a
+    number typed into a form sent back with errors ever reaches the page.
+    """
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"autocomplete": "off", "class": "vTextField", **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, None, attrs)
+        if value not in (None, "", KEEP_STORED_VALUE):
+            widget_attrs = context["widget"]["attrs"]
+            widget_attrs["placeholder"] = mask_account_no(str(value))
+            widget_attrs["title"] = _("Leave empty to keep the stored value; type a new value to replace it.")
+        return context
+
+    def use_required_attribute(self, initial: Any) -> bool:
+        # On a change form the field may be left empty (the stored value stays).
+        return super().use_required_attribute(initial) and not initial
+
+
+class MaskedValueField(forms.CharField):
+    """The form field of :class:`EncryptedTextField`: empty means "keep the stored value".
+
+    A new value replaces the stored one. On an add form there is nothing stored, so a required
+    field left empty fails the model's own "cannot be blank" check.
+    """
+
+    widget = MaskedInput
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        return KEEP_STORED_VALUE if value in self.empty_values else value
+
+    def validate(self, value: Any) -> None:
+        if value is not KEEP_STORED_VALUE:
+            super().validate(value)
+
+    def run_validators(self, value: Any) -> None:
+        if value is not KEEP_STORED_VALUE:
+            super().run_validators(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # A form shown again after an error masks what is stored, never what was typed.
+        return initial
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if self.disabled:
+            return False
+        value = self.to_python(data)
+        return value is not KEEP_STORED_VALUE and value != initial
 
 
 def _stored_value(instance: models.Model, field: EncryptedTextField) -> Any:

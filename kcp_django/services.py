@@ -40,14 +40,15 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
 
 from kcp_django import conf
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, GatewayError
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, VerificationRequest, ensure_usable
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
-from kcp_django.validation import NormalizedInput, normalize
+from kcp_django.validation import NormalizedInput, normalize, normalize_client_ip
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -66,6 +67,7 @@ CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
 STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
 
 
+@sensitive_variables()  # crash reports show no account number or name, here or below
 def verify_refund_account(
     *,
     bank_code: object,
@@ -99,6 +101,7 @@ def verify_refund_account(
     )
 
 
+@sensitive_variables()
 def verify_normalized(
     data: NormalizedInput,
     *,
@@ -110,8 +113,11 @@ def verify_normalized(
 ) -> AccountVerification:
     """:func:`verify_refund_account` for input that :func:`~kcp_django.validation.normalize` has
     already checked (the REST API does, to report every broken rule before anything else)."""
+    client_ip = normalize_client_ip(client_ip)
     merchant_config = conf.get_merchant(merchant)
     gateway_class: type[Gateway] = import_string(merchant_config.backend)
+    # A test double in real mode, or a gateway that could send nothing: refuse before any row exists.
+    ensure_usable(gateway_class, merchant_config)
 
     row, created = _claim(using, data, merchant_config.alias, _user_pk(user), client_ip or None)
     if created:

@@ -28,15 +28,18 @@ from typing import Any
 from django.db import connection, connections
 from django.db.utils import load_backend
 
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
 from kcp_django.gateways.sandbox import SandboxGateway
 
 
 class Outage:
     """Started by the gateway during its call; stopped by the test (always, in a ``finally``)."""
 
-    def __init__(self, *, lasting: bool, release_after: float = 0.3) -> None:
+    def __init__(
+        self, *, lasting: bool, release_after: float = 0.3, table: str = "kcp_django_accountverification"
+    ) -> None:
         self.lasting = lasting
+        self.table = table
         self.release_after = release_after
         self._lock = threading.Lock()
         self._admin: Any = None
@@ -114,9 +117,8 @@ class Outage:
         if self.lasting:
             self._admin.set_autocommit(False)
             with self._admin.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id FROM kcp_django_accountverification WHERE ordr_idxx = %s FOR UPDATE", [ordr_idxx]
-                )
+                table = connection.ops.quote_name(self.table)
+                cursor.execute(f"SELECT id FROM {table} WHERE ordr_idxx = %s FOR UPDATE", [ordr_idxx])  # noqa: S608
         else:
             with self._admin.cursor() as cursor:
                 cursor.execute("KILL %s", [connection_id])
@@ -129,6 +131,12 @@ planned: Outage | None = None
 class OutageGateway(SandboxGateway):
     def verify(self, request: VerificationRequest) -> GatewayResult:
         result = super().verify(request)
+        assert planned is not None, "set tests.database_outages.planned first"
+        planned.start(request.ordr_idxx)
+        return result
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        result = super().refund(request)
         assert planned is not None, "set tests.database_outages.planned first"
         planned.start(request.ordr_idxx)
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import ClassVar
 
 from kcp_django.conf import MerchantConfig
 from kcp_django.gateways.base import GatewayResult, VerificationRequest
@@ -10,6 +11,8 @@ from kcp_django.models import AccountVerification
 
 
 class ExplodingGateway:
+    is_test_double: ClassVar[bool] = True
+
     def __init__(self, merchant: MerchantConfig) -> None:
         self.merchant = merchant
 

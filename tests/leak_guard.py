@@ -1,4 +1,4 @@
-"""A session-wide watch for secrets: every log record, every response body and every rendered
+"""The suite's one watch for secrets: every log record, every response (body and headers) and every rendered
 template of the whole suite is scanned for the site keys and the full account numbers the suite
 used. The one page allowed to show a full number is the admin's audited reveal.
 """
@@ -42,6 +42,16 @@ class LeakGuard:
         if isinstance(digits, str) and digits.isascii() and digits.isdigit() and len(digits) >= MIN_ACCOUNT_DIGITS:
             with self._lock:
                 self._accounts.add(digits)
+
+    def add_account_text(self, text: object) -> None:
+        """An account number as a caller typed it (``"110-234-567890"``): its digits, and the typed
+        form itself, are watched from now on."""
+        raw = str(text).strip()
+        digits = "".join(char for char in raw if char.isascii() and char.isdigit())
+        if len(digits) >= MIN_ACCOUNT_DIGITS:
+            self.add_account(digits)
+            with self._lock:
+                self._accounts.add(raw)
 
     def scan(self, where: str, kind: str, text: str, *, typed: str = "") -> None:
         """``typed`` is what the user put in the URL themselves (a staff search): echoing it is not a leak."""
@@ -111,10 +121,11 @@ def install() -> Callable[[], None]:
             finally:
                 _current.typed = ""
             if not getattr(response, "streaming", False) and not REVEAL_PATH.search(request.path):
+                headers = "\n".join(f"{name}: {value}" for name, value in response.items())
                 guard.scan(
                     f"to {request.method} {request.path}",
                     "responses",
-                    response.content.decode(errors="replace"),
+                    response.content.decode(errors="replace") + "\n" + headers,
                     typed=_typed_in_url(request),
                 )
             return response

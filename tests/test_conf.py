@@ -145,3 +145,80 @@ def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode(monkeypatch
     with override_settings(**built):
         config = conf.get_merchant()
     assert (config.backend, config.mode, config.site_cd) == (conf.SANDBOX_BACKEND, "test", "T0000")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("KCP_TIMEOUT", "abc", "must be a number of seconds"),
+        ("KCP_TIMEOUT", "15s", "must be a number of seconds"),
+        ("KCP_LOG_LEVEL", "debug", "must be a whole number"),
+    ],
+)
+def test_a_number_variable_that_is_no_number_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, rule: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ImproperlyConfigured) as caught:
+        conf.settings_from_env(environ.Env())
+
+    assert str(caught.value).startswith(f"{variable}: {rule}")
+    assert repr(value) in str(caught.value)
+
+
+def test_an_error_in_a_setting_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_MODE", "real")
+    monkeypatch.setenv("KCP_SITE_CD", "T0000")
+    monkeypatch.setenv("KCP_SITE_KEY", REAL_KEY)
+
+    built = conf.settings_from_env(environ.Env())
+
+    with override_settings(**built), pytest.raises(ImproperlyConfigured) as caught:
+        conf.get_merchant()
+    assert str(caught.value).startswith("KCP_SITE_CD: 'T0000' is a KCP test site code")
+    # The merchant is still the plain dict it was: only the error messages know where it came from.
+    assert built["KCP_MERCHANTS"]["default"]["OPTIONS"]["SITE_CD"] == "T0000"
+    assert dict(built["KCP_MERCHANTS"]["default"]) == built["KCP_MERCHANTS"]["default"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("KCP_ADMIN_BULK_MAX", 50, 50),
+        ("KCP_ADMIN_BULK_THRESHOLD", 0, 0),
+        ("KCP_BULK_TASK_BACKEND", "bulk", "bulk"),
+        ("KCP_RECONCILE_MAX_ATTEMPTS", None, 3),
+    ],
+)
+def test_every_setting_is_read_through_the_table_when_used(name: str, value: object, expected: object) -> None:
+    with override_settings(**{name: value}):
+        assert conf.get(name) == expected
+    assert conf.get(name) == next(row.default for row in conf.SETTINGS if row.name == name)
+
+
+def test_a_name_outside_the_table_is_no_setting() -> None:
+    with pytest.raises(LookupError, match="KCP_BULK_MAXIMUM is not a kcp-django setting"):
+        conf.get("KCP_BULK_MAXIMUM")
+
+
+def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_TIMEOUT", "20")
+    built = conf.settings_from_env(environ.Env())
+    built["KCP_MERCHANTS"]["default"]["OPTIONS"]["TIMEOUT"] = 900  # the settings module's own value
+
+    with override_settings(**built), pytest.raises(ImproperlyConfigured) as caught:
+        conf.get_merchant()
+    assert str(caught.value).startswith("KCP_MERCHANTS['default']['OPTIONS']['TIMEOUT']: must be between 0 and 300")
+
+
+def test_settings_from_the_environment_survive_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    monkeypatch.setenv("KCP_SITE_CD", "TOO-LONG")
+    built = conf.settings_from_env(environ.Env())
+
+    for twin in (copy.deepcopy(built), copy.copy(built)):
+        assert twin == built
+        with override_settings(**twin), pytest.raises(ImproperlyConfigured, match=r"^KCP_SITE_CD: must be"):
+            conf.get_merchant()

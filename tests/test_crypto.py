@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kcp_django import conf
-from kcp_django.crypto import KeyRing, blind_index, last_four
+from kcp_django.crypto import KeyRing, blind_index, decode_key, is_token, last_four
 from kcp_django.exceptions import DecryptionError
 
 KEY_A = bytes(range(32))
@@ -222,6 +222,24 @@ def test_last_four_never_shows_more_than_four_digits(account: str) -> None:
     assert len(shown) <= 4
     assert shown == "" or (shown.isascii() and shown.isdigit())
     assert len(shown) == (4 if len(digits) > 4 else 0)
+
+
+class TestTokenShapeAndKeyText:
+    def test_a_token_is_told_from_plaintext_without_decrypting(self) -> None:
+        token = ring("a").encrypt("123-456-789012", associated_data=AD)
+        assert is_token(token)
+        assert is_token("kcp1$gone$" + encode(b"x" * 40)), "shape only: the key need not be known"
+        for plain in ("123-456-789012", "", "kcp1$", "kcp1$a$", "kcp2$a$AAAA", " " + token, "kcp1$a b$AAAA"):
+            assert not is_token(plain)
+
+    def test_key_text_decodes_to_32_bytes_and_errors_name_the_source_not_the_key(self) -> None:
+        assert decode_key(encode(KEY_A), name="KCP_OLD_INDEX_KEY") == KEY_A
+        assert decode_key(conf.DEVELOPMENT_INDEX_KEY + "\n", name="X") == decode(conf.DEVELOPMENT_INDEX_KEY)
+        with pytest.raises(ValueError, match=r"^KCP_OLD_INDEX_KEY must decode to 32 bytes, not 16\.$"):
+            decode_key(encode(bytes(16)), name="KCP_OLD_INDEX_KEY")
+        with pytest.raises(ValueError, match=r"^KCP_OLD_INDEX_KEY is not valid base64") as caught:
+            decode_key("not base64!", name="KCP_OLD_INDEX_KEY")
+        assert "not base64!" not in str(caught.value)
 
 
 class TestGenerateKeysCommand:

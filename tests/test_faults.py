@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from kcp_django.exceptions import AnswerNotStored
+from kcp_django.exceptions import AnswerNotStored, KcpConfigurationError
 from kcp_django.maintenance.reconcile import reconcile
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
@@ -85,24 +85,33 @@ def test_a_pp_cli_fault_ends_in_a_truthful_state(
     assert_nothing_secret_in(row, merchants["default"]["OPTIONS"]["SITE_KEY"])
 
 
-def test_a_missing_binary_is_unknown_and_says_where_it_looked(tmp_path: Path) -> None:
-    with override_settings(KCP_MERCHANTS=ppcli_merchants(tmp_path / "no-kit")):
-        row = verify_once()
-
-    assert row.state == "UNKNOWN"
-    assert "pp_cli not found at" in row.failure_reason
+# A missing or non-executable binary is a configuration error, refused before any row exists (no
+# never-sent UNKNOWN row for kcp_reconcile to retry): see tests/test_services.py. A binary that is
+# there but cannot run (below) is only found out by running it, so that one still stores a row.
 
 
-def test_a_binary_without_execute_permission_is_unknown(tmp_path: Path) -> None:
+def test_a_missing_binary_stores_no_row_and_says_where_it_looked(tmp_path: Path) -> None:
+    with (
+        override_settings(KCP_MERCHANTS=ppcli_merchants(tmp_path / "no-kit")),
+        pytest.raises(KcpConfigurationError, match="pp_cli not found at"),
+    ):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert not AccountVerification.objects.exists()
+
+
+def test_a_binary_without_execute_permission_stores_no_row(tmp_path: Path) -> None:
     binary = tmp_path / "kcp" / "bin" / "pp_cli"
     binary.parent.mkdir(parents=True)
     binary.write_bytes(b"#!/bin/sh\necho res_cd=0000\n")
     binary.chmod(0o644)
-    with override_settings(KCP_MERCHANTS=ppcli_merchants(tmp_path / "kcp")):
-        row = verify_once()
+    with (
+        override_settings(KCP_MERCHANTS=ppcli_merchants(tmp_path / "kcp")),
+        pytest.raises(KcpConfigurationError, match="is not executable"),
+    ):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
-    assert row.state == "UNKNOWN"
-    assert "is not executable" in row.failure_reason
+    assert not AccountVerification.objects.exists()
 
 
 def test_a_binary_for_another_machine_is_unknown(tmp_path: Path) -> None:

@@ -27,3 +27,15 @@ def test_the_guard_sees_a_site_key() -> None:
     logging.getLogger("a_shop").error("key=%s", settings.TEST_SITE_KEY)
 
     assert any("a site key" in f for f in guard.take_findings())
+
+
+def test_an_account_number_the_api_client_sends_is_watched_as_typed_in_bodies_and_headers(customer: object) -> None:
+    from tests.api_support import VERIFICATIONS, client_for, request_body
+
+    client_for(customer).post(VERIFICATIONS, request_body(account_no="110-999-888777"))
+    assert guard.take_findings() == []  # the API's own answer showed only the masked number
+
+    guard.scan("to a page", "responses", "<p>110-999-888777</p>")
+    guard.scan("to a page", "responses", "X-Debug: 110999888777")
+    findings = guard.take_findings()
+    assert len(findings) == 2 and all("...8777" in f for f in findings), findings

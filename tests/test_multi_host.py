@@ -58,7 +58,9 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[s
         CACHE_URL=REDIS_URL,
         DEBUG="False",
         ALLOWED_HOSTS="127.0.0.1",
-        KCP_API=json.dumps({"THROTTLE_RATES": {"kcp_verify": "4/min"}, "LIMITS": {"reference": None}}),
+        KCP_API=json.dumps(
+            {"THROTTLE_RATES": {"kcp_verify": "4/min"}, "LIMITS": {"reference": None}, "REFERENCE_OWNER_CHECK": None}
+        ),
     )
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)

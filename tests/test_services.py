@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.exceptions import DuplicateOrderError, InvalidRequest, KcpConfigurationError
 from kcp_django.gateways.base import VerificationRequest
 from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
-from tests.fake_kit import merchants_with
+from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants
 from tests.gateways_for_tests import ObservingGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,6 +73,23 @@ def test_bad_input_stores_nothing_and_calls_no_gateway() -> None:
     assert [e.field for e in caught.value.errors] == ["owner_nm"]
     assert AccountVerification.objects.count() == 0
     assert len(outbox) == 0
+
+
+@pytest.mark.parametrize("client_ip", ["1.2.3.4&res_cd=0000;x|y<z>", "203.0.113.7 extra", "fe80::1%eth0"])
+def test_a_client_ip_that_is_not_an_address_stores_nothing_and_calls_no_gateway(client_ip: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", client_ip=client_ip)
+
+    assert [(e.field, e.rule) for e in caught.value.errors] == [("client_ip", "ip_address")]
+    assert AccountVerification.objects.count() == 0
+    assert len(outbox) == 0
+
+
+def test_an_unknown_client_ip_is_stored_as_none_and_sent_empty() -> None:
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", client_ip="")
+
+    assert AccountVerification.objects.get(pk=row.pk).client_ip is None
+    assert next(iter(outbox)).cust_ip == ""
 
 
 def test_merged_bank_codes_are_stored_as_the_current_bank() -> None:
@@ -296,3 +314,65 @@ def test_lookups_on_the_encrypted_column_fail_clearly() -> None:
 
     with pytest.raises(FieldError, match=r"blind index|account_index"):
         list(AccountVerification.objects.filter(account_no=DIGITS))
+
+
+# --- a gateway that must not or cannot be used: refused before anything is stored ------------
+
+REAL_OPTIONS = {"MODE": "real", "SITE_CD": "A52Q7", "SITE_KEY": "Zq9vX2mK7pL4sT8wR3nB6yC1_"}
+
+
+def test_the_configuration_error_is_an_improperly_configured() -> None:
+    assert issubclass(KcpConfigurationError, ImproperlyConfigured)
+
+
+@pytest.mark.parametrize("backend", ["sandbox", "tests.gateways_for_tests.ExplodingGateway"])
+def test_real_mode_refuses_a_test_double_and_stores_nothing(backend: str) -> None:
+    with (
+        override_settings(KCP_MERCHANTS={"default": {"BACKEND": backend, "OPTIONS": REAL_OPTIONS}}),
+        pytest.raises(KcpConfigurationError, match=r"KCP_MERCHANTS\['default'\]\['BACKEND'\].*test double"),
+    ):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert not AccountVerification.objects.exists()
+    assert len(outbox) == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"HOME_DIR": "/nonexistent/kcp"}, {"BIN": "/nonexistent/pp_cli"}],
+    ids=["no-home-no-bin", "missing-binary", "missing-bin"],
+)
+def test_pp_cli_that_could_send_nothing_is_refused_and_stores_nothing(options: dict[str, str]) -> None:
+    merchants = {"default": {"BACKEND": "ppcli", "OPTIONS": {"MODE": "test", "SITE_KEY": "x" * 20, **options}}}
+    with (
+        override_settings(KCP_MERCHANTS=merchants),
+        pytest.raises(KcpConfigurationError, match=r"KCP_MERCHANTS\['default'\]\['OPTIONS'\]"),
+    ):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", ordr_idxx="ORD-CFG-1")
+
+    assert not AccountVerification.objects.exists(), "no never-sent UNKNOWN row for kcp_reconcile to retry"
+
+
+def test_a_non_executable_pp_cli_is_refused_and_stores_nothing(tmp_path: Path) -> None:
+    kit = make_fake_kit(tmp_path / "kcp")
+    binary = kit / "bin" / "pp_cli"
+    binary.unlink()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o644)
+    with override_settings(KCP_MERCHANTS=ppcli_merchants(kit)), pytest.raises(KcpConfigurationError, match="chmod 755"):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    assert not AccountVerification.objects.exists()
+
+
+def test_the_fake_pp_cli_in_real_mode_never_verifies(tmp_path: Path) -> None:
+    kit = make_fake_kit(tmp_path / "kcp")
+    merchants = {"default": {"BACKEND": "ppcli", "OPTIONS": {**REAL_OPTIONS, "HOME_DIR": str(kit), "TIMEOUT": 10}}}
+    with override_settings(KCP_MERCHANTS=merchants):
+        row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert stored.state == "UNKNOWN"
+    assert stored.res_cd == "S999"
+    assert "refuses the real gateway" in stored.failure_reason
+    assert stored.tno == ""

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 import kcp_django
 from kcp_django.exceptions import InvalidRequest, KcpError
-from kcp_django.validation import FORBIDDEN_CHARACTERS, NormalizedInput, generate_ordr_idxx, normalize
+from kcp_django.validation import (
+    FORBIDDEN_CHARACTERS,
+    NormalizedInput,
+    generate_ordr_idxx,
+    normalize,
+    normalize_client_ip,
+)
 
 VALID = {"bank_code": "04", "account_no": "123456789012", "owner_nm": "홍길동"}
 HANGUL_SYLLABLE = re.compile("[가-힣]")
@@ -434,3 +440,49 @@ def test_any_accepted_owner_nm_fits_in_20_euc_kr_bytes_without_forbidden_charact
 def test_digits_spaces_and_hyphens_give_back_exactly_the_digits(parts):
     raw = "".join(separator + digit for separator, digit in parts)
     assert normalize(**{**VALID, "account_no": raw}).account_no == "".join(digit for _, digit in parts)
+
+
+# --- client_ip --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("2001:DB8:0:0::7", "2001:db8::7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_client_ip_is_kept_as_an_address_or_none_when_unknown(given, stored):
+    assert normalize_client_ip(given) == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "rule"),
+    [
+        ("1.2.3.4&res_cd=0000;x|y<z>", "ip_address"),
+        ("1.2.3.4, 5.6.7.8", "ip_address"),
+        ("fe80::1%eth0;x", "ip_address"),
+        ("01.2.3.4", "ip_address"),
+        ("localhost", "ip_address"),
+        (16909060, "type"),
+    ],
+)
+def test_anything_but_an_ip_address_is_refused_naming_client_ip_and_the_rule(given, rule):
+    with pytest.raises(InvalidRequest) as excinfo:
+        normalize_client_ip(given)
+
+    (error,) = excinfo.value.errors
+    assert (error.field, error.rule) == ("client_ip", rule)
+    with translation.override("ko"):
+        korean = str(error.message)
+    with translation.override("en"):
+        english = str(error.message)
+    assert english.startswith("client_ip (")
+    assert "client_ip" in korean
+    assert HANGUL_SYLLABLE.search(korean.replace("client_ip", ""))
+    assert "res_cd" not in korean + english  # the refused value is never echoed

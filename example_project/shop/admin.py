@@ -6,8 +6,8 @@ from kcp_django.admin import VerifyRefundAccountMixin
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["number", "customer", "product", "amount", "payment_method", "paid_at"]
-    search_fields = ["number", "customer__username"]
+    list_display = ["number", "customer", "product", "amount", "payment_method", "kcp_tno", "paid_at"]
+    search_fields = ["number", "customer__username", "=kcp_tno"]
 
 
 @admin.register(RefundRequest)
@@ -16,6 +16,13 @@ class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: i
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "holder_name"
     kcp_reference_field = "reference"
+    # The column shows the verification the refund was made from, not whatever was verified last
+    # under its reference.
+    kcp_verification_field = "verification"
+    # "Refund to this verified account" starts from the order's payment and its escrow kind.
+    kcp_refund_tno_field = "order__kcp_tno"
+    kcp_refund_kind_field = "order__refund_kind"
+    kcp_refund_amount_field = "order__amount"
 
     list_display = ["reference", "order", "bank_code", "holder_name", "status", "created_at"]
     list_filter = ["status"]

@@ -7,7 +7,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.fields import EncryptedTextField
-from kcp_django.models import AccountVerification
+from kcp_django.models import AccountVerification, RefundKind
+
+#: An order's refund reference is this prefix and the order number (:attr:`Order.refund_reference`).
+REFUND_REFERENCE_PREFIX = "refund-"
 
 
 class PaymentMethod(models.TextChoices):
@@ -24,6 +27,8 @@ class Order(models.Model):
     amount = models.PositiveIntegerField(_("amount (KRW)"))
     payment_method = models.CharField(_("payment method"), max_length=10, choices=PaymentMethod.choices)
     paid_at = models.DateTimeField(_("paid at"))
+    #: KCP's number of the payment (tno), which a refund of the order names.
+    kcp_tno = models.CharField(_("KCP payment number (tno)"), max_length=14, blank=True, default="")
 
     class Meta:
         verbose_name = _("order")
@@ -36,12 +41,27 @@ class Order(models.Model):
     @property
     def refund_reference(self) -> str:
         """What the shop passes to kcp-django as ``reference`` for this order's refund."""
-        return f"refund-{self.number}"
+        return f"{REFUND_REFERENCE_PREFIX}{self.number}"
+
+    @property
+    def refund_kind(self) -> str:
+        """How KCP refunds this order by default: an escrow payment not yet confirmed is cancelled."""
+        return REFUND_KINDS.get(self.payment_method, RefundKind.ESCROW_CANCEL.value)
+
+
+#: The refund kind of each payment method (kcp-django's docs/refunds.md): both are escrow payments.
+REFUND_KINDS: dict[str, str] = {
+    PaymentMethod.VIRTUAL_ACCOUNT: RefundKind.ESCROW_CANCEL,
+    PaymentMethod.BANK_TRANSFER: RefundKind.ESCROW_CANCEL,
+}
 
 
 class RefundStatus(models.TextChoices):
+    """requested (by the customer) -> sent (KCP accepted it) -> paid (KCP's notice: the money went out)."""
+
     REQUESTED = "requested", _("Requested")
-    PAID = "paid", _("Paid")
+    SENT = "sent", _("Sent to KCP")
+    PAID = "paid", _("Refund paid")
 
 
 class RefundRequest(models.Model):

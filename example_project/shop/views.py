@@ -31,6 +31,12 @@ def refund(request: HttpRequest, number: str) -> HttpResponse:
         verification = _verified_for(request, order)
         if verification is None:
             messages.error(request, _("Verify the refund account first."))
+        elif verification.purged_at is not None or verification.account_no is None:
+            # kcp_purge destroyed its account and holder: there is nothing left to pay the refund to.
+            messages.error(
+                request,
+                _("This account check was deleted after the retention period. Verify the refund account again."),
+            )
         else:
             try:
                 with transaction.atomic():
@@ -43,7 +49,9 @@ def refund(request: HttpRequest, number: str) -> HttpResponse:
                         verification=verification,
                     )
             except IntegrityError:  # a second tab submitted first
-                existing = RefundRequest.objects.get(order=order)
+                existing = RefundRequest.objects.filter(order=order).first()
+                if existing is None:  # not a second tab: some other constraint, which must not pass unseen
+                    raise
             messages.success(request, _("Your refund request was received."))
             return redirect(reverse("shop:refund", args=[order.number]))
     context = {"order": order, "refund": existing, "reference": order.refund_reference, "texts": _form_texts()}

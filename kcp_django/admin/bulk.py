@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from kcp_django import conf
 from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
@@ -48,34 +47,31 @@ ITEM_BATCH_SIZE = 500
 SOURCE_BATCH_SIZE = 16
 
 
-def _whole_number(name: str, default: int, minimum: int = 1) -> int:
-    value = getattr(settings, name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ImproperlyConfigured(f"{name}: must be a whole number of at least {minimum}, not {value!r}.")
-    return value
-
-
 def admin_bulk_threshold() -> int:
     """More selected rows than this run in the background (``KCP_ADMIN_BULK_THRESHOLD``, default 20;
     0 sends every run to the background)."""
-    return _whole_number("KCP_ADMIN_BULK_THRESHOLD", 20, minimum=0)
+    threshold: int = conf.get("KCP_ADMIN_BULK_THRESHOLD")
+    return threshold
 
 
 def admin_bulk_max() -> int:
     """The most rows one admin action may verify (``KCP_ADMIN_BULK_MAX``, default 10,000)."""
-    return _whole_number("KCP_ADMIN_BULK_MAX", 10_000)
+    most: int = conf.get("KCP_ADMIN_BULK_MAX")
+    return most
 
 
 def bulk_concurrency() -> int:
     """Gateway calls in flight at once per running chunk (``KCP_BULK_CONCURRENCY``, default 8)."""
-    return _whole_number("KCP_BULK_CONCURRENCY", 8)
+    concurrency: int = conf.get("KCP_BULK_CONCURRENCY")
+    return concurrency
 
 
 def bulk_chunk_size() -> int:
     """Items per background task (``KCP_BULK_CHUNK_SIZE``, default 250), before rounding up to a
     multiple of :func:`bulk_concurrency`. Each task ends with its last calls finishing one by one,
     about half a call per slot: fewer, larger tasks waste less of that."""
-    return _whole_number("KCP_BULK_CHUNK_SIZE", 250)
+    size: int = conf.get("KCP_BULK_CHUNK_SIZE")
+    return size
 
 
 @dataclass
@@ -86,8 +82,14 @@ class BulkCounts:
     skipped: int = 0
 
     @property
+    def sent(self) -> int:
+        """Rows sent to KCP (an answer or none); skipped rows never were."""
+        return self.verified + self.rejected + self.unknown
+
+    @property
     def total(self) -> int:
-        return self.verified + self.rejected + self.unknown + self.skipped
+        """Every row of the run: the ones sent and the ones skipped."""
+        return self.sent + self.skipped
 
     def as_dict(self) -> dict[str, int]:
         return {"verified": self.verified, "rejected": self.rejected, "unknown": self.unknown, "skipped": self.skipped}

@@ -1,5 +1,10 @@
-"""The "refund account" column: each row's latest verification, read with one query per page, and
-whether the row still holds the account and holder that were verified."""
+"""The "refund account" column: each row's verification, read with one query per page, and whether
+the row still holds the account and holder that were verified.
+
+By default a row's verification is the latest one made for its reference. A model whose rows link
+the verification they were made from names that link in ``kcp_verification_field``: the column then
+shows that verification, whatever anyone verified later under the same reference.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -29,24 +36,66 @@ COLUMN = "kcp_latest_verification"
 
 
 class RowAccount(enum.Enum):
-    """How a row's account stands against its latest verification."""
+    """How a row's account stands against its verification."""
 
     NOT_VERIFIED = "not verified"
     SAME = "same account"
     CHANGED = "account changed"
     NOT_SENDABLE = "fails KCP's input rules"
+    PURGED = "verification purged"  # its account and holder were destroyed: nothing to compare with
 
 
 @dataclass(frozen=True)
 class LatestVerification:
     account: RowAccount
     verification: AccountVerification | None
+    #: Whether ``verification`` is the one the row links to (``kcp_verification_field``), not the latest by reference.
+    linked: bool = False
+
+
+#: What the column reads of each verification.
+_COLUMNS = ("reference", "state", "account_index", "owner_nm", "res_msg", "ordr_idxx", "created_at", "purged_at")
 
 
 class LatestVerificationAdmin(RefundAccountAdmin):
     """Adds the column to the change list (turn it off with ``kcp_show_latest_verification = False``)."""
 
     kcp_show_latest_verification: bool = True
+    #: A ForeignKey (or OneToOneField) of the model to the :class:`AccountVerification` each row was
+    #: made from, e.g. ``"verification"``. When set, the column shows that verification, and "account
+    #: changed" is judged against it, not against the latest verification of the row's reference.
+    kcp_verification_field: str | None = None
+
+    def kcp_verification_link(self) -> models.ForeignKey[Any, Any] | None:
+        """The field named by :attr:`kcp_verification_field`, or ``None`` when it is not set."""
+        name = self.kcp_verification_field
+        if not name:
+            return None
+        try:
+            field = self.opts.get_field(name)
+        except FieldDoesNotExist:
+            field = None
+        if not isinstance(field, models.ForeignKey) or field.related_model is not AccountVerification:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}.kcp_verification_field: {self.opts.label} has no ForeignKey "
+                f"or OneToOneField {name!r} to kcp_django.AccountVerification."
+            )
+        return field
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        messages = list(super().check(**kwargs))
+        try:
+            self.kcp_verification_link()
+        except ImproperlyConfigured as exc:
+            messages.append(
+                checks.Error(
+                    str(exc),
+                    hint="Name the field that links each row to its verification, or leave it None.",
+                    obj=type(self),
+                    id="kcp_django.E013",
+                )
+            )
+        return messages
 
     def get_list_display(self, request: HttpRequest) -> Any:
         fields = list(super().get_list_display(request))
@@ -57,7 +106,11 @@ class LatestVerificationAdmin(RefundAccountAdmin):
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         changelist = super().get_changelist_instance(request)
         if COLUMN in changelist.list_display:
-            found = latest_verifications(list(changelist.result_list), self.kcp_account_source(), self.kcp_merchant)
+            rows, source, link = list(changelist.result_list), self.kcp_account_source(), self.kcp_verification_link()
+            if link is None:
+                found = latest_verifications(rows, source, self.kcp_merchant)
+            else:
+                found = linked_verifications(rows, source, self.kcp_merchant, link)
             for row in changelist.result_list:
                 row.kcp_latest = found[row.pk]
         return changelist
@@ -73,9 +126,14 @@ class LatestVerificationAdmin(RefundAccountAdmin):
         if verification is None:
             return state_badge("none", _("not verified"))
         if latest.account is RowAccount.CHANGED:
-            return state_badge(
-                "changed", _("account changed"), _("The latest verification was for another account or holder.")
-            )
+            if latest.linked:
+                why = _("The row's account or holder is not the one its verification was for.")
+            else:
+                why = _("The latest verification was for another account or holder.")
+            return state_badge("changed", _("account changed"), why)
+        if latest.account is RowAccount.PURGED:
+            why = _("The verification's account and holder were purged; they can no longer be compared.")
+            return state_badge(verification.state, verification.get_state_display(), why)
         return state_badge(
             verification.state, verification.get_state_display(), verification.res_msg or verification.ordr_idxx
         )
@@ -100,13 +158,26 @@ def latest_verifications(
                 )
             )
             .filter(kcp_rank=1)
-            .only("reference", "state", "account_index", "owner_nm", "res_msg", "ordr_idxx", "created_at")
+            .only(*_COLUMNS)
         )
         latest = {verification.reference: verification for verification in ranked}
     found: dict[Any, LatestVerification] = {}
     for row in rows:
         verification = latest.get(references[row.pk])
         found[row.pk] = LatestVerification(_compare(row, source, merchant, verification), verification)
+    return found
+
+
+def linked_verifications(
+    rows: list[models.Model], source: AccountSource, merchant: str, link: models.ForeignKey[Any, Any]
+) -> dict[Any, LatestVerification]:
+    """Each row's own verification, through ``link`` (one query for all rows), by primary key."""
+    ids = {link.value_from_object(row) for row in rows} - {None}
+    linked = AccountVerification.objects.only(*_COLUMNS).in_bulk(ids) if ids else {}
+    found: dict[Any, LatestVerification] = {}
+    for row in rows:
+        verification = linked.get(link.value_from_object(row))
+        found[row.pk] = LatestVerification(_compare(row, source, merchant, verification), verification, linked=True)
     return found
 
 
@@ -119,6 +190,8 @@ def _compare(
         return RowAccount.NOT_SENDABLE
     if verification is None:
         return RowAccount.NOT_VERIFIED
+    if verification.purged_at is not None:
+        return RowAccount.PURGED
     if (
         blind_index(current.bank_code, current.account_no) != verification.account_index
         or current.owner_nm != verification.owner_nm

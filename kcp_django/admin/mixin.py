@@ -11,7 +11,8 @@ The shop names where each row keeps its refund account::
         kcp_reference_field = "order__number"     # optional
 
 Each job is its own class: the action and its confirmation page (:mod:`.verify_action`), the
-latest-verification column (:mod:`.latest`) and the bulk progress panel (:mod:`.progress`).
+latest-verification column (:mod:`.latest`), the bulk progress panel (:mod:`.progress`) and
+"Refund to this verified account" (:mod:`.refund_action`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.admin.latest import LatestVerificationAdmin
 from kcp_django.admin.progress import BulkProgressAdmin
+from kcp_django.admin.refund_action import RefundActionAdmin
 from kcp_django.admin.verify_action import VerifyActionAdmin
 
 
-class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin):
-    """Adds the "verify refund account" action, the latest-verification column and bulk progress."""
+class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundActionAdmin):
+    """Adds the "verify refund account" action, the latest-verification column, bulk progress and
+    "Refund to this verified account"."""
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         messages = list(super().check(**kwargs))

@@ -12,8 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import django
-from django.conf import settings
 
+from kcp_django import conf
 from kcp_django.admin.bulk import bulk_chunk_size, bulk_concurrency, run_items, skip_items
 
 if TYPE_CHECKING or django.VERSION >= (6, 0):
@@ -46,8 +46,8 @@ def enqueue_bulk(bulk: BulkVerification) -> int:
     queued = 0
     try:
         configured = verify_bulk_items.using(
-            backend=getattr(settings, "KCP_BULK_TASK_BACKEND", "default"),
-            queue_name=getattr(settings, "KCP_BULK_QUEUE_NAME", "default"),
+            backend=conf.get("KCP_BULK_TASK_BACKEND"),
+            queue_name=conf.get("KCP_BULK_QUEUE_NAME"),
         )
         for start in range(0, len(item_ids), size):
             configured.enqueue(item_ids[start : start + size])

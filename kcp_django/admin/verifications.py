@@ -1,15 +1,23 @@
 """The admin of verifications: every attempt, read-only; a form and an action that verify through the
 service; the full account number only for staff allowed to see it, each look recorded in the admin log.
 
+Rows are found by a full account number only through "find by account number": a POST form (the
+number never goes into a URL, where access logs, links and the login's ``?next=`` would keep it)
+for staff allowed to see full numbers, each search recorded in the admin log and the ``kcp_django``
+logger with the masked number. The list's ``?q=`` search matches order numbers, KCP transaction
+numbers and shop references only.
+
 Shops add the same action to their own model admin with
 :class:`~kcp_django.admin.VerifyRefundAccountMixin`.
 """
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -29,24 +37,76 @@ from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PER
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.masking import mask_account_no
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.services import verify_refund_account
-from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS
+from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS, parse_client_ip
 
 #: Stored in the admin log (LogEntry.change_message) each time someone sees a full number.
 REVEAL_LOG_MESSAGE = "Viewed the full account number."
 #: A search term with fewer digits is not taken for an account number.
 ACCOUNT_SEARCH_MIN_DIGITS = 6
+#: Stored in the admin log for each row a search by full account number found.
+FIND_LOG_MESSAGE = "Found by a search for the full account number {masked}."
+#: Rows shown (and logged) for one search by account number at most.
+FIND_ACCOUNT_MAX_ROWS = 100
+
+logger = logging.getLogger("kcp_django")
+
+
+def compact_account_no(term: str) -> str:
+    """``term`` without spaces and hyphens, full-width digits made ASCII (NFKC)."""
+    return "".join(unicodedata.normalize("NFKC", term).split()).replace("-", "")
 
 
 def account_index_candidates(term: str) -> list[str]:
     """Blind indexes ``term`` would have at every bank, if it reads as a full account number."""
-    compact = "".join(unicodedata.normalize("NFKC", term).split()).replace("-", "")
+    compact = compact_account_no(term)
     if not (ACCOUNT_SEARCH_MIN_DIGITS <= len(compact) <= ACCOUNT_NO_MAX_DIGITS):
         return []
     if not (compact.isascii() and compact.isdigit()):
         return []
     return [blind_index(code, compact) for code in BANKS]
+
+
+class _NeverRenderedInput(forms.TextInput):
+    """A text input that never puts a value into the page (a form shown again starts empty)."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class FindAccountForm(forms.Form):
+    """A full account number, and the bank when known (otherwise every bank is searched)."""
+
+    bank_code = forms.ChoiceField(
+        label=_("bank"), required=False, choices=lambda: [("", _("Any bank")), *bank_choices()]
+    )
+    account_no = forms.CharField(
+        label=_("account number"),
+        max_length=64,
+        widget=_NeverRenderedInput(attrs={"autocomplete": "off", "inputmode": "numeric", "class": "vTextField"}),
+    )
+
+    def clean_account_no(self) -> str:
+        compact = compact_account_no(self.cleaned_data["account_no"])
+        if not (
+            compact.isascii()
+            and compact.isdigit()
+            and ACCOUNT_SEARCH_MIN_DIGITS <= len(compact) <= ACCOUNT_NO_MAX_DIGITS
+        ):
+            raise forms.ValidationError(
+                _("account number: enter the full number, %(min)d to %(max)d digits (spaces and hyphens are ignored)."),
+                code="full_number",
+                params={"min": ACCOUNT_SEARCH_MIN_DIGITS, "max": ACCOUNT_NO_MAX_DIGITS},
+            )
+        return compact
+
+    def indexes(self) -> list[str]:
+        """The blind indexes to look for: at the chosen bank, or at every bank."""
+        number = self.cleaned_data["account_no"]
+        bank_code = self.cleaned_data.get("bank_code")
+        return [blind_index(bank_code, number)] if bank_code else account_index_candidates(number)
 
 
 class MerchantFilter(admin.SimpleListFilter):
@@ -100,8 +160,10 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
     list_filter = ["state", BankFilter, MerchantFilter, "created_at"]
     search_fields = ["=ordr_idxx", "=tno", "=reference"]
     search_help_text = _(
-        "Exact order number (ordr_idxx), KCP transaction number (tno), shop reference or full account number."
+        "Exact order number (ordr_idxx), KCP transaction number (tno) or shop reference. "
+        "Find rows by a full account number with the form below."
     )
+    change_list_template = "admin/kcp_django/accountverification/change_list.html"
     # A count of the whole table on every page grows with the table; the filtered count is enough.
     show_full_result_count = False
     fields = (
@@ -166,21 +228,27 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
     def get_readonly_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
         return self.get_fields(request, obj)
 
-    # Search: exact matches, and a full account number through its blind index ---------------------
+    # Search: exact matches only; account numbers through find_account_view --------------------------
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
         # Plain equality on indexed columns (Django's "=" search is iexact, which PostgreSQL cannot
-        # answer from an ordinary index), the whole term as one value.
+        # answer from an ordinary index), the whole term as one value. Never the account number:
+        # a term in ?q= ends up in access logs and in every link of the page.
         term = search_term.strip()
         if not term:
             return queryset, False
-        match = Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term)
-        indexes = account_index_candidates(term)
-        if indexes:
-            match |= Q(account_index__in=indexes)
-        return queryset.filter(match), False
+        return queryset.filter(Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term)), False
+
+    def may_find_by_account(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {})}
+        if self.may_find_by_account(request):
+            context["kcp_find_account_form"] = FindAccountForm(auto_id="kcp_find_%s")
+        return super().changelist_view(request, context)
 
     # Views ----------------------------------------------------------------------------------------
 
@@ -190,7 +258,60 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
             self.admin_site.admin_view(self.account_number_view),
             name="kcp_django_accountverification_account_number",
         )
-        return [reveal, *super().get_urls()]
+        find = path(
+            "find-account/",
+            self.admin_site.admin_view(self.find_account_view),
+            name="kcp_django_accountverification_find_account",
+        )
+        return [find, reveal, *super().get_urls()]
+
+    def find_account_view(self, request: HttpRequest) -> HttpResponse:
+        """Rows by full account number, sent by POST only; each search is logged with the masked number."""
+        if not self.may_find_by_account(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        form = FindAccountForm(request.POST if request.method == "POST" else None)
+        rows: list[AccountVerification] | None = None
+        masked = ""
+        if form.is_bound and form.is_valid():
+            masked = mask_account_no(form.cleaned_data["account_no"])
+            matching = self.get_queryset(request).filter(account_index__in=form.indexes()).order_by("-created_at")
+            rows = list(matching[: FIND_ACCOUNT_MAX_ROWS + 1])
+            self._record_search(request, form.cleaned_data.get("bank_code") or "", masked, rows)
+            # Shown again for the next search: the bank kept, the number never put back.
+            form = FindAccountForm(initial={"bank_code": form.cleaned_data.get("bank_code")})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Find by account number"),
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "rows": None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
+            "more_rows": rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
+            "max_rows": FIND_ACCOUNT_MAX_ROWS,
+            "masked": masked,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        response = TemplateResponse(request, "admin/kcp_django/accountverification/find_account.html", context).render()
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True)
+        return response
+
+    def _record_search(
+        self, request: HttpRequest, bank_code: str, masked: str, rows: list[AccountVerification]
+    ) -> None:
+        shown = rows[:FIND_ACCOUNT_MAX_ROWS]
+        logger.info(
+            "kcp_django: %s searched verifications by full account number %s at %s: %s row(s) found",
+            request.user.get_username(),
+            masked,
+            f"bank {bank_code}" if bank_code else "every bank",
+            f"more than {FIND_ACCOUNT_MAX_ROWS}" if len(rows) > len(shown) else len(shown),
+        )
+        for row in shown:
+            self.log_change(request, row, FIND_LOG_MESSAGE.format(masked=masked))
 
     def account_number_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """GET asks to confirm; POST shows the full number once and records it in the admin log."""
@@ -234,7 +355,9 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
         if form.is_bound and form.is_valid():
             try:
                 row = verify_refund_account(
-                    **form.service_kwargs(), user=request.user, client_ip=request.META.get("REMOTE_ADDR")
+                    **form.service_kwargs(),
+                    user=request.user,
+                    client_ip=parse_client_ip(request.META.get("REMOTE_ADDR")),
                 )
             except InvalidRequest as exc:
                 form.add_service_errors(exc)

@@ -27,6 +27,7 @@ from kcp_django.admin.bulk import (
     start_bulk,
 )
 from kcp_django.admin.sources import RowPreview
+from kcp_django.validation import parse_client_ip
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -129,7 +130,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
             merchant=self.kcp_merchant,
             in_background=in_background,
             user=user,
-            client_ip=request.META.get("REMOTE_ADDR"),
+            client_ip=parse_client_ip(request.META.get("REMOTE_ADDR")),
         )
         if not created:
             self.message_user(
@@ -167,11 +168,17 @@ class VerifyActionAdmin(RefundAccountAdmin):
 
 
 def summary(counts: BulkCounts) -> str:
-    """The message shown after a run made at once."""
-    return ngettext(
-        "%(total)d account sent to KCP: %(verified)d verified, %(rejected)d rejected, "
-        "%(unknown)d without an answer, %(skipped)d skipped.",
-        "%(total)d accounts sent to KCP: %(verified)d verified, %(rejected)d rejected, "
-        "%(unknown)d without an answer, %(skipped)d skipped.",
-        counts.total,
-    ) % {"total": counts.total, **counts.as_dict()}
+    """The message shown after a run made at once: the rows sent to KCP, then the ones skipped."""
+    sent = ngettext(
+        "%(sent)d account sent to KCP: %(verified)d verified, %(rejected)d rejected, %(unknown)d without an answer.",
+        "%(sent)d accounts sent to KCP: %(verified)d verified, %(rejected)d rejected, %(unknown)d without an answer.",
+        counts.sent,
+    ) % {"sent": counts.sent, **counts.as_dict()}
+    if not counts.skipped:
+        return sent
+    skipped = ngettext(
+        "%(skipped)d row was skipped and not sent: it breaks KCP's input rules or could not be read.",
+        "%(skipped)d rows were skipped and not sent: they break KCP's input rules or could not be read.",
+        counts.skipped,
+    ) % {"skipped": counts.skipped}
+    return f"{sent} {skipped}"

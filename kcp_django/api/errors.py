@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -19,6 +21,8 @@ from kcp_django.exceptions import FieldError
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
+
+logger = logging.getLogger("kcp_django.api")
 
 MESSAGES: dict[str, StrPromise] = {
     "invalid": _("Some fields are not valid; see errors."),
@@ -33,6 +37,9 @@ MESSAGES: dict[str, StrPromise] = {
     "unsupported_media_type": _("Send the request body as JSON (Content-Type: application/json)."),
     "throttled": _("Too many requests; wait a moment and try again."),
     "limit_exceeded": _("Too many verification attempts; try again later."),
+    "reference_not_allowed": _(
+        "reference (shop reference) is not one you may use; verify the account from your own order's refund page."
+    ),
     "duplicate_order": _("This ordr_idxx (order number) is already in use; send another one or leave it out."),
     "idempotency_key_invalid": _("Idempotency-Key must be 1 to 255 visible ASCII characters."),
     "idempotency_key_needs_user": _("Idempotency-Key can only be used by a signed-in user."),
@@ -43,8 +50,15 @@ MESSAGES: dict[str, StrPromise] = {
     "outcome_not_stored": _(
         "KCP was asked, but its answer could not be saved yet; read the verification at Location later."
     ),
+    "database_unavailable": _("The database is busy or unavailable; try again shortly (see Retry-After)."),
+    "configuration_error": _(
+        "Account verification is unavailable: the server's KCP settings need fixing. Nothing was stored or sent; "
+        "try again later."
+    ),
 }
 NON_FIELD_ERRORS = "non_field_errors"
+#: Seconds a client is told to wait after a database failure (``Retry-After``).
+DATABASE_RETRY_AFTER = 5
 #: How DRF's SessionAuthentication words a CSRF refusal (a PermissionDenied like any other).
 CSRF_FAILED_PREFIX = "CSRF Failed"
 
@@ -59,6 +73,14 @@ class LimitExceeded(exceptions.APIException):
     def __init__(self, wait: int) -> None:
         super().__init__()
         self.wait = wait  # DRF's handler turns this into Retry-After
+
+
+class ReferenceNotAllowed(exceptions.APIException):
+    """``KCP_API["REFERENCE_OWNER_CHECK"]`` said the caller may not use the reference."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "reference_not_allowed"
+    default_detail = MESSAGES["reference_not_allowed"]
 
 
 class DuplicateOrder(exceptions.APIException):
@@ -108,6 +130,33 @@ class OutcomeNotStored(exceptions.APIException):
         self.wait = 30
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database failed during the request (a lock, a lost connection): try again after ``Retry-After``.
+
+    With an ``Idempotency-Key`` a retry is always safe: a claim already taken answers from its row."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "database_unavailable"
+    default_detail = MESSAGES["database_unavailable"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = DATABASE_RETRY_AFTER
+
+
+class ConfigurationError(exceptions.APIException):
+    """The merchant's gateway must not or cannot be used (a test double in real mode, pp_cli missing):
+    refused before anything was stored or sent. The cause is in the server's log, not in the answer."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "configuration_error"
+    default_detail = MESSAGES["configuration_error"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 300  # until someone fixes the settings; DRF's handler turns this into Retry-After
+
+
 def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:
     """A 400 naming each field and rule, messages rendered now in the active language."""
     detail: dict[str, list[exceptions.ErrorDetail]] = {}
@@ -117,7 +166,17 @@ def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``) with the body in our shape."""
+    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``) with the body in our shape.
+
+    A database that fails anywhere in the request (a lock, a lost connection, on any backend) is a
+    503 ``database_unavailable``, logged with the request for error reports, never a 500.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        unavailable = DatabaseUnavailable()
+        unavailable.__cause__ = exc
+        exc = unavailable
+    if isinstance(exc, DatabaseUnavailable) and exc.__cause__ is not None:
+        _log_database_failure(exc.__cause__, context)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -130,6 +189,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OutcomeNotStored):
         response.headers["Location"] = exc.location
     return response
+
+
+def _log_database_failure(exc: BaseException, context: dict[str, Any]) -> None:
+    request = context.get("request")
+    logger.error(
+        "kcp_django.api: database unavailable (%s); answered 503",
+        type(exc).__name__,
+        exc_info=exc,
+        # As Django logs a 500: AdminEmailHandler builds its report from the request, with its filter.
+        extra={"status_code": 503, "request": getattr(request, "_request", request)},
+    )
 
 
 def _code(exc: Exception) -> str:

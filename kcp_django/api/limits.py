@@ -15,6 +15,7 @@ SQLite runs one writer at a time, so no cap is ever passed, however many request
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,21 @@ class CapReached(Exception):
         self.scope = scope
         self.retry_after = retry_after
         super().__init__(f"the {scope} cap is reached for today; it resets in {retry_after}s")
+
+
+def caller_key(user_pk: object, client_ip: str | None) -> str:
+    """Who asks: ``user:<pk>`` for a signed-in caller, ``ip:<address>`` (or ``ip:unknown``) for anyone else."""
+    return f"user:{user_pk}" if user_pk is not None else f"ip:{client_ip or 'unknown'}"
+
+
+def reference_key(caller: str, reference: str) -> str:
+    """The ``reference`` cap's key: the reference as ``caller`` (:func:`caller_key`) uses it.
+
+    A reference is scoped to whoever asks, so no one can spend another customer's attempts on a
+    reference they guessed. Hashed, so every database compares it byte for byte (MySQL collations
+    ignore case) and it fits :data:`KEY_MAX_LENGTH` whatever the reference's length.
+    """
+    return hashlib.sha256(f"{caller}|ref:{reference}".encode()).hexdigest()
 
 
 def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetime | None = None) -> None:

@@ -77,8 +77,17 @@ def _create() -> dict[str, Any]:
                 str,
                 OpenApiParameter.HEADER,
                 required=True,
-                response=[201, 202, 503],
+                response=[201, 202],
                 description="Where to read this verification again.",
+            ),
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                response=[503],
+                description="Where to read this verification again (outcome_not_stored); absent with "
+                "configuration_error, which stored nothing.",
             ),
             OpenApiParameter(
                 "Idempotent-Replayed",
@@ -104,8 +113,11 @@ def _create() -> dict[str, Any]:
             422: error("The Idempotency-Key was first used with another body."),
             429: error("A daily cap or the rate throttle is reached; see Retry-After."),
             503: error(
-                "KCP was asked, but the database would not take its answer: the verification stays pending "
-                "until it is reconciled; read it at Location after Retry-After."
+                "outcome_not_stored: KCP was asked, but the database would not take its answer: the verification "
+                "stays pending until it is reconciled; read it at Location after Retry-After. "
+                "database_unavailable: the database failed during the request; try again after Retry-After. "
+                "configuration_error: the server's KCP settings must be fixed (a test double in real mode, pp_cli "
+                "missing); nothing was stored or sent."
             ),
         },
         "tags": ["verifications"],
@@ -122,7 +134,7 @@ def _retrieve() -> dict[str, Any]:
         "description": "Only the user who asked, or staff, can read it; anyone else gets 404.",
         "parameters": [
             OpenApiParameter("public_id", str, OpenApiParameter.PATH, description="The verification's `id`."),
-            _retry_after(required=True, codes=[429]),
+            _retry_after(required=True, codes=[429, 503]),
         ],
         "responses": {
             200: OpenApiResponse(VerificationSerializer, description="The verification as stored now."),
@@ -130,6 +142,7 @@ def _retrieve() -> dict[str, Any]:
             403: error("Not signed in, or not allowed."),
             404: error("No such verification, or not yours."),
             429: error("Too many requests; see Retry-After."),
+            503: error("database_unavailable: the database failed; try again after Retry-After."),
         },
         "tags": ["verifications"],
     }

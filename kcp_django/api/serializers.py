@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 from kcp_django.api.errors import field_errors
 from kcp_django.banks import BANKS, MERGED_BANK_CODES, Bank
 from kcp_django.exceptions import FieldError, InvalidRequest
+from kcp_django.gateways.base import KST
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.validation import REFERENCE_MAX_LENGTH, NormalizedInput, normalize
 
@@ -98,6 +101,7 @@ class VerificationRequestSerializer(serializers.Serializer[Any]):
             raise field_errors([FieldError("non_field_errors", "not_an_object", BODY_NOT_AN_OBJECT)])
         return super().to_internal_value(data)
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         submitted = {name: attrs.get(name) for name in FIELDS}
         errors: list[FieldError] = []
@@ -128,40 +132,112 @@ class StatusField(serializers.ChoiceField):
         return str(value).lower()
 
 
-_DATE_TIME = serializers.DateTimeField()
+#: The coarse reason a rejection may show (``KCP_API["REJECTION_DETAIL"] = "category"``), from ``res_cd``.
+#: KCP publishes no code list for account certification: these are the codes known (the sandbox's
+#: too); any other rejection is ``other``.
+REJECTION_CATEGORIES = {
+    "8104": "holder_mismatch",  # the holder's name does not match the account
+    "8105": "account_invalid",  # no such account, or closed
+}
+OTHER_REJECTION = "other"
+#: ``VerificationSerializer(row, context={...})``: whether the caller may see KCP's own answer
+#: (``res_cd``, ``res_msg``: staff only) and how much of a rejection anyone else learns.
+SHOW_RESULT_CODE = "show_result_code"
+REJECTION_DETAIL = "rejection_detail"
+
+
+def rejection_category(row: AccountVerification) -> str | None:
+    """``holder_mismatch``, ``account_invalid`` or ``other`` for a rejected row; ``None`` otherwise."""
+    if row.state != VerificationState.REJECTED:
+        return None
+    return REJECTION_CATEGORIES.get(row.res_cd, OTHER_REJECTION)
+
+
+def as_kst(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in KST (+09:00), KCP's own time, as ``kcp_verify`` prints it, whatever ``TIME_ZONE`` is."""
+    return None if value is None else value.astimezone(KST).isoformat()
+
+
+class KstDateTimeField(serializers.DateTimeField):
+    """A timestamp in KST (+09:00), whatever the project's ``TIME_ZONE``."""
+
+    def to_representation(self, value: Any) -> Any:
+        return as_kst(value)
+
+
+class RejectionReasonField(serializers.ChoiceField):
+    """The reason of a rejection, coarse; ``null`` unless the status is ``rejected``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        choices = sorted({*REJECTION_CATEGORIES.values(), OTHER_REJECTION})
+        super().__init__(choices=choices, source="*", allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return rejection_category(value)
 
 
 class VerificationSerializer(serializers.Serializer[AccountVerification]):
-    """A verification: never the full account number, the holder's name or KCP's raw answer."""
+    """A verification: never the full account number, the holder's name or KCP's raw answer.
+
+    A rejection reads the same to a customer whatever KCP's reason: telling "no such account" from
+    "another holder" would let one attempt learn whether an account exists. Staff (and the admin)
+    see KCP's ``res_cd`` and ``res_msg``; ``reason`` is there when ``KCP_API["REJECTION_DETAIL"]``
+    is ``"category"`` (and always for staff).
+    """
 
     id = serializers.UUIDField(source="public_id", read_only=True)
     status = StatusField(source="state", read_only=True)
     message = serializers.SerializerMethodField(help_text="What the status means, in the request's language.")
-    res_cd = serializers.CharField(read_only=True, help_text="KCP's result code; empty while pending or unknown.")
-    tno = serializers.CharField(read_only=True, help_text="KCP's transaction number, when verified.")
-    app_time = serializers.DateTimeField(read_only=True, allow_null=True)
+    # Not required: present only for some callers (a response-only serializer: never read from input).
+    reason = RejectionReasonField(
+        required=False,
+        help_text="Rejected only, and only when KCP_API['REJECTION_DETAIL'] is 'category' (or for staff): "
+        "holder_mismatch, account_invalid or other; null for other statuses.",
+    )
+    res_cd = serializers.CharField(
+        required=False, help_text="Staff only: KCP's result code; empty while pending or unknown."
+    )
+    res_msg = serializers.CharField(required=False, help_text="Staff only: KCP's result message.")
+    tno = serializers.CharField(
+        read_only=True, help_text="KCP's transaction number, when verified (empty on a rejection, for non-staff)."
+    )
+    app_time = KstDateTimeField(
+        read_only=True, allow_null=True, help_text="When KCP certified the account, in KST (+09:00)."
+    )
     bank_code = serializers.CharField(read_only=True)
     bank_name = serializers.SerializerMethodField()
     account_no_masked = serializers.CharField(read_only=True, help_text="Only the last four digits are shown.")
     reference = serializers.CharField(read_only=True)
-    created_at = serializers.DateTimeField(read_only=True)
+    created_at = KstDateTimeField(read_only=True, help_text="In KST (+09:00).")
 
     def to_representation(self, row: AccountVerification) -> dict[str, Any]:
         # Written out rather than through the declared fields, which DRF copies for every instance;
         # the declared fields describe this answer in the schema, and the tests keep the two equal.
-        return {
+        staff = bool(self.context.get(SHOW_RESULT_CODE, False))
+        public_rejection = not staff and row.state == VerificationState.REJECTED
+        answer: dict[str, Any] = {
             "id": str(row.public_id),
             "status": str(row.state).lower(),
             "message": self.get_message(row),
-            "res_cd": row.res_cd,
-            "tno": row.tno,
-            "app_time": None if row.app_time is None else _DATE_TIME.to_representation(row.app_time),
-            "bank_code": row.bank_code,
-            "bank_name": self.get_bank_name(row),
-            "account_no_masked": row.account_no_masked,
-            "reference": row.reference,
-            "created_at": _DATE_TIME.to_representation(row.created_at),
         }
+        if staff or self.context.get(REJECTION_DETAIL) == "category":
+            answer["reason"] = rejection_category(row)
+        if staff:
+            answer["res_cd"] = row.res_cd
+            answer["res_msg"] = row.res_msg
+        answer.update(
+            {
+                # Whatever KCP sent with a rejection is the same to a customer: nothing.
+                "tno": "" if public_rejection else row.tno,
+                "app_time": None if public_rejection else as_kst(row.app_time),
+                "bank_code": row.bank_code,
+                "bank_name": self.get_bank_name(row),
+                "account_no_masked": row.account_no_masked,
+                "reference": row.reference,
+                "created_at": as_kst(row.created_at),
+            }
+        )
+        return answer
 
     def get_message(self, row: AccountVerification) -> str:
         return str(STATE_MESSAGES[VerificationState(row.state)])

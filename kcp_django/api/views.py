@@ -4,6 +4,7 @@ Order of work for ``POST verifications/``, and why:
 
 1. authenticate, check permissions, throttle (cheap refusals first);
 2. validate: bad input is answered 400 and counts against nothing;
+   then ``KCP_API["REFERENCE_OWNER_CHECK"]``, if set: a reference the caller may not use is 403;
 3. claim the ``Idempotency-Key`` if one was sent: a repeat replays the stored answer here;
 4. take one attempt against each daily cap (:mod:`kcp_django.api.limits`): over a cap is 429, and KCP
    is never called;
@@ -23,14 +24,16 @@ import uuid
 from functools import cache
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -40,13 +43,21 @@ from rest_framework.views import APIView
 from kcp_django.api import errors, idempotency, limits
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.conf import ApiSettings, get_api_settings
+from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
+from kcp_django.api.reporting import protect_error_reports
 from kcp_django.api.schema import document
-from kcp_django.api.serializers import BankSerializer, VerificationRequestSerializer, VerificationSerializer
+from kcp_django.api.serializers import (
+    REJECTION_DETAIL,
+    SHOW_RESULT_CODE,
+    BankSerializer,
+    VerificationRequestSerializer,
+    VerificationSerializer,
+)
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
-from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError
+from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, KcpConfigurationError
 from kcp_django.models import AccountVerification
 from kcp_django.services import verify_normalized
 from kcp_django.validation import NormalizedInput, generate_ordr_idxx
@@ -55,7 +66,13 @@ logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:verification-detail"
 #: Answers given before KCP is asked: they free an Idempotency-Key for another try.
-REFUSALS = (errors.LimitExceeded, errors.DuplicateOrder, exceptions.ValidationError)
+REFUSALS = (
+    errors.LimitExceeded,
+    errors.DuplicateOrder,
+    errors.DatabaseUnavailable,
+    errors.ConfigurationError,
+    exceptions.ValidationError,
+)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NO_STORE = "no-store"
@@ -66,13 +83,14 @@ class KcpApiView(APIView):
     """JSON only, ``KCP_API``'s authentication and permissions, errors in one shape, the request's language."""
 
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
         return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        protect_error_reports(request)
         language = _language_of(request)
         with translation.override(language):
             response = super().dispatch(request, *args, **kwargs)
@@ -85,8 +103,7 @@ class KcpApiView(APIView):
         return get_api_settings()
 
     def get_authenticators(self) -> list[BaseAuthentication]:
-        paths = self.api_settings.authentication_classes
-        return super().get_authenticators() if paths is None else configured_authenticators(paths)
+        return configured_authenticators(self.api_settings.authentication_classes)
 
     def get_permissions(self) -> list[BasePermission]:
         return configured_permissions(self.api_settings.permission_classes)
@@ -95,19 +112,30 @@ class KcpApiView(APIView):
         return errors.exception_handler
 
 
+#: The request fields a crash report must not show (Django's sensitive-data filtering).
+SENSITIVE_FIELDS = ("account_no", "owner_nm")
+
+
+@method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS), name="dispatch")
 class VerificationCreateView(KcpApiView):
+    """Every method here holds the account number and the holder's name: none shows its variables
+    (or those of what it calls) in a crash report."""
+
     throttle_classes = [VerifyThrottle]
 
     @document("create")
+    @sensitive_variables()
     def post(self, request: Request) -> Response:
         serializer = VerificationRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        _check_reference_owner(self.api_settings, request, data["normalized"].reference)
         key = _idempotency_key(request)
         if key is None:
             return self._verify(request, data, data["normalized"].ordr_idxx)
         return self._verify_once(request, data, key)
 
+    @sensitive_variables()
     def _verify_once(self, request: Request, data: dict[str, Any], key: str) -> Response:
         """The first answer ever given to ``key`` (for this user and this body)."""
         if not request.user.is_authenticated:
@@ -135,13 +163,24 @@ class VerificationCreateView(KcpApiView):
         try:
             response = self._verify(request, data, outcome.ordr_idxx)
         except REFUSALS:
-            idempotency.release(outcome)  # refused before KCP was asked: the key may be sent again
+            try:
+                idempotency.release(outcome)  # refused before KCP was asked: the key may be sent again
+            except (OperationalError, InterfaceError) as exc:
+                logger.warning(
+                    "kcp_django.api: an Idempotency-Key stays claimed for its lease (%s)", type(exc).__name__
+                )
             raise
         # Anything else keeps the claim unanswered: after the lease, a repeat takes it over with the
         # claim's ordr_idxx, and the service answers from the row already stored, not from KCP again.
-        idempotency.fill(outcome, idempotency.StoredAnswer(response.status_code, response.data, response["Location"]))
+        # So does a database that will not store the answer: the answer is given all the same.
+        answer = idempotency.StoredAnswer(response.status_code, response.data, response["Location"])
+        try:
+            idempotency.fill(outcome, answer)
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("kcp_django.api: an answer was not kept for its Idempotency-Key (%s)", type(exc).__name__)
         return response
 
+    @sensitive_variables()
     def _verify(self, request: Request, data: dict[str, Any], ordr_idxx: str) -> Response:
         """Take an attempt against the caps, verify through the service, answer the stored row."""
         api = self.api_settings
@@ -152,6 +191,9 @@ class VerificationCreateView(KcpApiView):
         except limits.CapReached as exc:
             logger.info("kcp_django.api: %s cap reached (user %s)", exc.scope, request.user.pk or "anonymous")
             raise errors.LimitExceeded(exc.retry_after) from None
+        except (OperationalError, InterfaceError) as exc:
+            # Before KCP is asked, so a refusal like any other: an Idempotency-Key is given back.
+            raise errors.DatabaseUnavailable() from exc
         try:
             row = verify_normalized(
                 dataclasses.replace(normalized, ordr_idxx=ordr_idxx),
@@ -161,6 +203,10 @@ class VerificationCreateView(KcpApiView):
             )
         except DuplicateOrderError:
             raise errors.DuplicateOrder() from None
+        except KcpConfigurationError as exc:
+            # Refused before anything was stored or sent; the cause is for the operator, not the client.
+            logger.error("kcp_django.api: verification refused, the gateway is misconfigured: %s", exc)
+            raise errors.ConfigurationError() from None
         except AnswerNotStored as exc:
             # KCP was asked but the database would not take its answer: the row stays PENDING for
             # kcp_reconcile. Answer 202 from the row if the database reads again, else 503.
@@ -170,7 +216,7 @@ class VerificationCreateView(KcpApiView):
             # an ordr_idxx reused for another account, so the answer tells nothing about that row.
             raise errors.DuplicateOrder()
         return Response(
-            VerificationSerializer(row).data,
+            VerificationSerializer(row, context=_answer_context(request, api)).data,
             status=status.HTTP_201_CREATED if row.is_final else status.HTTP_202_ACCEPTED,
             headers={"Location": _location(request, row.public_id), "Cache-Control": NO_STORE},
         )
@@ -188,7 +234,8 @@ class VerificationDetailView(KcpApiView):
         row = visible_verifications(request.user).filter(public_id=wanted).first()
         if row is None:
             raise exceptions.NotFound()
-        return Response(VerificationSerializer(row).data, headers={"Cache-Control": NO_STORE})
+        answer = VerificationSerializer(row, context=_answer_context(request, self.api_settings)).data
+        return Response(answer, headers={"Cache-Control": NO_STORE})
 
 
 class BankListView(KcpApiView):
@@ -212,6 +259,14 @@ def _language_of(request: HttpRequest) -> str:
     return translation.get_language_from_request(request)
 
 
+def _answer_context(request: Request, api: ApiSettings) -> dict[str, Any]:
+    """Staff see KCP's own answer; anyone else what ``KCP_API["REJECTION_DETAIL"]`` allows."""
+    return {
+        SHOW_RESULT_CODE: bool(getattr(request.user, "is_staff", False)),
+        REJECTION_DETAIL: api.rejection_detail,
+    }
+
+
 def _idempotency_key(request: Request) -> str | None:
     value = request.headers.get(IDEMPOTENCY_HEADER)
     if value is None:
@@ -219,6 +274,12 @@ def _idempotency_key(request: Request) -> str | None:
     if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX_LENGTH or not all("!" <= char <= "~" for char in value):
         raise errors.InvalidIdempotencyKey()
     return value
+
+
+def _check_reference_owner(api: ApiSettings, request: Request, reference: str) -> None:
+    """``KCP_API["REFERENCE_OWNER_CHECK"]``, asked before anything is stored: a False answer is 403."""
+    if api.reference_owner_check is not None and not import_string(api.reference_owner_check)(request, reference):
+        raise errors.ReferenceNotAllowed()
 
 
 def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: str | None) -> list[limits.Cap]:
@@ -230,12 +291,11 @@ def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: s
 
 
 def _cap_key(scope: str, normalized: NormalizedInput, request: Request, ip: str | None) -> str:
+    caller = limits.caller_key(request.user.pk if request.user.is_authenticated else None, ip)
     if scope == "reference":
-        # Hashed so every database compares them byte for byte (MySQL collations ignore case).
-        return hashlib.sha256(normalized.reference.encode()).hexdigest()
+        return limits.reference_key(caller, normalized.reference)
     if scope == "user":
-        user = request.user
-        return f"user:{user.pk}" if user.is_authenticated else f"ip:{ip or 'unknown'}"
+        return caller
     return blind_index(normalized.bank_code, normalized.account_no)
 
 

@@ -33,7 +33,7 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 
 
 def _merchant_options() -> Iterator[tuple[str, Mapping[str, Any]]]:
-    merchants = getattr(settings, "KCP_MERCHANTS", None)
+    merchants = conf.raw("KCP_MERCHANTS")
     if merchants is None:
         merchants = {conf.DEFAULT_ALIAS: {"OPTIONS": {"MODE": "test"}}}
     if not isinstance(merchants, Mapping):
@@ -122,8 +122,8 @@ def _key_bytes(value: object) -> bytes | None:
 
 
 def _key_reuse() -> list[CheckMessage]:
-    index_key = getattr(settings, "KCP_INDEX_KEY", None)
-    configured = getattr(settings, "KCP_ENCRYPTION_KEYS", None) or []
+    index_key = conf.raw("KCP_INDEX_KEY")
+    configured = conf.raw("KCP_ENCRYPTION_KEYS") or []
     encryption_keys = [configured] if isinstance(configured, str) else list(configured)
     encryption_values = [str(item).partition(":")[2] for item in encryption_keys]
     signing_keys = [getattr(settings, "SECRET_KEY", None), *getattr(settings, "SECRET_KEY_FALLBACKS", [])]

@@ -4,6 +4,9 @@ A gateway gets a normalised request and returns KCP's answer as a :class:`Gatewa
 KCP said yes (``res_cd == "0000"``) or no. When there is no trustworthy answer it raises
 :class:`~kcp_django.exceptions.OutcomeUnknown`; when nothing was sent,
 :class:`~kcp_django.exceptions.GatewayUnavailable`. Gateways never touch the database.
+
+Before a gateway class is used, :func:`ensure_usable` refuses a test double in real mode and asks
+the class whether this server is ready (see :class:`Gateway`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
+from kcp_django.exceptions import KcpConfigurationError
 from kcp_django.masking import mask_fields
 
 if TYPE_CHECKING:
@@ -132,6 +136,18 @@ class Gateway(Protocol):
     """What a ``KCP_MERCHANTS[alias]["BACKEND"]`` class provides.
 
     It is constructed with the merchant's validated configuration, once per call.
+
+    Two optional class members are read before the class is used (by the service before it stores
+    anything, by the system checks and by ``manage.py kcp_check``); leaving them out means "no":
+
+    ``is_test_double: ClassVar[bool]``
+        True for a gateway that answers without asking KCP (the sandbox, a test's stand-in). A
+        merchant in real mode refuses it: its answers would say nothing about real accounts.
+    ``check_ready(merchant: MerchantConfig) -> None`` (a classmethod or staticmethod)
+        Raises :class:`~kcp_django.exceptions.KcpConfigurationError`, naming the setting to fix,
+        when this server cannot send ``merchant``'s requests at all (e.g. pp_cli's binary is
+        missing). It runs before every request: keep it cheap (a stat, never a subprocess or a
+        network call).
     """
 
     def __init__(self, merchant: MerchantConfig) -> None: ...
@@ -148,3 +164,32 @@ class RefundGateway(Protocol):
     def __init__(self, merchant: MerchantConfig) -> None: ...
 
     def refund(self, request: RefundRequest) -> GatewayResult: ...
+
+
+def is_test_double(gateway_class: type) -> bool:
+    """Whether ``gateway_class`` declares itself a test double (``is_test_double = True``)."""
+    return getattr(gateway_class, "is_test_double", False) is True
+
+
+def refuse_test_double(gateway_class: type, merchant: MerchantConfig) -> None:
+    """Raise :class:`KcpConfigurationError` when ``merchant`` is in real mode on a test double."""
+    if merchant.mode == "real" and is_test_double(gateway_class):
+        raise KcpConfigurationError(
+            f"KCP_MERCHANTS[{merchant.alias!r}]['BACKEND']: {merchant.backend} is a test double that answers "
+            "without asking KCP, and OPTIONS['MODE'] is 'real': real mode needs KCP's pp_cli "
+            "(BACKEND 'ppcli', KCP_GATEWAY=ppcli)."
+        )
+
+
+def check_ready(gateway_class: type, merchant: MerchantConfig) -> None:
+    """The gateway class's own ``check_ready(merchant)``, when it has one."""
+    ready = getattr(gateway_class, "check_ready", None)
+    if callable(ready):
+        ready(merchant)
+
+
+def ensure_usable(gateway_class: type, merchant: MerchantConfig) -> None:
+    """Raise :class:`KcpConfigurationError` when ``merchant`` must not send through ``gateway_class``:
+    a test double in real mode, or a gateway whose ``check_ready`` says this server is not ready."""
+    refuse_test_double(gateway_class, merchant)
+    check_ready(gateway_class, merchant)

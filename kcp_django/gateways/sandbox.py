@@ -28,6 +28,8 @@ anything else                          0000    정상처리                     
 ``tno`` is 14 digits (the KST date and six digits derived from ``ordr_idxx``); ``app_time`` is the
 current time in KST. ``OPTIONS["SANDBOX_LATENCY"]`` (seconds) adds a delay to every call.
 :data:`outbox` keeps the latest 1,000 requests, for tests.
+
+It is a test double (``is_test_double = True``): a merchant in real mode refuses it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from kcp_django.exceptions import OutcomeUnknown
 from kcp_django.gateways.base import (
@@ -183,6 +185,9 @@ refund_outbox: Outbox[RefundRequest] = Outbox()
 
 class SandboxGateway:
     """The default gateway: KCP's rules and documented outcomes, in process."""
+
+    #: It never asks KCP: real mode refuses it (see :class:`~kcp_django.gateways.base.Gateway`).
+    is_test_double: ClassVar[bool] = True
 
     def __init__(self, merchant: MerchantConfig) -> None:
         self.merchant = merchant

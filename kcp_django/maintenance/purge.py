@@ -23,10 +23,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from kcp_django.maintenance.batches import in_locked_batches
 from kcp_django.models import FINAL_STATES, AccountVerification
 
 #: Answer fields kept in ``raw_response`` after a purge.
@@ -86,25 +86,18 @@ def purge_personal_data(
     if dry_run:
         report.purged = candidates.count()
         return report
-    features = connections[using].features
-    after_pk = 0
-    while True:
-        with transaction.atomic(using=using):
-            batch = candidates.filter(pk__gt=after_pk).order_by("pk").only("pk", "raw_response")
-            if features.has_select_for_update:
-                batch = batch.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
-            rows = list(batch[:batch_size])
-            if not rows:
-                break
-            now = timezone.now()
-            for row in rows:
-                report.purged += candidates.filter(pk=row.pk).update(
-                    account_no=None,
-                    account_index="",
-                    owner_nm="",
-                    raw_response=audit_part(row.raw_response),
-                    purged_at=now,
-                    updated_at=now,
-                )
-            after_pk = rows[-1].pk
+
+    def purge(rows: list[AccountVerification]) -> None:
+        now = timezone.now()
+        for row in rows:
+            report.purged += candidates.filter(pk=row.pk).update(
+                account_no=None,
+                account_index="",
+                owner_nm="",
+                raw_response=audit_part(row.raw_response),
+                purged_at=now,
+                updated_at=now,
+            )
+
+    in_locked_batches(candidates.only("pk", "raw_response"), purge, batch_size=batch_size)
     return report

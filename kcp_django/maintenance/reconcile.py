@@ -40,7 +40,7 @@ from django.utils.module_loading import import_string
 
 from kcp_django import conf, services
 from kcp_django.exceptions import AnswerNotStored, KcpError
-from kcp_django.gateways.base import Gateway, VerificationRequest
+from kcp_django.gateways.base import Gateway, VerificationRequest, refuse_test_double
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 
@@ -243,7 +243,9 @@ def _retry_claimed(db: str, pk: int, owner: str, max_attempts: int, report: Reco
 def _rebuild(row: AccountVerification) -> tuple[Gateway, VerificationRequest]:
     """The row's gateway and the request it stands for (decrypting the account number)."""
     merchant = conf.get_merchant(row.merchant)
-    gateway: Gateway = import_string(merchant.backend)(merchant)
+    gateway_class = import_string(merchant.backend)
+    refuse_test_double(gateway_class, merchant)  # never "verified" by the sandbox in real mode
+    gateway: Gateway = gateway_class(merchant)
     account_no = row.account_no
     if not account_no:
         raise KcpError(f"row {row.pk} has no account number stored")

@@ -1,25 +1,31 @@
-"""Re-encrypting stored account numbers under the newest key of ``KCP_ENCRYPTION_KEYS``.
+"""Re-encrypting stored values under the newest key of ``KCP_ENCRYPTION_KEYS``.
 
 Rotation is: prepend a new key, run :func:`rotate_keys` until nothing is left on older keys, then
-drop the old key. Only rows whose token names another key than the first are read, in primary-key
-order, one transaction per batch (rows another transaction holds are skipped where the database
-can skip locked rows), so a run that is stopped loses at most its current batch and the next run
-carries on where it left off. A value that cannot be decrypted (altered, or its key is gone) is
-reported with its row id and left as it is; it is never re-encrypted as garbage.
+drop the old key. Every :class:`~kcp_django.fields.EncryptedTextField` of every installed model is
+rotated (kcp_django's own account numbers and a shop's, e.g. a refund request's account), each
+field reported on its own. Only rows whose token names another key than the first are read, in
+primary-key order, one transaction per batch (:func:`~kcp_django.maintenance.batches.in_locked_batches`),
+so a run that is stopped loses at most its current batch and the next run carries on where it left
+off. A value that cannot be decrypted (altered, or its key is gone) is reported with its model and
+row id and left as it is; it is never re-encrypted as garbage.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from django.db import connections, models, transaction
+from django.apps import apps
+from django.db import models
 from django.db.models.functions import Left
 from django.db.models.lookups import Exact
 
 from kcp_django.crypto import FORMAT_VERSION, KeyRing
 from kcp_django.exceptions import DecryptionError
-from kcp_django.fields import reencrypt
+from kcp_django.fields import EncryptedTextField, reencrypt
+from kcp_django.maintenance.batches import in_locked_batches
 from kcp_django.models import AccountVerification
 
 logger = logging.getLogger("kcp_django")
@@ -27,14 +33,60 @@ logger = logging.getLogger("kcp_django")
 DEFAULT_BATCH_SIZE = 500
 
 
-@dataclass
-class RotationReport:
-    """``remaining`` counts rows still under an older key after the run (failures included)."""
+def encrypted_fields() -> list[EncryptedTextField]:
+    """Every EncryptedTextField of every installed model, each once (on the model that has its column)."""
+    found = []
+    for model in apps.get_models():
+        opts = model._meta
+        if opts.proxy or opts.swapped:
+            continue
+        for model_field in opts.get_fields():
+            # A multi-table child lists its parents' fields too; their rows are the parent's.
+            if isinstance(model_field, EncryptedTextField) and model_field.model is model:
+                found.append(model_field)
+    return found
 
-    newest_key: str
+
+def field_label(model_field: EncryptedTextField) -> str:
+    """``app_label.Model.field``, as reports name it."""
+    return f"{model_field.model._meta.label}.{model_field.name}"
+
+
+@dataclass
+class FieldRotation:
+    """One field's run. ``remaining`` counts rows still under an older key afterwards (failures included)."""
+
+    label: str
     rotated: int = 0
     remaining: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[Any, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        line = f"{self.label}: {self.rotated} rotated, {self.remaining} left"
+        if self.failed:
+            line += f" ({len(self.failed)} could not be decrypted)"
+        return line
+
+
+@dataclass
+class RotationReport:
+    """Every field's :class:`FieldRotation`, and their totals."""
+
+    newest_key: str
+    fields: list[FieldRotation] = field(default_factory=list)
+
+    @property
+    def rotated(self) -> int:
+        return sum(one.rotated for one in self.fields)
+
+    @property
+    def remaining(self) -> int:
+        return sum(one.remaining for one in self.fields)
+
+    @property
+    def failed(self) -> list[tuple[Any, str]]:
+        """``(row id, message)``; each message names the model, the row and the field."""
+        return [failure for one in self.fields for failure in one.failed]
 
     def summary(self) -> str:
         return (
@@ -43,68 +95,84 @@ class RotationReport:
         )
 
 
-def _token_prefix(key_id: str) -> str:
-    return f"{FORMAT_VERSION}${key_id}$"
-
-
-def _encrypted_with(key_id: str) -> Exact:
+def _encrypted_with(model_field: EncryptedTextField, key_id: str) -> Exact:
     # The column holds "kcp1$<key id>$...": comparing its head needs no decryption.
-    prefix = _token_prefix(key_id)
-    return Exact(Left("account_no", len(prefix), output_field=models.TextField()), prefix)
+    prefix = f"{FORMAT_VERSION}${key_id}$"
+    return Exact(Left(model_field.attname, len(prefix), output_field=models.TextField()), prefix)
 
 
-def _stored(using: str) -> models.QuerySet[AccountVerification]:
-    return AccountVerification.objects.using(using).filter(account_no__isnull=False)
+def _stored(model_field: EncryptedTextField, using: str) -> models.QuerySet[Any]:
+    manager = model_field.model._base_manager
+    return manager.using(using).filter(**{f"{model_field.attname}__isnull": False})
 
 
-def on_older_keys(using: str = "default") -> models.QuerySet[AccountVerification]:
-    """Rows whose account number was not encrypted with the newest key."""
-    return _stored(using).exclude(_encrypted_with(KeyRing.from_settings().primary_key_id))
+def _default_field() -> EncryptedTextField:
+    model_field = AccountVerification._meta.get_field("account_no")
+    assert isinstance(model_field, EncryptedTextField)
+    return model_field
 
 
-def rows_per_key(using: str = "default") -> dict[str, int]:
-    """How many stored account numbers each configured key encrypted, plus ``"(other)"`` for the rest."""
+def on_older_keys(using: str = "default", model_field: EncryptedTextField | None = None) -> models.QuerySet[Any]:
+    """Rows whose value (AccountVerification's account number by default) is not under the newest key."""
+    model_field = model_field or _default_field()
+    newest = KeyRing.from_settings().primary_key_id
+    return _stored(model_field, using).exclude(_encrypted_with(model_field, newest))
+
+
+def rows_per_key(using: str = "default", model_field: EncryptedTextField | None = None) -> dict[str, int]:
+    """How many stored values each configured key encrypted, plus ``"(other)"`` for the rest.
+
+    Counts AccountVerification's account numbers unless ``model_field`` names another field.
+    """
+    model_field = model_field or _default_field()
+    stored = _stored(model_field, using)
     counts = {
-        key_id: _stored(using).filter(_encrypted_with(key_id)).count() for key_id in KeyRing.from_settings().key_ids
+        key_id: stored.filter(_encrypted_with(model_field, key_id)).count()
+        for key_id in KeyRing.from_settings().key_ids
     }
-    counts["(other)"] = _stored(using).count() - sum(counts.values())
+    counts["(other)"] = stored.count() - sum(counts.values())
     return counts
 
 
 def rotate_keys(
     *, batch_size: int = DEFAULT_BATCH_SIZE, limit: int | None = None, using: str = "default"
 ) -> RotationReport:
-    """Re-encrypt up to ``limit`` rows (all by default) under the newest key, ``batch_size`` per transaction."""
+    """Re-encrypt up to ``limit`` rows in all (every row by default) under the newest key.
+
+    Field after field, ``batch_size`` rows per transaction.
+    """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     report = RotationReport(newest_key=KeyRing.from_settings().primary_key_id)
-    stale = on_older_keys(using)
-    features = connections[using].features
-    after_pk = 0
-    while limit is None or report.rotated < limit:
-        size = batch_size if limit is None else min(batch_size, limit - report.rotated)
-        with transaction.atomic(using=using):
-            batch = stale.filter(pk__gt=after_pk).order_by("pk").only("pk", "account_no")
-            if features.has_select_for_update:
-                batch = batch.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
-            rows = list(batch[:size])
-            if not rows:
-                break
-            for row in rows:
-                report.rotated += _rotate_row(row, report)
-            after_pk = rows[-1].pk
-    report.remaining = stale.count()
+    seen = 0
+    for model_field in encrypted_fields():
+        one = FieldRotation(label=field_label(model_field))
+        report.fields.append(one)
+        stale = on_older_keys(using, model_field)
+        if limit is None or seen < limit:
+            seen += in_locked_batches(
+                stale.only("pk", model_field.attname),
+                partial(_rotate_rows, model_field=model_field, report=one, using=using),
+                batch_size=batch_size,
+                limit=None if limit is None else limit - seen,
+            )
+        one.remaining = stale.count()
     return report
 
 
-def _rotate_row(row: AccountVerification, report: RotationReport) -> int:
-    try:
-        changed = reencrypt(row, "account_no")
-    except DecryptionError as exc:
-        # The message names the row and the field, never the value.
-        report.failed.append((row.pk, str(exc)))
-        logger.error("kcp_django: kcp_rotate_keys left row %s as it is: %s", row.pk, exc)
-        return 0
-    if changed:
-        row.save(update_fields=["account_no"])
-    return int(changed)
+def _rotate_rows(
+    rows: list[models.Model], *, model_field: EncryptedTextField, report: FieldRotation, using: str
+) -> None:
+    for row in rows:
+        try:
+            changed = reencrypt(row, model_field.name)
+        except DecryptionError as exc:
+            # The message names the model, the row and the field, never the value.
+            report.failed.append((row.pk, str(exc)))
+            logger.error("kcp_django: kcp_rotate_keys left %s row %s as it is: %s", report.label, row.pk, exc)
+            continue
+        if changed:
+            # An UPDATE of this column alone: no model save() or signals of a shop's model run.
+            token = model_field.value_to_string(row)
+            type(row)._base_manager.using(using).filter(pk=row.pk).update(**{model_field.attname: token})
+            report.rotated += 1

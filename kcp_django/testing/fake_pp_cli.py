@@ -13,7 +13,9 @@ Like the real client it
   * splits ``ARG`` like libc ``getsubopt`` (a comma ends a token, the first ``=`` splits, unknown
     keys are ignored) and reads the sections' US/RS/GS framing, text in EUC-KR;
   * answers ``res_cd=S102<US>res_msg=연동 모듈 호출 오류`` on stdout (and a banner on stderr) for
-    any other usage, e.g. a bare ``-h``: KCP's installation check;
+    any other usage, e.g. a bare ``-h``: KCP's installation check. It adds ``<US>kcp_fake=1``,
+    a field the real client never sends, so ``manage.py kcp_check`` can tell it is this test
+    double (and fails a merchant in real mode that runs it);
   * prints its answer in EUC-KR as the last line of stdout;
   * writes a log to ``{log_path}/YYYYMM/DD_pp_cli.log`` (``{home}/log/...`` when ``log_path`` is
     empty); unlike the real one it masks account numbers and names there.
@@ -24,6 +26,11 @@ follows the sandbox: account ``999...`` gets no answer (it sleeps until the call
 ``0000`` with a 14-digit ``tno`` and ``app_time``. A request that does not match the layout (wrong
 ``tx_cd`` or constants, missing fields, bad framing) answers ``8999`` (기타오류) with the reason
 on stderr.
+
+It never answers a request addressed to KCP's real gateway (``pa_url=paygw.kcp.co.kr``, real
+mode): whatever the request and ``KCP_FAKE_MODE``, it answers ``S999`` ("kcp-django fake pp_cli
+refuses the real gateway"), an ``S`` code like those KCP's client makes up, which kcp-django stores
+as UNKNOWN, never as verified.
 
 Environment variables:
 
@@ -75,8 +82,13 @@ PAIR_SECTIONS = {
     "escw_data": (b"escw_data", GS),
     "modx_data": (b"mod_data", US),
 }
-USAGE_ANSWER = {"res_cd": "S102", "res_msg": "연동 모듈 호출 오류"}
+#: The field that marks this test double's installation-check answer: KCP's pp_cli never sends it.
+FAKE_MARKER = ("kcp_fake", "1")
+USAGE_ANSWER = {"res_cd": "S102", "res_msg": "연동 모듈 호출 오류", FAKE_MARKER[0]: FAKE_MARKER[1]}
 BAD_REQUEST = ("8999", "기타오류")
+#: KCP's real gateway host (real mode), which this test double refuses to answer for.
+REAL_GATEWAY_HOST = "paygw.kcp.co.kr"
+REAL_GATEWAY_REFUSAL = ("S999", "kcp-django fake pp_cli refuses the real gateway")
 MODES = ("normal", "slow", "hang", "crash", "killed", "empty", "garbage", "undecodable", "huge", "exit", "spawn")
 BANNER = (
     "pp_cli - PayPLUS CLIENT 모듈 ver 2.00 (kcp-django fake)\n"
@@ -198,6 +210,11 @@ def _write_log(parsed: ParsedArg, mode: str, answer: Mapping[str, str]) -> None:
         _say(f"cannot write the log {path}: {exc.strerror}")
 
 
+def addressed_to_real_gateway(header: Mapping[str, str]) -> bool:
+    """Whether ``pa_url`` names KCP's real gateway host (any case, with or without a final dot)."""
+    return header.get("pa_url", "").strip().rstrip(".").lower() == REAL_GATEWAY_HOST
+
+
 def _answer(parsed: ParsedArg, layout: Layout) -> dict[str, str]:
     """The sandbox's answer fields, ``{}`` for "no answer", or 8999 for a request off the layout."""
     extracted = extract(layout, parsed.header, parsed.payx_data, parsed.sections)
@@ -295,6 +312,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"KCP_FAKE_LAYOUT: {exc}")
         return 2
     parsed = parse_arg(os.fsencode(args[1]))
+    if addressed_to_real_gateway(parsed.header):
+        _say(f"pa_url={REAL_GATEWAY_HOST} is KCP's real gateway: this test double never answers for it")
+        refusal = {"res_cd": REAL_GATEWAY_REFUSAL[0], "res_msg": REAL_GATEWAY_REFUSAL[1]}
+        refusal["ordr_idxx"] = parsed.header.get("ordr_idxx", "")
+        _write_log(parsed, mode, refusal)
+        _emit(1, _encode_answer(refusal))
+        return 0
     answer = _answer(parsed, layout)
     _write_log(parsed, mode, answer)
     return _run_mode(mode, answer)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone, translation
 
+from example_project.shop.models import Order
+from example_project.shop.models import RefundRequest as ShopRefund
 from kcp_django.admin import VerifyRefundAccountMixin
 from kcp_django.gateways.sandbox import outbox
+from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, BulkVerificationItem
 from kcp_django.services import verify_refund_account
-from tests.admin_support import ACTION, REFUND_CHANGELIST, make_refunds, make_staff, run_action
+from tests.admin_support import ACTION, REFUND_CHANGELIST, confirmation_post, make_refunds, make_staff, run_action
 from tests.shopapp.models import RefundRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,6 +79,36 @@ def test_rows_that_break_kcps_rules_are_counted_out_and_skipped_with_the_rule(cl
     skipped = BulkVerificationItem.objects.get(object_id=str(bad.pk))
     assert skipped.error == "owner_nm: forbidden_character"
     assert skipped.verification is None and skipped.finished_at is not None
+
+
+def test_the_summary_counts_only_the_rows_sent_and_names_the_skipped_ones_apart(client: Client) -> None:
+    good = make_refunds(3)
+    bad = make_refunds(1, holder_name="김;환불")[0]
+
+    _, done = run_action(client, REFUND_CHANGELIST, [r.pk for r in [*good, bad]])
+
+    assert len(outbox) == 3
+    (message,) = [str(m) for m in done.wsgi_request._messages]
+    assert message.startswith("KCP로 3건을 전송했습니다: 인증 3건, 거절 0건, 응답 없음 0건.")
+    assert "1건은 KCP 입력 규칙에 맞지 않거나 읽을 수 없어 전송하지 않고 건너뛰었습니다." in message
+
+
+def test_the_summary_in_english_says_sent_and_skipped_separately(client: Client) -> None:
+    good = make_refunds(2)
+    bad = make_refunds(1, holder_name="김;환불")[0]
+    url = reverse(REFUND_CHANGELIST)
+    english = {"accept-language": "en"}
+    confirmation = client.post(
+        url, {"action": ACTION, "_selected_action": [str(r.pk) for r in [*good, bad]], "index": "0"}, headers=english
+    )
+
+    done = client.post(url, confirmation_post(confirmation), headers=english)
+
+    (message,) = [str(m) for m in done.wsgi_request._messages]
+    assert message == (
+        "2 accounts sent to KCP: 2 verified, 0 rejected, 0 without an answer. "
+        "1 row was skipped and not sent: it breaks KCP's input rules or could not be read."
+    )
 
 
 def test_the_column_shows_each_rows_latest_verification(client: Client) -> None:
@@ -140,3 +177,94 @@ def test_a_mixin_without_its_attributes_says_which_to_set() -> None:
     with pytest.raises(ImproperlyConfigured, match="kcp_account_no_field, kcp_owner_nm_field"):
         model_admin.kcp_account_source()
     assert [message.id for message in model_admin.check()] == ["kcp_django.E010"]
+
+
+# A model whose rows link their verification (the example shop's RefundRequest) ---------------------
+
+SHOP_REFUNDS = "admin:shop_refundrequest_changelist"
+
+
+@pytest.fixture
+def shop_staff() -> Client:
+    client = Client()
+    client.force_login(make_staff("refund-desk", "shop.view_refundrequest"))
+    return client
+
+
+def shop_refund(number: str) -> ShopRefund:
+    """A refund made, as the example shop makes it, from its customer's verified account."""
+    customer = get_user_model().objects.create_user(f"customer-{number}")
+    order = Order.objects.create(
+        number=number, customer=customer, product="주전자", amount=1000, payment_method="bank", paid_at=timezone.now()
+    )
+    verification = verify_refund_account(
+        bank_code="04", account_no="110-987-654321", owner_nm="홍길동", reference=order.refund_reference, user=customer
+    )
+    return ShopRefund.objects.create(
+        order=order,
+        reference=order.refund_reference,
+        bank_code=verification.bank_code,
+        account_no=verification.account_no,
+        holder_name=verification.owner_nm,
+        verification=verification,
+    )
+
+
+def shop_badges(client: Client) -> dict[str, tuple[str, str]]:
+    """Each refund's reference, and the CSS class and title of its badge."""
+    response = client.get(reverse(SHOP_REFUNDS))
+    badges = {}
+    for row in response.context["cl"].result_list:
+        with translation.override("ko"):
+            badge = str(response.context["cl"].model_admin.kcp_latest_verification(row))
+        css = badge.split('class="kcp-badge kcp-badge-')[1].split('"')[0]
+        title = badge.split('title="')[1].split('"')[0]
+        badges[row.reference] = (css, title)
+    return badges
+
+
+def test_the_badge_is_the_linked_verification_not_a_later_one_under_the_same_reference(shop_staff: Client) -> None:
+    refund = shop_refund("2026-0002")
+    verify_refund_account(bank_code="88", account_no="000-999-888777", owner_nm="남의이름", reference=refund.reference)
+
+    css, _ = shop_badges(shop_staff)[refund.reference]
+
+    assert css == "verified"
+
+
+def test_account_changed_is_judged_against_the_linked_verification(shop_staff: Client) -> None:
+    changed, same = shop_refund("2026-0003"), shop_refund("2026-0004")
+    ShopRefund.objects.filter(pk=changed.pk).update(holder_name="홍길순")
+
+    badges = shop_badges(shop_staff)
+
+    assert badges[same.reference][0] == "verified"
+    assert badges[changed.reference] == (
+        "changed",
+        "행의 계좌 또는 예금주가 연결된 인증의 계좌와 다릅니다.",
+    )
+
+
+def test_a_purged_linked_verification_keeps_its_state_instead_of_account_changed(shop_staff: Client) -> None:
+    refund = shop_refund("2026-0005")
+    AccountVerification.objects.update(created_at=timezone.now() - dt.timedelta(days=400))
+    assert purge_personal_data(older_than=dt.timedelta(days=180)).purged == 1
+
+    css, title = shop_badges(shop_staff)[refund.reference]
+
+    assert css == "verified"
+    assert title == "인증의 계좌와 예금주가 파기되어 더 이상 비교할 수 없습니다."
+
+
+def test_a_verification_field_that_is_not_a_link_to_a_verification_fails_the_check() -> None:
+    class WrongLinkAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+        kcp_bank_code_field = "bank_code"
+        kcp_account_no_field = "account_no"
+        kcp_owner_nm_field = "holder_name"
+        kcp_verification_field = "order"
+
+    model_admin = WrongLinkAdmin(ShopRefund, admin.AdminSite(name="wrong-link"))
+
+    (message,) = model_admin.check()
+    assert message.id == "kcp_django.E013"
+    assert "kcp_verification_field" in message.msg and "'order'" in message.msg

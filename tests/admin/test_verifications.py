@@ -87,14 +87,105 @@ def test_the_list_never_decrypts_an_account_number() -> None:
     assert "********" in page.content.decode()
 
 
+FIND = "admin:kcp_django_accountverification_find_account"
+
+
+def auditor(username: str = "auditor") -> object:
+    return make_staff(username, "kcp_django.view_accountverification", "kcp_django.view_full_account_number")
+
+
 @pytest.mark.parametrize("typed", ["123000000001", "123-000-000001", "１２３ ０００ ０００００１"])
-def test_a_full_account_number_finds_its_rows_through_the_blind_index(typed: str) -> None:
-    rows = make_verifications(3)
-    client = logged_in(make_staff("viewer", "kcp_django.view_accountverification"))
+def test_the_list_search_no_longer_matches_account_numbers(typed: str) -> None:
+    make_verifications(3)
+    client = logged_in(auditor())
 
     page = client.get(reverse(CHANGELIST), {"q": typed})
 
-    assert [r.pk for r in page.context["cl"].result_list] == [rows[1].pk]
+    assert list(page.context["cl"].result_list) == []
+
+
+@pytest.mark.parametrize("typed", ["123000000001", "123-000-000001", "１２３ ０００ ０００００１"])
+def test_finding_by_full_account_number_takes_a_post_and_is_logged_with_the_masked_number(
+    typed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = make_verifications(3)
+    user = auditor()
+    client = logged_in(user)
+
+    with caplog.at_level("INFO", logger="kcp_django"):
+        found = client.post(reverse(FIND), {"bank_code": "", "account_no": typed})
+
+    assert found.status_code == 200
+    assert [row.pk for row in found.context["rows"]] == [rows[1].pk]
+    page = found.content.decode()
+    assert rows[1].ordr_idxx in page and "********0001" in page
+    assert "000000001" not in without_random_digits(page), "the number is not put back into the page"
+    assert "no-store" in found["Cache-Control"]
+    assert all("000000001" not in value for value in found.wsgi_request.GET.values())
+    entry = LogEntry.objects.get()
+    assert (entry.user_id, entry.object_id, entry.action_flag) == (user.pk, str(rows[1].pk), CHANGE)
+    assert entry.change_message == "Found by a search for the full account number ********0001."
+    [record] = [r for r in caplog.records if "searched verifications" in r.getMessage()]
+    assert record.getMessage() == (
+        "kcp_django: auditor searched verifications by full account number ********0001 at every bank: 1 row(s) found"
+    )
+
+
+def test_a_search_with_a_bank_finds_only_that_banks_rows_and_is_logged_when_nothing_matches(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = make_verifications(2)
+    client = logged_in(auditor())
+
+    at_kookmin = client.post(reverse(FIND), {"bank_code": "04", "account_no": rows[0].account_no})
+    with caplog.at_level("INFO", logger="kcp_django"):
+        elsewhere = client.post(reverse(FIND), {"bank_code": "88", "account_no": rows[0].account_no})
+
+    assert [row.pk for row in at_kookmin.context["rows"]] == [rows[0].pk]
+    assert elsewhere.context["rows"] == []
+    assert "at bank 88: 0 row(s) found" in caplog.text
+    assert LogEntry.objects.count() == 1
+
+
+def test_the_changelist_offers_the_find_form_by_post_only_to_staff_who_may_see_full_numbers() -> None:
+    make_verifications(1)
+    find_url = reverse(FIND)
+
+    plain = logged_in(make_staff("viewer", "kcp_django.view_accountverification")).get(reverse(CHANGELIST))
+    allowed = logged_in(auditor()).get(reverse(CHANGELIST)).content.decode()
+
+    assert find_url not in plain.content.decode()
+    form = allowed.split('id="kcp-find-account"')[1].split("</form>")[0]
+    assert 'method="post"' in form and f'action="{find_url}"' in form
+    assert 'name="account_no"' in form and 'name="bank_code"' in form and "csrfmiddlewaretoken" in form
+    assert "계좌번호로 찾기" in form and "전체 계좌번호로 찾으려면 아래 양식을" in allowed, (
+        "labels and the search help are translated"
+    )
+
+
+def test_without_the_reveal_permission_nobody_finds_rows_by_account_number() -> None:
+    rows = make_verifications(1)
+    client = logged_in(make_staff("viewer", "kcp_django.view_accountverification", "kcp_django.verify_refund_account"))
+
+    asked = client.get(reverse(FIND))
+    searched = client.post(reverse(FIND), {"bank_code": "", "account_no": rows[0].account_no})
+
+    assert (asked.status_code, searched.status_code) == (403, 403)
+    assert not LogEntry.objects.exists()
+
+
+def test_a_number_that_is_not_a_full_account_number_is_refused_by_field_and_rule() -> None:
+    make_verifications(1)
+    client = logged_in(auditor())
+
+    refused = client.post(reverse(FIND), {"bank_code": "", "account_no": "00001"})
+
+    assert refused.context["rows"] is None
+    assert refused.context["form"].errors["account_no"] == [
+        "계좌번호: 전체 번호를 6~20자리 숫자로 입력해 주세요 (공백과 하이픈은 무시합니다)."
+    ]
+    assert "00001" not in refused.content.decode().split('id="kcp-find-account"')[1]
+    assert not LogEntry.objects.exists()
 
 
 def test_search_by_order_number_tno_and_reference_is_exact() -> None:
@@ -413,3 +504,36 @@ def test_the_add_form_needs_the_verify_permission() -> None:
 
     assert client.get(reverse(ADD)).status_code == 403
     assert client.post(reverse(ADD), {"bank_code": "04"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "stored"),
+    [("203.0.113.9", "203.0.113.9"), ("::ffff:203.0.113.9", "203.0.113.9"), ("unix:/run/app.sock", None)],
+)
+def test_the_add_form_keeps_the_staff_address_or_none_when_the_server_gives_no_address(
+    remote_addr: str, stored: str | None
+) -> None:
+    client = logged_in(verifier())
+
+    response = client.post(reverse(ADD), form_data(client), REMOTE_ADDR=remote_addr)
+
+    assert response.status_code == 302
+    row = AccountVerification.objects.get()
+    assert (row.state, row.client_ip) == ("VERIFIED", stored)
+    assert next(iter(outbox)).cust_ip == (stored or "")
+
+
+@pytest.mark.parametrize(("remote_addr", "stored"), [("2001:db8::9", "2001:db8::9"), ("unix:/run/app.sock", None)])
+def test_the_action_keeps_the_staff_address_or_none_for_every_row(remote_addr: str, stored: str | None) -> None:
+    rows = make_verifications(2)
+    outbox.clear()
+    client = logged_in(verifier())
+    confirmation = client.post(
+        reverse(CHANGELIST), {"action": ACTION, "_selected_action": [r.pk for r in rows], "index": "0"}
+    )
+
+    client.post(reverse(CHANGELIST), confirmation_post(confirmation), REMOTE_ADDR=remote_addr)
+
+    assert BulkVerification.objects.get().client_ip == stored
+    new = AccountVerification.objects.exclude(pk__in=[r.pk for r in rows])
+    assert [(row.state, row.client_ip) for row in new] == [("VERIFIED", stored)] * 2

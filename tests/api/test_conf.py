@@ -7,6 +7,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import RequestFactory, override_settings
@@ -29,7 +30,8 @@ def test_defaults() -> None:
         api = get_api_settings()
 
     assert api.permission_classes == ("rest_framework.permissions.IsAuthenticated",)
-    assert api.authentication_classes is None
+    assert api.authentication_classes == ("rest_framework.authentication.SessionAuthentication",)
+    assert api.rejection_detail == "none"
     assert dict(api.limits) == {"reference": 5, "user": 20, "account": 5}
     assert dict(api.throttle_rates) == {"kcp_verify": "10/min", "kcp_read": "60/min"}
     assert (api.idempotency_ttl, api.idempotency_wait, api.idempotency_lease) == (86400, 5, 120)
@@ -55,6 +57,9 @@ def test_a_changed_api_setting_is_read_again() -> None:
         ({"IDEMPOTENCY_TTL": 5}, "IDEMPOTENCY_TTL"),
         ({"TRUSTED_PROXIES": ["10.0.0.0/8", "proxy.local"]}, "TRUSTED_PROXIES"),
         ([1], "must be a dict"),
+        ({"REJECTION_DETAIL": "codes"}, "REJECTION_DETAIL"),
+        ({"AUTHENTICATION_CLASSES": None}, "AUTHENTICATION_CLASSES"),
+        ({"AUTHENTICATION_CLASSES": "rest_framework.authentication.BasicAuthentication"}, "AUTHENTICATION_CLASSES"),
     ],
 )
 def test_a_wrong_setting_names_the_key(setting: Any, named: str) -> None:
@@ -99,10 +104,51 @@ def test_without_the_api_mounted_there_is_nothing_to_warn_about() -> None:
     assert check_ids(CACHES=LOCMEM, KCP_API={}, ROOT_URLCONF=__name__) == []
 
 
-def test_a_broken_api_setting_is_an_error() -> None:
-    assert check_ids(KCP_API={"LIMITS": {"user": -1}}) == ["kcp_django.E001"]
-    assert check_ids(CACHES=SHARED, KCP_API={"THROTTLE_CACHE": "throttles"}) == ["kcp_django.E001"]
-    assert check_ids(CACHES=SHARED, KCP_API={"MERCHANT": "elsewhere"}) == ["kcp_django.E001"]
+def test_a_broken_api_setting_is_an_error_of_its_own() -> None:
+    assert check_ids(KCP_API={"LIMITS": {"user": -1}}) == ["kcp_django.E002"]
+    assert check_ids(CACHES=SHARED, KCP_API={"THROTTLE_CACHE": "throttles"}) == ["kcp_django.E002"]
+    assert check_ids(CACHES=SHARED, KCP_API={"MERCHANT": "elsewhere"}) == ["kcp_django.E002"]
+
+
+def test_a_wrong_api_merchant_names_the_key_and_the_configured_aliases() -> None:
+    with override_settings(CACHES=SHARED, KCP_API={"MERCHANT": "elsewhere"}):
+        [message] = check_api_settings()
+
+    assert "KCP_API['MERCHANT']" in message.msg
+    assert "'elsewhere' is not an alias in KCP_MERCHANTS (configured: default)" in message.msg
+    assert message.hint is not None and "KCP_API['MERCHANT']" in message.hint
+
+
+@pytest.mark.django_db  # from Django 6.1 the model checks ask the database
+def test_a_broken_merchant_is_not_reported_again_as_an_api_problem() -> None:
+    broken = {"default": {"BACKEND": "sandbox", "OPTIONS": {"MODE": "real", "SITE_CD": "A52Q7"}}}
+
+    assert check_ids(CACHES=SHARED, KCP_API={}, KCP_MERCHANTS=broken) == []
+    with override_settings(CACHES=SHARED, KCP_API={}, KCP_MERCHANTS=broken):
+        kcp = [m for m in run_checks() if (m.id or "").startswith("kcp_django.")]
+    assert [m.id for m in kcp] == ["kcp_django.E001"]
+    assert "REST API" not in (kcp[0].hint or "")
+
+
+@pytest.mark.django_db  # from Django 6.1 the model checks ask the database
+def test_a_development_server_is_not_warned_about_its_one_process_cache() -> None:
+    # A fresh project: DEBUG on, Django's default LocMemCache, the API mounted.
+    with override_settings(DEBUG=True, CACHES=LOCMEM, KCP_API={}):
+        plain = [m.id for m in run_checks()]
+        deploy = [m.id for m in run_checks(include_deployment_checks=True)]
+
+    assert "kcp_django.W002" not in plain
+    assert deploy.count("kcp_django.W002") == 1
+
+
+@pytest.mark.django_db  # from Django 6.1 the model checks ask the database
+def test_with_debug_off_the_per_process_cache_is_warned_about_once() -> None:
+    with override_settings(DEBUG=False, CACHES=LOCMEM, KCP_API={}):
+        plain = [m.id for m in run_checks()]
+        deploy = [m.id for m in run_checks(include_deployment_checks=True)]
+
+    assert plain.count("kcp_django.W002") == 1
+    assert deploy.count("kcp_django.W002") == 1
 
 
 @pytest.mark.django_db

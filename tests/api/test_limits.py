@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from kcp_django.api import limits
+from kcp_django.api.conf import get_api_settings
 from kcp_django.gateways.base import KST
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, AttemptCounter
@@ -42,6 +44,70 @@ def test_after_the_per_reference_cap_the_gateway_is_not_called() -> None:
     assert [answer.status_code for answer in answers] == [201] * 5
     assert_cap_answer(refused)
     assert (len(outbox), AccountVerification.objects.count()) == (calls, rows) == (5, 5)
+
+
+def test_another_customer_cannot_spend_the_attempts_of_a_reference_they_guessed() -> None:
+    stranger = client_for(make_user("stranger"))
+    spent = [
+        stranger.post(VERIFICATIONS, request_body(account_no=account(n), reference="refund-2026-0002"))
+        for n in range(6)
+    ]
+    owner = client_for(make_user("customer"))
+
+    answer = owner.post(VERIFICATIONS, request_body(account_no=account(7), reference="refund-2026-0002"))
+
+    assert [response.status_code for response in spent] == [201] * 5 + [429]
+    assert answer.status_code == 201
+    assert answer.json()["status"] == "verified"
+
+
+def test_anonymous_callers_if_allowed_have_the_reference_cap_per_address() -> None:
+    with api_settings(PERMISSION_CLASSES=["rest_framework.permissions.AllowAny"], LIMITS={"reference": 2}):
+        spent = [
+            client_for().post(
+                VERIFICATIONS, request_body(account_no=account(n), reference="R-1"), REMOTE_ADDR="198.51.100.1"
+            )
+            for n in range(3)
+        ]
+        elsewhere = client_for().post(
+            VERIFICATIONS, request_body(account_no=account(8), reference="R-1"), REMOTE_ADDR="198.51.100.2"
+        )
+
+    assert [response.status_code for response in spent] == [201, 201, 429]
+    assert elsewhere.status_code == 201
+
+
+def only_references_named_after_the_caller(request: Any, reference: str) -> bool:
+    """A ``REFERENCE_OWNER_CHECK`` for these tests: ``<username>-...`` belongs to that user."""
+    return bool(request.user.is_authenticated and reference.startswith(f"{request.user.username}-"))
+
+
+OWNER_CHECK = f"{__name__}.only_references_named_after_the_caller"
+
+
+def test_a_reference_the_owner_check_refuses_is_403_and_stores_nothing() -> None:
+    client = client_for(make_user("stranger"))
+    with api_settings(REFERENCE_OWNER_CHECK=OWNER_CHECK):
+        refused = client.post(VERIFICATIONS, request_body(reference="customer-refund-2"), HTTP_IDEMPOTENCY_KEY="key-1")
+        own = client.post(VERIFICATIONS, request_body(reference="stranger-refund-9"), HTTP_IDEMPOTENCY_KEY="key-1")
+
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "code": "reference_not_allowed",
+        "message": "reference(가맹점 참조값)는 사용할 수 없는 값입니다. 본인 주문의 환불 페이지에서 계좌를 인증하세요.",
+    }
+    assert own.status_code == 201  # the refusal claimed nothing, not even the Idempotency-Key
+    assert (len(outbox), AccountVerification.objects.count()) == (1, 1)
+    assert set(AttemptCounter.objects.values_list("count", flat=True)) == {1}  # the refusal counted nowhere
+    assert AccountVerification.objects.get().reference == "stranger-refund-9"
+
+
+def test_the_owner_check_must_be_a_dotted_path() -> None:
+    with (
+        override_settings(KCP_API={"REFERENCE_OWNER_CHECK": ["shop.api.owns_reference"]}),
+        pytest.raises(ImproperlyConfigured, match="REFERENCE_OWNER_CHECK"),
+    ):
+        get_api_settings()
 
 
 def test_a_refused_attempt_uses_up_nothing_else() -> None:

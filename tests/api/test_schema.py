@@ -56,6 +56,13 @@ def test_the_create_operation_documents_its_answers_and_headers(openapi: dict[st
     assert set(create["responses"]) == {"201", "202", "400", "401", "403", "409", "415", "422", "429", "503"}
     assert create["responses"]["202"]["headers"]["Location"]["required"] is True
     assert create["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    # 503 is outcome_not_stored (with Location) or database_unavailable (without): Location is optional.
+    assert create["responses"]["503"]["headers"]["Location"].get("required", False) is False
+    assert create["responses"]["503"]["headers"]["Retry-After"]["required"] is True
+    assert create["responses"]["201"]["headers"]["Location"]["required"] is True
+    assert "database_unavailable" in create["responses"]["503"]["description"]
+    retrieve = operation(openapi, "/kcp/verifications/{public_id}/", "get")
+    assert retrieve["responses"]["503"]["headers"]["Retry-After"]["required"] is True
     assert create["parameters"][0]["name"] == "Idempotency-Key"
     request = openapi["components"]["schemas"]["VerificationRequest"]
     assert request["required"] == ["account_no", "bank_code", "owner_nm", "reference"]
@@ -66,7 +73,22 @@ def test_the_create_operation_documents_its_answers_and_headers(openapi: dict[st
 def test_the_verification_never_documents_secrets(openapi: dict[str, Any]) -> None:
     fields = set(openapi["components"]["schemas"]["Verification"]["properties"])
 
-    assert not fields & {"account_no", "owner_nm", "raw_response", "res_msg", "site_key", "ordr_idxx"}
+    assert not fields & {"account_no", "owner_nm", "raw_response", "site_key", "ordr_idxx"}
+
+
+def test_what_only_some_callers_see_is_documented_as_optional(openapi: dict[str, Any]) -> None:
+    verification = openapi["components"]["schemas"]["Verification"]
+
+    assert {"res_cd", "res_msg", "reason"} <= set(verification["properties"])
+    assert not {"res_cd", "res_msg", "reason"} & set(verification["required"])
+    assert openapi["components"]["schemas"]["ReasonEnum"]["enum"] == ["account_invalid", "holder_mismatch", "other"]
+    assert verification["properties"]["reason"]["nullable"] is True
+
+
+def test_only_session_authentication_is_documented_by_default(openapi: dict[str, Any]) -> None:
+    # HTTP Basic, in DRF's defaults, is not accepted unless KCP_API["AUTHENTICATION_CLASSES"] lists it.
+    assert operation(openapi, "/kcp/verifications/", "post")["security"] == [{"cookieAuth": []}]
+    assert "basicAuth" not in openapi["components"].get("securitySchemes", {})
 
 
 def test_the_banks_operation_documents_caching(openapi: dict[str, Any]) -> None:
@@ -83,3 +105,13 @@ def test_without_drf_spectacular_views_are_left_alone(monkeypatch: pytest.Monkey
     def view() -> None: ...
 
     assert schema.document("create")(view) is view
+
+
+def test_a_configuration_error_is_a_503_without_location(openapi: dict[str, Any]) -> None:
+    create = operation(openapi, "/kcp/verifications/", "post")
+
+    answer = create["responses"]["503"]
+    assert "configuration_error" in answer["description"]
+    assert answer["headers"]["Location"].get("required", False) is False  # outcome_not_stored only
+    assert answer["headers"]["Retry-After"]["required"] is True
+    assert create["responses"]["201"]["headers"]["Location"]["required"] is True

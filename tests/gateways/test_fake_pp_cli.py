@@ -13,11 +13,20 @@ import pytest
 
 from kcp_django.exceptions import OutcomeUnknown
 from kcp_django.gateways.base import VerificationRequest
-from kcp_django.gateways.ppcli.client import STDOUT_LIMIT, PpCliArgs, PpCliGateway, build_arg, last_line, run_bounded
+from kcp_django.gateways.ppcli.client import (
+    STDOUT_LIMIT,
+    PpCliArgs,
+    PpCliGateway,
+    build_arg,
+    last_line,
+    parse_answer,
+    run_bounded,
+)
 from kcp_django.gateways.sandbox import SandboxGateway
 from tests.ppcli_standins import gone_soon, install_fake, ppcli_merchant
 
-S102_LINE = b"res_cd=S102\x1fres_msg=" + "연동 모듈 호출 오류".encode("euc-kr")
+# KCP's S102 answer, plus the field only this test double sends, so kcp_check can recognise it.
+S102_LINE = b"res_cd=S102\x1fres_msg=" + "연동 모듈 호출 오류".encode("euc-kr") + b"\x1fkcp_fake=1"
 FAKE_MODULE = [sys.executable, "-m", "kcp_django.testing.fake_pp_cli"]
 VERIFIED = VerificationRequest("ORD-OK-1", "04", "1234567890123", "홍길동", "203.0.113.7")
 NOT_FOUND = VerificationRequest("ORD-NF-1", "88", "0001234567", "홍길동")
@@ -63,6 +72,46 @@ def test_getopt_style_attached_argument_is_a_transaction(tmp_path: Path) -> None
     arg = build_arg(PpCliArgs(home=str(tmp_path), site_cd="T0000", site_key="k"))
     completed = fake(b"-h" + arg)
     assert b"res_cd=8999" in completed.stdout  # a transaction (off the layout), not S102
+
+
+# --- never for KCP's real gateway ----------------------------------------------------------
+
+REAL_SITE_KEY = "Zq9vX2mK7pL4sT8wR3nB6yC1_"
+
+
+def test_the_installation_check_answer_marks_the_test_double() -> None:
+    fields = parse_answer(last_line(fake("-h").stdout))
+    assert (fields["res_cd"], fields["kcp_fake"]) == ("S102", "1")
+
+
+@pytest.mark.parametrize("mode", ["normal", "hang", "slow"])
+def test_a_request_for_the_real_gateway_is_refused_never_verified(
+    home: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("KCP_FAKE_MODE", mode)
+    monkeypatch.setenv("KCP_FAKE_SLEEP", "30")
+    merchant = ppcli_merchant(home, MODE="real", SITE_CD="A52Q7", SITE_KEY=REAL_SITE_KEY, TIMEOUT=10)
+    assert merchant.gateway_host == "paygw.kcp.co.kr"
+
+    result = PpCliGateway(merchant).verify(VERIFIED)
+
+    assert not result.is_success
+    assert (result.res_cd, result.res_msg) == ("S999", "kcp-django fake pp_cli refuses the real gateway")
+    assert result.ordr_idxx == VERIFIED.ordr_idxx
+    assert "real gateway" in result.raw["_stderr"]
+    assert not result.tno
+
+
+@pytest.mark.parametrize("host", [b"PAYGW.KCP.CO.KR", b"paygw.kcp.co.kr."])
+def test_the_real_host_is_recognised_in_any_spelling(tmp_path: Path, host: bytes) -> None:
+    arg = build_arg(PpCliArgs(home=str(tmp_path), site_cd="A52Q7", site_key="k", pa_url=host.decode()))
+    completed = fake("-h", arg)
+    assert last_line(completed.stdout).startswith(b"res_cd=S999\x1f")
+
+
+def test_the_test_gateway_host_still_gets_the_sandbox_answer(gateway: PpCliGateway) -> None:
+    assert gateway.merchant.gateway_host == "testpaygw.kcp.co.kr"
+    assert gateway.verify(VERIFIED).res_cd == "0000"
 
 
 # --- the sandbox's outcomes ------------------------------------------------------------------

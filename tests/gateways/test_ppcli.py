@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown
-from kcp_django.gateways.base import VerificationRequest, parse_app_time
+from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
+from kcp_django.gateways.base import VerificationRequest, ensure_usable, is_test_double, parse_app_time
 from kcp_django.gateways.ppcli.client import (
     STDOUT_LIMIT,
     PpCliArgs,
@@ -377,6 +377,53 @@ def test_binary_that_cannot_be_executed_is_unavailable(tmp_path: Path) -> None:
     binary.chmod(0o755)
     with pytest.raises(GatewayUnavailable, match="could not start"):
         PpCliGateway(ppcli_merchant(tmp_path)).verify(REQUEST)
+
+
+# --- readiness, before every request ---------------------------------------------------------
+
+
+def test_a_ready_installation_passes_check_ready_and_runs_nothing(tmp_path: Path) -> None:
+    install("recorder", tmp_path / "bin" / "pp_cli")
+    merchant = ppcli_merchant(tmp_path)
+    PpCliGateway.check_ready(merchant)
+    ensure_usable(PpCliGateway, merchant)
+    assert not (tmp_path / "bin" / "argv.bin").exists(), "the readiness check never runs pp_cli"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"HOME_DIR": ""}, ["OPTIONS['HOME_DIR']", "KCP_HOME_DIR", "OPTIONS['BIN']"]),
+        ({}, ["bin/pp_cli", "KCP_HOME_DIR", "KCP_BIN"]),
+        ({"BIN": "/nonexistent/pp_cli"}, ["/nonexistent/pp_cli", "OPTIONS['BIN']"]),
+        ({"LAYOUT": {"tx_cd": "{ordr_idxx}"}}, ["KCP_MERCHANTS['shop2']['OPTIONS']['LAYOUT']['tx_cd']"]),
+    ],
+    ids=["no-home-no-bin", "missing-binary", "missing-bin", "broken-layout"],
+)
+def test_a_gateway_that_could_send_nothing_is_a_configuration_error(
+    tmp_path: Path, options: dict[str, Any], named: list[str]
+) -> None:
+    if "LAYOUT" in options:
+        install("recorder", tmp_path / "bin" / "pp_cli")
+    merchant = ppcli_merchant(tmp_path, alias="shop2", **options)
+    with pytest.raises(KcpConfigurationError) as caught:
+        PpCliGateway.check_ready(merchant)
+    assert str(caught.value).startswith("KCP_MERCHANTS['shop2']")
+    for text in named:
+        assert text in str(caught.value)
+
+
+def test_a_non_executable_binary_is_a_configuration_error(tmp_path: Path) -> None:
+    install("recorder", tmp_path / "bin" / "pp_cli").chmod(0o644)
+    with pytest.raises(KcpConfigurationError, match="chmod 755"):
+        ensure_usable(PpCliGateway, ppcli_merchant(tmp_path))
+
+
+def test_pp_cli_is_no_test_double_in_real_mode(tmp_path: Path) -> None:
+    install("recorder", tmp_path / "bin" / "pp_cli")
+    merchant = ppcli_merchant(tmp_path, MODE="real", SITE_CD="A52Q7")
+    assert not is_test_double(PpCliGateway)
+    ensure_usable(PpCliGateway, merchant)
 
 
 def test_pp_cli_does_not_inherit_the_servers_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

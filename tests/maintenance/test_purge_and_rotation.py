@@ -125,9 +125,10 @@ def test_a_tampered_value_or_a_missing_key_fails_loudly_with_the_row_id() -> Non
     assert_readable(good)
 
     err = StringIO()
-    with pytest.raises(CommandError, match=rf"2 row\(s\) could not be decrypted \(ids {min(failed)}, {max(failed)}\)"):
+    where = rf"kcp_django.AccountVerification.account_no ids {min(failed)}, {max(failed)}"
+    with pytest.raises(CommandError, match=rf"2 row\(s\) could not be decrypted \({where}\)"):
         call_command("kcp_rotate_keys", stdout=StringIO(), stderr=err)
-    assert f"row {tampered_pk}: Cannot decrypt" in err.getvalue()
+    assert f"kcp_django.AccountVerification.account_no row {tampered_pk}: Cannot decrypt" in err.getvalue()
 
 
 def test_the_rotate_command_reports_counts_and_has_a_dry_run() -> None:
@@ -137,7 +138,8 @@ def test_the_rotate_command_reports_counts_and_has_a_dry_run() -> None:
     call_command("kcp_rotate_keys", "--dry-run", stdout=out)
     call_command("kcp_rotate_keys", "--batch-size", "2", stdout=out)
 
-    assert "rows per key: k2 0, k1 3, (other) 0" in out.getvalue()
+    assert "kcp_django.AccountVerification.account_no rows per key: k2 0, k1 3, (other) 0" in out.getvalue()
+    assert "kcp_django.AccountVerification.account_no: 3 rotated, 0 left" in out.getvalue()
     assert "newest key k2: re-encrypted 3, could not decrypt 0, left on older keys 0" in out.getvalue()
 
 

@@ -192,6 +192,24 @@ def test_a_row_of_a_merchant_no_longer_configured_goes_to_staff() -> None:
     assert "closed-shop" in row.failure_reason
 
 
+def test_real_mode_never_retries_through_a_test_double() -> None:
+    row = unknown_row("DOUBLE-1")
+    real_on_sandbox = {
+        "default": {
+            "BACKEND": "sandbox",
+            "OPTIONS": {"MODE": "real", "SITE_CD": "A52Q7", "SITE_KEY": "Zq9vX2mK7pL4sT8wR3nB6yC1_"},
+        }
+    }
+    with override_settings(KCP_MERCHANTS=real_on_sandbox):
+        report = reconcile(older_than=NOW)
+
+    assert (report.retried, report.verified, report.marked_for_review) == (0, 0, 1)
+    assert len(outbox) == 0
+    row.refresh_from_db()
+    assert row.state == "UNKNOWN" and row.needs_review
+    assert "test double" in row.failure_reason
+
+
 @pytest.mark.parametrize(("reconcilers", "stuck"), [(2, 12), (4, 24)])
 def test_reconcilers_running_at_once_retry_each_row_exactly_once(reconcilers: int, stuck: int) -> None:
     rows = [unknown_row(f"PAR-{number:02d}", account_no=f"1002-333-{number:06d}") for number in range(stuck)]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
@@ -143,3 +146,114 @@ def test_merchant_option_picks_the_alias(home: Path) -> None:
     assert status == 0, output
     assert "merchant 'shop2'" in output
     assert "S102" in output
+
+
+# --- test doubles in real mode -----------------------------------------------------------------
+
+REAL_KEY = "Zq9vX2mK7pL4sT8wR3nB6yC1_"
+REAL = {"MODE": "real", "SITE_CD": "A52Q7", "SITE_KEY": REAL_KEY}
+
+
+def test_real_mode_on_the_sandbox_fails_saying_it_is_a_test_double() -> None:
+    status, output = run_check({"default": {"BACKEND": "sandbox", "OPTIONS": REAL}})
+    assert status == 1
+    (failure,) = lines_of(output, "FAIL")
+    assert failure.startswith("FAIL backend: KCP_MERCHANTS['default']['BACKEND']")
+    assert "test double" in failure
+    assert "KCP_GATEWAY=ppcli" in failure
+    assert "All checks passed." not in output
+    assert REAL_KEY not in output
+
+
+def test_real_mode_on_a_tests_own_double_fails() -> None:
+    merchants = {"default": {"BACKEND": "tests.gateways_for_tests.ExplodingGateway", "OPTIONS": REAL}}
+    status, output = run_check(merchants)
+    assert status == 1
+    assert "test double" in lines_of(output, "FAIL")[0]
+
+
+def test_real_mode_on_the_fake_pp_cli_fails_naming_it(home: Path) -> None:
+    status, output = run_check(ppcli_settings(home, **REAL))
+    assert status == 1
+    (failure,) = lines_of(output, "FAIL")
+    assert failure.startswith("FAIL installation (pp_cli -h):")
+    assert "kcp-django's fake pp_cli" in failure
+    assert "real mode" in failure
+    assert REAL_KEY not in output
+
+
+def test_test_mode_on_the_fake_pp_cli_passes_and_says_it_is_the_fake(home: Path) -> None:
+    status, output = run_check(ppcli_settings(home))
+    assert status == 0, output
+    assert any("kcp-django's fake pp_cli" in line for line in lines_of(output, "OK"))
+
+
+def test_an_unimportable_backend_fails() -> None:
+    merchants = {"default": {"BACKEND": "tests.no_such_module.Gateway", "OPTIONS": {"MODE": "test"}}}
+    status, output = run_check(merchants)
+    assert status == 1
+    assert lines_of(output, "FAIL")[0].startswith("FAIL backend: tests.no_such_module.Gateway cannot be imported")
+
+
+# --- as an operator runs it: real processes on the example project ----------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def operator_env(tmp_path: Path, **kcp: str) -> dict[str, str]:
+    """The example shop's environment in real mode (the default backend: the sandbox)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
+    env |= {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+        "KCP_MODE": "real",
+        "KCP_SITE_CD": "A52Q7",
+        "KCP_SITE_KEY": REAL_KEY,
+        "KCP_ENCRYPTION_KEYS": "k1:" + base64.urlsafe_b64encode(b"operator-test-encryption-key-32b").decode(),
+        "KCP_INDEX_KEY": base64.urlsafe_b64encode(b"operator-test-index-key-32-bytes").decode(),
+        **kcp,
+    }
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_real_mode_on_the_default_sandbox_fails_check_and_kcp_check(tmp_path: Path) -> None:
+    env = operator_env(tmp_path)
+
+    check = manage(env, "check")
+    kcp_check = manage(env, "kcp_check", "--no-color")
+
+    assert check.returncode == 1
+    assert "kcp_django.E011" in check.stderr
+    assert kcp_check.returncode == 1
+    assert "FAIL backend:" in kcp_check.stdout
+    assert "test double" in kcp_check.stdout
+    assert "All checks passed." not in kcp_check.stdout
+    assert REAL_KEY not in check.stderr + kcp_check.stdout + kcp_check.stderr
+
+
+def test_kcp_check_runs_and_explains_even_when_the_system_checks_fail(tmp_path: Path) -> None:
+    env = operator_env(tmp_path, KCP_MODE="test", KCP_SITE_CD="T0000", KCP_GATEWAY="ppcli")
+    env["KCP_HOME_DIR"] = str(tmp_path / "no-kit")
+
+    assert "kcp_django.E012" in manage(env, "check").stderr
+    done = manage(env, "kcp_check", "--no-color")
+
+    assert done.returncode == 1
+    assert "FAIL binary: pp_cli not found at" in done.stdout
+    assert "SystemCheckError" not in done.stderr
+
+
+def test_real_mode_on_a_kit_running_the_fake_fails_kcp_check(tmp_path: Path, home: Path) -> None:
+    env = operator_env(tmp_path, KCP_GATEWAY="ppcli", KCP_HOME_DIR=str(home))
+
+    done = manage(env, "kcp_check", "--no-color")
+
+    assert done.returncode == 1
+    (failure,) = lines_of(done.stdout, "FAIL")
+    assert failure.startswith("FAIL installation (pp_cli -h):")
+    assert "kcp-django's fake pp_cli" in failure

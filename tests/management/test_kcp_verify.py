@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,48 @@ def test_the_pp_cli_gateway_gives_the_sandboxs_outcomes(
     )
     assert len(from_ppcli["tno"]) == len(from_sandbox["tno"])
     assert list((fake_kit / "log").rglob("*_pp_cli.log")), "the fake writes KCP's log layout"
+
+
+ACCOUNT = ["--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동"]
+
+
+def test_a_setting_a_system_check_refuses_exits_4_with_the_problem_as_json(shop_env: dict[str, str]) -> None:
+    # Real mode without a site key: kcp_django.E001, found by Django's system checks before anything is sent.
+    real_without_key = {**shop_env, "KCP_MODE": "real", "KCP_SITE_CD": "A52Q7"}
+
+    done = kcp_verify(real_without_key, *ACCOUNT, "--json")
+
+    assert done.returncode == 4, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["fields"] == []
+    [problem] = answer["error"]
+    assert "kcp_django.E001" in problem
+    assert "KCP_SITE_KEY: is empty" in problem
+    assert "OPTIONS" not in problem.split("HINT")[0], "the message names the variable that was set"
+    assert "123456789012" not in done.stdout + done.stderr
+
+
+def test_a_setting_a_system_check_refuses_exits_4_without_json_too(shop_env: dict[str, str]) -> None:
+    done = kcp_verify({**shop_env, "KCP_MODE": "real", "KCP_SITE_CD": "T0000"}, *ACCOUNT)
+
+    assert done.returncode == 4
+    assert done.stdout == ""
+    assert "KCP_SITE_CD: 'T0000' is a KCP test site code" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_merchant_alias_exits_4_with_json(shop_env: dict[str, str]) -> None:
+    done = kcp_verify(shop_env, *ACCOUNT, "--merchant", "elsewhere", "--json")
+
+    assert done.returncode == 4
+    [problem] = json.loads(done.stdout)["error"]
+    assert "KCP_MERCHANTS['elsewhere']: no such merchant alias (configured: default)" in problem
+
+
+def test_the_help_lists_every_exit_status(shop_env: dict[str, str]) -> None:
+    done = kcp_verify(shop_env, "--help")
+
+    assert done.returncode == 0
+    listed = re.findall(r"^  ([0-9])  (\S.*)$", done.stdout, flags=re.MULTILINE)
+    assert [status for status, _ in listed] == ["0", "1", "2", "3", "4"]
+    assert all(meaning for _, meaning in listed)

@@ -215,3 +215,29 @@ def test_a_refund_is_never_sent_inside_the_callers_transaction(verified: Account
     with pytest.raises(RefundInTransaction), transaction.atomic():
         request_refund(kind="escrow-cancel", tno=TNO, verification=verified)
     assert not Refund.objects.exists() and len(refund_outbox) == 0
+
+
+def test_a_client_ip_that_is_not_an_address_is_refused_before_anything_is_stored(
+    verified: AccountVerification,
+) -> None:
+    with pytest.raises(InvalidRequest) as invalid:
+        request_refund(kind="escrow-cancel", tno=TNO, verification=verified, client_ip="1.2.3.4&res_cd=0000")
+    assert [error.field for error in invalid.value.errors] == ["client_ip"]
+    assert not Refund.objects.exists() and len(refund_outbox) == 0
+
+    refund = request_refund(kind="escrow-cancel", tno=TNO, verification=verified, client_ip="::ffff:10.0.0.7")
+    assert refund.client_ip == "10.0.0.7"
+    [sent] = list(refund_outbox)
+    assert sent.mod_ip == "10.0.0.7"
+
+
+def test_real_mode_never_refunds_through_a_test_double(verified: AccountVerification) -> None:
+    from django.conf import settings
+
+    from kcp_django.exceptions import KcpConfigurationError
+
+    merchants = {"default": {**settings.KCP_MERCHANTS["default"]}}
+    merchants["default"]["OPTIONS"] = {**merchants["default"]["OPTIONS"], "MODE": "real", "SITE_CD": "A1234"}
+    with override_settings(KCP_MERCHANTS=merchants), pytest.raises(KcpConfigurationError, match="test double"):
+        request_refund(kind="escrow-cancel", tno=TNO, verification=verified)
+    assert not Refund.objects.exists() and len(refund_outbox) == 0

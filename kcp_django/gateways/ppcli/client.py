@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
 from kcp_django.gateways.base import GatewayResult, VerificationRequest
@@ -188,12 +188,12 @@ def find_binary(merchant: MerchantConfig) -> str:
     else:
         raise GatewayUnavailable(
             f"pp_cli: merchant {merchant.alias!r} sets neither OPTIONS['HOME_DIR'] nor OPTIONS['BIN']; set "
-            "HOME_DIR to the folder holding KCP's bin/pp_cli (KCP's g_conf_home_dir)."
+            "HOME_DIR (KCP_HOME_DIR) to the folder holding KCP's bin/pp_cli (KCP's g_conf_home_dir)."
         )
     if not os.path.isfile(candidate):
         raise GatewayUnavailable(
             f"pp_cli not found at {candidate}: install KCP's client there (bin/pp_cli or bin/pp_cli_x64 under "
-            "OPTIONS['HOME_DIR']) or point OPTIONS['BIN'] at it."
+            "OPTIONS['HOME_DIR'], KCP_HOME_DIR) or point OPTIONS['BIN'] (KCP_BIN) at it."
         )
     if not os.access(candidate, os.X_OK):
         raise GatewayUnavailable(f"pp_cli at {candidate} is not executable: run `chmod 755 {candidate}`.")
@@ -383,8 +383,28 @@ def _signal_name(number: int) -> str:
 class PpCliGateway:
     """KCP's account certification through the native ``pp_cli`` client."""
 
+    #: It sends every request to KCP (see :class:`~kcp_django.gateways.base.Gateway`).
+    is_test_double: ClassVar[bool] = False
+
     def __init__(self, merchant: MerchantConfig) -> None:
         self.merchant = merchant
+
+    @staticmethod
+    def check_ready(merchant: MerchantConfig) -> None:
+        """Raise :class:`KcpConfigurationError` when no request of ``merchant`` could be sent: no
+        ``HOME_DIR``/``BIN``, a missing or non-executable binary, or a broken ``OPTIONS['LAYOUT']``.
+
+        A few ``stat`` calls and the layout's validation; nothing is run.
+        """
+        try:
+            find_binary(merchant)
+        except GatewayUnavailable as exc:
+            raise KcpConfigurationError(f"KCP_MERCHANTS[{merchant.alias!r}]['OPTIONS']: {exc.reason}") from None
+        try:
+            load_layout(merchant.options.get("LAYOUT"))
+        except KcpConfigurationError as exc:
+            named = str(exc).replace("KCP_MERCHANTS[...]", f"KCP_MERCHANTS[{merchant.alias!r}]", 1)
+            raise KcpConfigurationError(named) from None
 
     def verify(self, request: VerificationRequest) -> GatewayResult:
         binary = find_binary(self.merchant)

@@ -52,8 +52,16 @@ def check_binary(merchant: MerchantConfig) -> tuple[Check, str | None]:
     return Check("binary", True, f"{binary} is executable"), binary
 
 
-def check_installation(binary: str) -> Check:
-    """KCP's own check: ``pp_cli -h`` without an argument answers ``res_cd=S102`` on stdout."""
+#: The field kcp-django's fake pp_cli adds to its installation-check answer (KCP's never sends it).
+FAKE_MARKER = "kcp_fake"
+
+
+def check_installation(binary: str, *, real_mode: bool = False) -> Check:
+    """KCP's own check: ``pp_cli -h`` without an argument answers ``res_cd=S102`` on stdout.
+
+    kcp-django's fake pp_cli answers it too, with ``kcp_fake=1``: fine in test mode, a failure in
+    real mode (``real_mode``), where it would stand in for KCP.
+    """
     name = "installation (pp_cli -h)"
     try:
         output = run_bounded([binary, "-h"], INSTALL_CHECK_TIMEOUT)
@@ -67,9 +75,19 @@ def check_installation(binary: str) -> Check:
     if output.timed_out:
         return Check(name, False, f"no answer within {INSTALL_CHECK_TIMEOUT:g}s; is {binary} KCP's pp_cli?")
     try:
-        res_cd = parse_answer(last_line(output.stdout)).get("res_cd", "")
+        fields = parse_answer(last_line(output.stdout))
     except UnicodeDecodeError:
-        res_cd = ""
+        fields = {}
+    res_cd = fields.get("res_cd", "")
+    if FAKE_MARKER in fields:
+        if real_mode:
+            return Check(
+                name,
+                False,
+                f"{binary} is kcp-django's fake pp_cli (kcp-fake-pp-cli), a test double that never asks KCP, "
+                "and the merchant is in real mode: install KCP's own pp_cli from the kit of your contract there.",
+            )
+        return Check(name, True, f"answered res_cd={res_cd}: kcp-django's fake pp_cli (a test double, test mode)")
     if res_cd == "S102":
         return Check(name, True, "answered res_cd=S102, as KCP's guide expects")
     got = f"res_cd={res_cd}" if res_cd else "nothing readable"
@@ -124,7 +142,7 @@ def installation_checks(merchant: MerchantConfig) -> list[Check]:
     binary_check, binary = check_binary(merchant)
     checks.append(binary_check)
     if binary is not None:
-        checks.append(check_installation(binary))
+        checks.append(check_installation(binary, real_mode=merchant.mode == "real"))
     checks.append(check_log_dir(merchant))
     folders = {"log dir": merchant.log_dir, "home dir": merchant.home_dir}
     if binary is not None:

@@ -28,5 +28,5 @@ class Command(BaseCommand):
         self.stdout.write(f"KCP_INDEX_KEY={_new_key()}")
         self.stdout.write(
             "# To rotate, prepend a new key (KCP_ENCRYPTION_KEYS=k2:<new>,k1:<old>) and keep the old ones "
-            "until every value is re-encrypted; never change KCP_INDEX_KEY once rows are stored."
+            "until every value is re-encrypted; after changing KCP_INDEX_KEY, run kcp_reindex (docs/security.md)."
         )

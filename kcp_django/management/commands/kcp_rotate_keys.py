@@ -1,7 +1,8 @@
-"""``manage.py kcp_rotate_keys``: re-encrypt stored account numbers under the newest key.
+"""``manage.py kcp_rotate_keys``: re-encrypt every EncryptedTextField's values under the newest key.
 
-Resumable: stop it at any time and run it again. Exit status 1 when a value could not be decrypted
-(each is reported with its row id and left as it is).
+Every installed model's encrypted fields (kcp_django's and the shop's own), each reported as
+``app_label.Model.field: N rotated, M left``. Resumable: stop it at any time and run it again. Exit
+status 1 when a value could not be decrypted (each is reported with its row id and left as it is).
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE, rotate_keys, rows_per_key
+from kcp_django.maintenance.rotate_keys import (
+    DEFAULT_BATCH_SIZE,
+    encrypted_fields,
+    field_label,
+    rotate_keys,
+    rows_per_key,
+)
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt account numbers stored under older KCP_ENCRYPTION_KEYS with the first (newest) key."
+    help = (
+        "Re-encrypt the values of every EncryptedTextField of every installed model stored under older "
+        "KCP_ENCRYPTION_KEYS with the first (newest) key."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -33,21 +43,26 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         try:
             if options["dry_run"]:
-                counts = rows_per_key(options["database"])
-                self.stdout.write(
-                    "kcp_rotate_keys (dry run): rows per key: " + ", ".join(f"{k} {n}" for k, n in counts.items())
-                )
+                for model_field in encrypted_fields():
+                    counts = rows_per_key(options["database"], model_field)
+                    per_key = ", ".join(f"{k} {n}" for k, n in counts.items())
+                    self.stdout.write(f"kcp_rotate_keys (dry run): {field_label(model_field)} rows per key: {per_key}")
                 return
             report = rotate_keys(batch_size=options["batch_size"], limit=options["limit"], using=options["database"])
         except ImproperlyConfigured as exc:
             raise CommandError(f"configuration: {exc}", returncode=4) from None
-        for pk, problem in report.failed:
-            self.stderr.write(f"row {pk}: {problem}")
+        for one in report.fields:
+            for pk, problem in one.failed:
+                self.stderr.write(f"{one.label} row {pk}: {problem}")
         if options["verbosity"] >= 1:
+            for one in report.fields:
+                self.stdout.write(f"kcp_rotate_keys: {one.summary()}")
             self.stdout.write(f"kcp_rotate_keys: {report.summary()}")
         if report.failed:
-            ids = ", ".join(str(pk) for pk, _ in report.failed)
+            where = "; ".join(
+                f"{one.label} ids {', '.join(str(pk) for pk, _ in one.failed)}" for one in report.fields if one.failed
+            )
             raise CommandError(
-                f"{len(report.failed)} row(s) could not be decrypted (ids {ids}): restore the missing key to "
+                f"{len(report.failed)} row(s) could not be decrypted ({where}): restore the missing key to "
                 "KCP_ENCRYPTION_KEYS, or have staff look at altered values; the other rows were re-encrypted."
             )

@@ -1,17 +1,24 @@
 """``manage.py kcp_verify``: verify one refund account from the command line.
 
 Exit status: 0 verified, 1 rejected, 2 invalid input, 3 unknown (or still pending), 4 configuration.
+
+The command runs Django's system checks itself (``requires_system_checks = []``), so that a
+configuration problem, whoever finds it (a system check, the settings, the gateway), exits 4 with
+its message (a JSON object with ``--json``) rather than Django's generic exit 1.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
 
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
 from django.utils import translation
+from django.utils.translation import gettext
 
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, VerificationState
@@ -28,8 +35,35 @@ EXIT_INVALID = 2
 EXIT_CONFIGURATION = 4
 
 
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, with the epilog's lines kept as written."""
+
+
+def exit_codes_help() -> str:
+    return "\n".join(
+        [
+            gettext("exit status:"),
+            "  0  " + gettext("verified: the holder's name matches the account"),
+            "  1  " + gettext("rejected: KCP refused the account or the name"),
+            "  2  " + gettext("invalid input, or an order number already used for another account"),
+            "  3  " + gettext("unknown: KCP's answer is not known yet (run kcp_reconcile later)"),
+            "  4  " + gettext("configuration: a setting or a system check is wrong; nothing was sent to KCP"),
+        ]
+    )
+
+
 class Command(BaseCommand):
-    help = "Verify a refund bank account through KCP (계좌인증). Exit: 0 verified, 1 rejected, 2 invalid, 3 unknown."
+    help = (
+        "Verify a refund bank account through KCP (계좌인증). "
+        "Exit: 0 verified, 1 rejected, 2 invalid, 3 unknown, 4 configuration."
+    )
+    #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
+    requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("epilog", exit_codes_help())
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bank-code", required=True, help="bank code, e.g. 04 (국민은행)")
@@ -39,8 +73,13 @@ class Command(BaseCommand):
         parser.add_argument("--reference", default="", help="your order or refund id, kept with the row")
         parser.add_argument("--merchant", default="default", help="alias in KCP_MERCHANTS")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options.get("skip_checks"):
+            problems = self._check_configuration()
+            if problems:
+                self._fail(EXIT_CONFIGURATION, problems, options["json"], [])
         try:
             row = verify_refund_account(
                 bank_code=options["bank_code"],
@@ -55,11 +94,24 @@ class Command(BaseCommand):
         except DuplicateOrderError as exc:
             self._fail(EXIT_INVALID, [str(exc)], options["json"], ["ordr_idxx"])
         except ImproperlyConfigured as exc:
-            self._fail(EXIT_CONFIGURATION, [f"configuration: {exc}"], options["json"], [])
+            self._fail(EXIT_CONFIGURATION, [_configuration(str(exc))], options["json"], [])
         except AnswerNotStored as exc:
             self._fail(EXIT_CODES[VerificationState.PENDING], [str(exc)], options["json"], [])
         self._report(row, options["json"])
         sys.exit(EXIT_CODES[VerificationState(row.state)])
+
+    def _check_configuration(self) -> list[str]:
+        """Django's system checks, as ``manage.py check`` runs them: errors returned, warnings shown."""
+        problems = []
+        for message in checks.run_checks():
+            if message.is_silenced():
+                continue
+            if message.is_serious():
+                text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
+                problems.append(_configuration(text))
+            else:
+                self.stderr.write(str(message), style_func=self.style.WARNING)
+        return problems
 
     def _report(self, row: AccountVerification, as_json: bool) -> None:
         data = verification_as_dict(row)
@@ -78,6 +130,10 @@ class Command(BaseCommand):
         for message in messages:
             self.stderr.write(message)
         sys.exit(code)
+
+
+def _configuration(problem: str) -> str:
+    return gettext("configuration: %(problem)s") % {"problem": problem}
 
 
 def _bilingual_errors(exc: InvalidRequest) -> list[str]:

@@ -22,12 +22,18 @@ STAFF_PERMISSIONS = [
     ("shop", "view_order"),
     ("shop", "view_refundrequest"),
     ("shop", "change_refundrequest"),
+    ("kcp_django", "request_refund"),
+    ("kcp_django", "resolve_refund"),
+    ("kcp_django", "view_refund"),
+    ("kcp_django", "view_kcpnotice"),
 ]
+# KCP's payment numbers (tno) of the demo orders: the sandbox refuses a refund of a number ending in 8,
+# gives no answer for one ending in 9 and accepts the others.
 ORDERS = [
-    ("2026-0001", "무선 이어폰", 89_000, PaymentMethod.VIRTUAL_ACCOUNT),
-    ("2026-0002", "전기 주전자", 45_000, PaymentMethod.BANK_TRANSFER),
-    ("2026-0003", "등산화", 132_000, PaymentMethod.VIRTUAL_ACCOUNT),
-    ("2026-0004", "책상 조명", 38_500, PaymentMethod.BANK_TRANSFER),
+    ("2026-0001", "무선 이어폰", 89_000, PaymentMethod.VIRTUAL_ACCOUNT, "20261127000001"),
+    ("2026-0002", "전기 주전자", 45_000, PaymentMethod.BANK_TRANSFER, "20261127000002"),
+    ("2026-0003", "등산화", 132_000, PaymentMethod.VIRTUAL_ACCOUNT, "20261127000003"),
+    ("2026-0004", "책상 조명", 38_500, PaymentMethod.BANK_TRANSFER, "20261127000004"),
 ]
 # One verification in each state the sandbox can end in (see the README's sandbox table).
 VERIFICATIONS = [
@@ -53,7 +59,7 @@ class Command(BaseCommand):
         )
         now = timezone.now()
         orders = {}
-        for days_ago, (number, product, amount, method) in enumerate(ORDERS, start=1):
+        for days_ago, (number, product, amount, method, tno) in enumerate(ORDERS, start=1):
             orders[number], _created = Order.objects.get_or_create(
                 number=number,
                 defaults={
@@ -62,8 +68,11 @@ class Command(BaseCommand):
                     "amount": amount,
                     "payment_method": method,
                     "paid_at": now - dt.timedelta(days=days_ago),
+                    "kcp_tno": tno,
                 },
             )
+            # Demo databases made before orders had a payment number get one.
+            Order.objects.filter(number=number, kcp_tno="").update(kcp_tno=tno)
         rows = {
             ordr_idxx: verify_refund_account(
                 bank_code=bank,

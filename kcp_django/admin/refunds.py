@@ -1,0 +1,274 @@
+"""The admin of refunds and of KCP's notices: read-only lists, and one way to move a refund by hand.
+
+Refunds are written by :mod:`kcp_django.refunds` only. A refund whose answer was lost (UNKNOWN, or
+left PENDING) is never sent again by code; staff with ``kcp_django.resolve_refund`` record what
+KCP's admin shows through "Resolve: KCP accepted it" / "Resolve: KCP rejected it", a confirmation
+page with a required note, kept in the admin log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from kcp_django.admin.badges import state_badge
+from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
+from kcp_django.admin.verifications import MerchantFilter
+from kcp_django.exceptions import RefundRefused
+from kcp_django.models import KcpNotice, Refund, RefundState
+from kcp_django.refunds.service import resolve_refund
+
+#: The states "resolve" applies to: the answer was lost.
+RESOLVABLE_STATES = (RefundState.UNKNOWN, RefundState.PENDING)
+#: Stored in the admin log (LogEntry.change_message) with the staff member's note.
+RESOLVE_LOG_MESSAGE = "Resolved as {state} after checking KCP's admin: {note}"
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        label=_("What KCP's admin shows"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text=_("Required: the state and the date KCP's admin shows for this refund, and where you looked."),
+    )
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows written by kcp_django only: viewed, never added, changed or deleted here."""
+
+    # A count of the whole table on every page grows with the table; the filtered count is enough.
+    show_full_result_count = False
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": ["kcp_django/admin.css"]})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Refund)
+class RefundAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "state_badge",
+        "kind",
+        "tno",
+        "amount_display",
+        "bank_name",
+        "account_no_masked",
+        "owner_nm",
+        "needs_review",
+        "created_at",
+        "completed_at",
+    ]
+    list_display_links = ["tno"]
+    list_filter = ["state", "kind", MerchantFilter, "needs_review", "created_at"]
+    search_fields = ["=tno", "=ordr_idxx", "=reference"]
+    search_help_text = _(
+        "Exact KCP transaction number of the payment (tno), order number (ordr_idxx) or shop reference."
+    )
+    actions = ["resolve_accepted", "resolve_rejected"]
+    # Never the account number: only its masked form, on the list and on the detail page.
+    fields = (
+        "public_id",
+        "merchant",
+        "state",
+        "kind",
+        "tno",
+        "ordr_idxx",
+        "mod_type",
+        "after_shipping",
+        "amount_display",
+        "bank_name",
+        "account_no_masked",
+        "owner_nm",
+        "verification",
+        "reason",
+        "reference",
+        "res_cd",
+        "res_msg",
+        "answer_tno",
+        "app_time",
+        "failure_reason",
+        "needs_review",
+        "requested_by",
+        "client_ip",
+        "created_at",
+        "answered_at",
+        "completed_at",
+        "resolved_by",
+        "resolved_at",
+        "resolution_note",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj: Refund) -> str:
+        return state_badge(obj.state, obj.get_state_display(), obj.res_msg or obj.failure_reason)
+
+    @admin.display(description=_("amount / remaining (won)"))
+    def amount_display(self, obj: Refund) -> str:
+        if obj.amount is None:
+            return str(_("full"))
+        return f"{obj.amount:,} / {obj.remaining:,}" if obj.remaining is not None else f"{obj.amount:,}"
+
+    @admin.display(description=_("bank"), ordering="bank_code")
+    def bank_name(self, obj: Refund) -> str:
+        bank = obj.bank
+        return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
+
+    @admin.display(description=_("account number"))
+    def account_no_masked(self, obj: Refund) -> str:
+        return obj.account_no_masked
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
+        # The list never reads the encrypted number.
+        return super().get_queryset(request).defer("account_no", "raw_response")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Plain equality on indexed columns, the whole term as one value (as the verification list).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(tno=term) | Q(ordr_idxx=term) | Q(reference=term)), False
+
+    # Resolving a refund whose answer was lost -------------------------------------------------------
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not request.user.has_perm(RESOLVE_REFUND_PERMISSION):
+            actions.pop("resolve_accepted", None)
+            actions.pop("resolve_rejected", None)
+        return actions
+
+    @admin.action(description=_("Resolve: KCP accepted it"))
+    def resolve_accepted(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
+        return self._resolve(request, queryset, accepted=True)
+
+    @admin.action(description=_("Resolve: KCP rejected it"))
+    def resolve_rejected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
+        return self._resolve(request, queryset, accepted=False)
+
+    def _resolve(self, request: HttpRequest, queryset: QuerySet[Refund], *, accepted: bool) -> HttpResponse | None:
+        if not request.user.has_perm(RESOLVE_REFUND_PERMISSION):
+            self.message_user(request, _("You may not resolve refunds."), messages.ERROR)
+            return None
+        rows = list(queryset[:2])
+        if len(rows) != 1:
+            self.message_user(
+                request,
+                _("Select exactly one refund to resolve: each one is checked in KCP's admin on its own."),
+                messages.ERROR,
+            )
+            return None
+        refund = rows[0]
+        if refund.state not in RESOLVABLE_STATES:
+            self.message_user(
+                request,
+                _(
+                    "Refund %(ordr_idxx)s is %(state)s: only a refund whose answer was lost "
+                    "(unknown or pending) is resolved."
+                )
+                % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
+                messages.ERROR,
+            )
+            return None
+        form = ResolveForm(request.POST if request.POST.get("kcp_resolve_confirmed") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            note = form.cleaned_data["note"]
+            try:
+                moved = resolve_refund(refund, accepted=accepted, note=note, user=request.user)
+            except RefundRefused as exc:
+                form.add_error("note", str(exc.message))
+            else:
+                if not moved:
+                    self.message_user(
+                        request,
+                        _("Refund %(ordr_idxx)s was already moved on (now %(state)s); nothing was changed.")
+                        % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
+                        messages.WARNING,
+                    )
+                    return None
+                self.log_change(request, refund, RESOLVE_LOG_MESSAGE.format(state=refund.state, note=note.strip()))
+                self.message_user(
+                    request,
+                    _("Refund %(ordr_idxx)s is now %(state)s.")
+                    % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Resolve: KCP accepted it") if accepted else _("Resolve: KCP rejected it"),
+            "subtitle": None,
+            "opts": self.opts,
+            "media": self.media + form.media,
+            "refund": refund,
+            "accepted": accepted,
+            "form": form,
+            "action_name": "resolve_accepted" if accepted else "resolve_rejected",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/kcp_django/refund_resolve.html", context)
+
+
+@admin.register(KcpNotice)
+class KcpNoticeAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "tx_cd",
+        "tno",
+        "order_no",
+        "matched",
+        "needs_review",
+        "review_reason",
+        "received_at",
+        "masked_fields",
+    ]
+    list_filter = ["tx_cd", "matched", "needs_review"]
+    search_fields = ["=tno", "=order_no"]
+    search_help_text = _("Exact KCP transaction number (tno) or order number (order_no).")
+    fields = (
+        "merchant",
+        "site_cd",
+        "tx_cd",
+        "tno",
+        "order_no",
+        "tx_tm",
+        "masked_fields",
+        "refund",
+        "matched",
+        "needs_review",
+        "review_reason",
+        "remote_addr",
+        "received_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("fields (masked)"))
+    def masked_fields(self, obj: KcpNotice) -> str:
+        return json.dumps(obj.fields, ensure_ascii=False, sort_keys=True)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(tno=term) | Q(order_no=term)), False

@@ -1,0 +1,75 @@
+"""``manage.py kcp_reindex --old-key-env NAME``: rebuild blind indexes under a new ``KCP_INDEX_KEY``.
+
+The new key is the configured ``KCP_INDEX_KEY``; the old one is read from the environment variable
+named by ``--old-key-env``, so it appears in no shell history or process list. Resumable: stop it
+at any time and run it again. Exit status 1 when an index could not be rebuilt (each is reported
+with its row id and left as it is).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from kcp_django.crypto import decode_key
+from kcp_django.maintenance.reindex import rebuild_blind_indexes
+from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute the blind index (e.g. account_index) of every row under the configured KCP_INDEX_KEY, "
+        "after the key changed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--old-key-env",
+            required=True,
+            metavar="NAME",
+            help="name of the environment variable that holds the previous KCP_INDEX_KEY (never the key itself)",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})",
+        )
+        parser.add_argument("--limit", type=int, default=None, help="read at most this many rows in this run")
+        parser.add_argument("--database", default="default", help="database alias (default: default)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        name = options["old_key_env"]
+        encoded = os.environ.get(name)
+        if not encoded:
+            raise CommandError(
+                f"--old-key-env: the environment variable {name} is not set; export the previous "
+                f"KCP_INDEX_KEY as {name} (the option takes the variable's name, not the key)."
+            )
+        try:
+            old_key = decode_key(encoded, name=f"--old-key-env ({name})")
+            report = rebuild_blind_indexes(
+                old_key, batch_size=options["batch_size"], limit=options["limit"], using=options["database"]
+            )
+        except ImproperlyConfigured as exc:
+            raise CommandError(f"configuration: {exc}", returncode=4) from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        for one in report.fields:
+            for pk, problem in one.failed:
+                self.stderr.write(f"{one.label} row {pk}: {problem}")
+        if options["verbosity"] >= 1:
+            for one in report.fields:
+                self.stdout.write(f"kcp_reindex: {one.summary()}")
+        if report.failed:
+            where = "; ".join(
+                f"{one.label} ids {', '.join(str(pk) for pk, _ in one.failed)}" for one in report.fields if one.failed
+            )
+            raise CommandError(
+                f"{len(report.failed)} index(es) could not be rebuilt ({where}); the other rows were rebuilt."
+            )
