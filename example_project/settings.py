@@ -103,6 +103,10 @@ KCP_API = {
     "REFERENCE_OWNER_CHECK": "example_project.shop.api.owns_reference",
     **env.json("KCP_API", default={}),
 }
+# KCP's notices (공통 통보) at /kcp/notices/ are heard only from KCP_NOTICE_IPS (comma-separated addresses or
+# networks; empty: KCP's published sender addresses). Add 127.0.0.1 to try `manage.py kcp_send_notice` locally.
+if _notice_ips := env.list("KCP_NOTICE_IPS", default=[]):
+    KCP_NOTICE_IPS = _notice_ips
 # Throttle counts must be shared by every worker process (kcp_django.W002): files on this host here.
 CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{BASE_DIR / 'var' / 'cache'}")}
 

@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
+    path("kcp/notices/", include("kcp_django.notices.urls")),  # register this URL in KCP's admin (공통 통보)
     path("kcp/", include("kcp_django.api.urls")),
 ]
 

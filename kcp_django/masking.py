@@ -13,7 +13,7 @@ SECRET_FIELDS = frozenset({"site_key", "enc_data", "enc_info", "site_key_hash"})
 #: Fields that hold an account number: only the last four digits stay visible.
 ACCOUNT_FIELDS = frozenset({"account_no", "mod_account", "acnt_no", "account"})
 #: Fields that hold a person's name: first character (and last, for long names) stays visible.
-NAME_FIELDS = frozenset({"owner_nm", "mod_depositor", "depositor", "acnt_nm"})
+NAME_FIELDS = frozenset({"owner_nm", "mod_depositor", "depositor", "acnt_nm", "refund_nm", "ipgm_name", "remitter"})
 
 
 #: What stands for the hidden digits: always eight, so a masked number does not tell its length.
