@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -313,6 +314,35 @@ def _name(name: str, value: Any) -> str:
     return value
 
 
+#: KCP's published notice senders (its sample pages accept notices only from these).
+DEFAULT_NOTICE_IPS: tuple[str, ...] = (
+    "203.238.36.58",
+    "203.238.36.160",
+    "203.238.36.161",
+    "203.238.36.173",
+    "203.238.36.178",
+    "103.215.144.173",
+    "103.215.144.174",
+    "103.215.145.30",
+)
+
+
+def _networks(name: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _setting_error(name, "must be a list of IP addresses or networks, e.g. ['203.238.36.58', '10.0.0.0/24'].")
+    if not value:
+        raise _setting_error(name, "must not be empty (no notice would ever be accepted).")
+    networks = []
+    for entry in value:
+        try:
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise _setting_error(name, f"{entry!r} is not an IP address or a network like 'a.b.c.d/nn'.") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -373,6 +403,14 @@ SETTINGS: tuple[Setting, ...] = (
         _duration,
         "How old a verification may be when a refund is paid into its account: a `timedelta` or a number of seconds.",
         "7 days",
+    ),
+    Setting(
+        "KCP_NOTICE_IPS",
+        list(DEFAULT_NOTICE_IPS),
+        _networks,
+        "The addresses or networks KCP's notices are accepted from; anything else gets 403. Behind a proxy, list "
+        'the proxy in `KCP_API["TRUSTED_PROXIES"]`, not here ([notices.md](notices.md)).',
+        "KCP's published sender addresses",
     ),
     Setting(
         "KCP_ADMIN_BULK_THRESHOLD",
