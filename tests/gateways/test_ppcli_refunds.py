@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
-from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown
+from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown, RefundRefused
 from kcp_django.gateways.base import RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS, PpCliGateway
-from tests.ppcli_standins import SITE_KEY, install, ppcli_merchant
+from kcp_django.gateways.sandbox import SandboxGateway
+from kcp_django.models import AccountVerification, Refund
+from kcp_django.refunds.service import request_refund
+from kcp_django.services import verify_refund_account
+from tests.fake_kit import make_fake_kit, ppcli_merchants
+from tests.ppcli_standins import SITE_KEY, install, install_fake, ppcli_merchant
 
 ACCOUNT_NO = "1234567890123"
 HOLDER = "홍길동"
@@ -297,3 +304,220 @@ def test_a_refund_answer_is_read_like_a_verification_answer(tmp_path: Path, monk
 def test_a_missing_binary_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(GatewayUnavailable, match="pp_cli not found"):
         PpCliGateway(ppcli_merchant(tmp_path)).refund(VBANK_FULL)
+
+
+# --- the fake pp_cli answers refunds as the sandbox does --------------------------------------
+
+FAKE_CASES = {
+    "accepted": ESCROW_CANCEL,
+    "accepted-after-shipping": ESCROW_CANCEL_SHIPPED,
+    "accepted-escrow-refund": ESCROW_REFUND,
+    "accepted-vbank-full": VBANK_FULL,
+    "accepted-vbank-partial": VBANK_PARTIAL,
+    "refused-8": dataclasses.replace(ESCROW_REFUND, tno="20261127000008"),
+    "vbank-account-not-found": dataclasses.replace(VBANK_FULL, account_no="0001234567"),
+    "vbank-holder-mismatch": dataclasses.replace(VBANK_PARTIAL, owner_nm="김불일치"),
+    # The account rules are vbank-refund's only: KCP checks no account on an escrow cancel.
+    "escrow-ignores-account-rules": dataclasses.replace(ESCROW_CANCEL, account_no="0001234567"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAKE_CASES))
+def test_the_fake_answers_each_refund_like_the_sandbox(tmp_path: Path, case: str) -> None:
+    request = FAKE_CASES[case]
+    install_fake(tmp_path / "bin" / "pp_cli")
+    merchant = ppcli_merchant(tmp_path, TIMEOUT=10)
+
+    from_fake = PpCliGateway(merchant).refund(request)
+    from_sandbox = SandboxGateway(merchant).refund(request)
+
+    assert "_stderr" not in from_fake.raw, from_fake.raw.get("_stderr")
+    assert (from_fake.res_cd, from_fake.res_msg, from_fake.ordr_idxx, from_fake.tno) == (
+        from_sandbox.res_cd,
+        from_sandbox.res_msg,
+        from_sandbox.ordr_idxx,
+        from_sandbox.tno,
+    )
+    assert (from_fake.app_time is None) == (from_sandbox.app_time is None)
+
+
+def test_the_fake_gives_no_answer_for_a_tno_ending_in_9(tmp_path: Path) -> None:
+    install_fake(tmp_path / "bin" / "pp_cli")
+    with pytest.raises(OutcomeUnknown, match="no answer within 1s"):
+        PpCliGateway(ppcli_merchant(tmp_path, TIMEOUT=1)).refund(dataclasses.replace(VBANK_FULL, tno="20261127000009"))
+
+
+def test_the_fake_answers_8999_to_a_refund_off_its_tables_until_told_the_same_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_fake(tmp_path / "bin" / "pp_cli")
+    layouts = {"vbank-refund": {"tx_cd": "00200001", "fields": {"mod_comp_type": None, "note": "x"}}}
+    gateway = PpCliGateway(ppcli_merchant(tmp_path, TIMEOUT=10, REFUND_LAYOUTS=layouts))
+
+    refused = gateway.refund(VBANK_FULL)
+    assert refused.res_cd == "8999"
+    assert "00200001" in refused.raw["_stderr"]
+
+    monkeypatch.setenv("KCP_FAKE_REFUND_LAYOUTS", json.dumps(layouts))
+    assert gateway.refund(VBANK_FULL).res_cd == "0000"
+
+
+def test_the_fake_answers_8999_to_fields_its_table_does_not_render(tmp_path: Path) -> None:
+    install_fake(tmp_path / "bin" / "pp_cli")
+    merchant = ppcli_merchant(tmp_path, TIMEOUT=10, REFUND_LAYOUTS={"escrow-refund": {"fields": {"mod_desc_cd": "X"}}})
+    result = PpCliGateway(merchant).refund(ESCROW_REFUND)
+    assert result.res_cd == "8999"
+    assert "as escrow-refund: mod_data [" in result.raw["_stderr"]
+    # A mod_type that is not the kind's.
+    wrong = PpCliGateway(ppcli_merchant(tmp_path, TIMEOUT=10)).refund(
+        dataclasses.replace(ESCROW_REFUND, mod_type="STE2")
+    )
+    assert wrong.res_cd == "8999"
+    assert "mod_type 'STE2'" in wrong.raw["_stderr"]
+
+
+def test_the_fakes_log_masks_the_refund_account_and_holder(tmp_path: Path) -> None:
+    install_fake(tmp_path / "bin" / "pp_cli")
+    gateway = PpCliGateway(ppcli_merchant(tmp_path, TIMEOUT=10))
+    gateway.refund(ESCROW_CANCEL)
+    gateway.refund(VBANK_FULL)
+    text = "".join(path.read_bytes().decode("cp949") for path in (tmp_path / "log").rglob("*_pp_cli.log"))
+    assert len([line for line in text.splitlines() if ESCROW_CANCEL.ordr_idxx in line]) == 2
+    assert "refund_account=********0123" in text
+    assert "refund_nm=홍*동" in text
+    assert ACCOUNT_NO not in text
+    assert HOLDER not in text
+
+
+# --- end to end: request_refund through the real gateway and the fake pp_cli -------------------
+
+
+def fake_calls(kit: Path, ordr_idxx: str) -> int:
+    """How many times the fake pp_cli was run for ``ordr_idxx`` (one line of its log per run)."""
+    return sum(
+        ordr_idxx in line
+        for path in (kit / "log").rglob("*_pp_cli.log")
+        for line in path.read_bytes().decode("cp949").splitlines()
+    )
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Path:
+    return make_fake_kit(tmp_path / "kcp")
+
+
+@pytest.fixture
+def verified(kit: Path) -> AccountVerification:
+    with override_settings(KCP_MERCHANTS=ppcli_merchants(kit, timeout=10)):
+        row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm=HOLDER)
+    assert row.state == "VERIFIED", row.failure_reason
+    return row
+
+
+E2E = [
+    # (kind, tno, extra arguments, state, res_cd)
+    pytest.param("escrow-cancel", TNO, {}, "ACCEPTED", "0000", id="escrow-cancel"),
+    pytest.param("escrow-cancel", TNO, {"after_shipping": True}, "ACCEPTED", "0000", id="escrow-cancel-shipped"),
+    pytest.param("escrow-refund", TNO, {}, "ACCEPTED", "0000", id="escrow-refund"),
+    pytest.param("vbank-refund", TNO, {}, "ACCEPTED", "0000", id="vbank-refund"),
+    pytest.param("vbank-refund", TNO, {"amount": 3000, "remaining": 10000}, "ACCEPTED", "0000", id="vbank-partial"),
+    pytest.param("escrow-refund", "20261127000008", {}, "REJECTED", "8801", id="refused"),
+    pytest.param(
+        "vbank-refund",
+        TNO,
+        {"verification": None, "bank_code": "04", "account_no": "0001234567", "owner_nm": HOLDER},
+        "REJECTED",
+        "8105",
+        id="vbank-account-not-found",
+    ),
+    pytest.param(
+        "vbank-refund",
+        TNO,
+        {"verification": None, "bank_code": "04", "account_no": "123456789012", "owner_nm": "김불일치"},
+        "REJECTED",
+        "8104",
+        id="vbank-holder-mismatch",
+    ),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("kind", "tno", "extra", "state", "res_cd"), E2E)
+def test_request_refund_through_pp_cli_ends_as_the_table_says(
+    kit: Path, verified: AccountVerification, kind: str, tno: str, extra: dict[str, Any], state: str, res_cd: str
+) -> None:
+    arguments: dict[str, Any] = {"verification": verified, "reason": REASON, "client_ip": IP, **extra}
+    with override_settings(KCP_MERCHANTS=ppcli_merchants(kit, timeout=10)):
+        refund = request_refund(kind=kind, tno=tno, idempotency_key="k-1", **arguments)
+        again = request_refund(kind=kind, tno=tno, idempotency_key="k-1", **arguments)
+
+    refund.refresh_from_db()
+    assert (refund.state, refund.res_cd) == (state, res_cd), refund.failure_reason
+    assert again.pk == refund.pk
+    if state == "ACCEPTED":
+        assert refund.answer_tno == tno
+        assert refund.app_time is not None
+    assert fake_calls(kit, refund.ordr_idxx) == 1
+    assert Refund.objects.count() == 1
+
+
+FAULTS = [
+    # (KCP_FAKE_MODE, extra environment, tno, words of the stored reason)
+    pytest.param("normal", {}, "20261127000009", "no answer within 1s", id="no-answer-tno-9"),
+    pytest.param("hang", {}, TNO, "no answer within 1s", id="hang"),
+    pytest.param("slow", {"KCP_FAKE_SLEEP": "5"}, TNO, "no answer within 1s", id="slower-than-timeout"),
+    pytest.param("crash", {}, TNO, "killed by signal SIGSEGV", id="crash"),
+    pytest.param("garbage", {}, TNO, "has no res_cd", id="garbage"),
+    pytest.param("undecodable", {}, TNO, "not EUC-KR/CP949", id="undecodable"),
+    pytest.param("empty", {}, TNO, "KCP client error 9502", id="empty-output"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("mode", "env", "tno", "reason"), FAULTS)
+def test_a_pp_cli_fault_leaves_the_refund_unknown_and_it_is_never_sent_again(
+    kit: Path,
+    verified: AccountVerification,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    env: dict[str, str],
+    tno: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("KCP_FAKE_MODE", mode)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with override_settings(KCP_MERCHANTS=ppcli_merchants(kit, timeout=1)):
+        refund = request_refund(kind="escrow-refund", tno=tno, verification=verified, idempotency_key="k-1")
+        repeat = request_refund(kind="escrow-refund", tno=tno, verification=verified, idempotency_key="k-1")
+        monkeypatch.setenv("KCP_FAKE_MODE", "normal")
+        with pytest.raises(RefundRefused) as other_key:
+            request_refund(kind="escrow-refund", tno=tno, verification=verified, idempotency_key="k-2")
+
+    refund.refresh_from_db()
+    assert refund.state == "UNKNOWN"
+    assert reason in refund.failure_reason
+    assert repeat.pk == refund.pk and repeat.state == "UNKNOWN"
+    assert other_key.value.rule == "full_refund_exists"
+    assert fake_calls(kit, refund.ordr_idxx) == 1
+    assert Refund.objects.count() == 1
+    for text in (refund.failure_reason, str(refund.raw_response)):
+        assert "123456789012" not in text
+        assert HOLDER not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_refund_layouts_gives_the_payments_place_back_and_runs_nothing(
+    kit: Path, verified: AccountVerification
+) -> None:
+    merchants = ppcli_merchants(kit, timeout=10)
+    merchants["default"]["OPTIONS"]["REFUND_LAYOUTS"] = "00200000"  # not a dict of kind -> table
+    with override_settings(KCP_MERCHANTS=merchants):
+        refund = request_refund(kind="escrow-refund", tno=TNO, verification=verified)
+
+    # Nothing was sent, so the refund is not UNKNOWN (which would hold the payment until staff step in).
+    assert refund.state == "REJECTED"
+    assert refund.failure_reason.startswith("not sent:")
+    assert "REFUND_LAYOUTS" in refund.failure_reason
+    assert refund.slot_key is None
+    assert fake_calls(kit, refund.ordr_idxx) == 0
