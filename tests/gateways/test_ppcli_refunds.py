@@ -291,6 +291,21 @@ def test_stderr_never_shows_the_account_the_holder_or_the_site_key(
     assert_no_secret(*(record.getMessage() for record in caplog.records))
 
 
+def test_an_answer_echoing_the_refund_account_keeps_it_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shared masking knows mod_account/mod_depositor by name, not escrow-cancel's refund_account/refund_nm.
+    answer = (
+        b"res_cd=0000\x1fres_msg=ok\x1frefund_account="
+        + ACCOUNT_NO.encode()
+        + b"\x1frefund_nm="
+        + HOLDER_EUC_KR
+        + b"\n"
+    )
+    result = run_printer(tmp_path, monkeypatch, answer).refund(ESCROW_CANCEL)
+    assert result.raw["refund_account"] == "********0123"
+    assert result.raw["refund_nm"] == "홍*동"
+    assert_no_secret(*result.raw.values())
+
+
 def test_a_refund_answer_is_read_like_a_verification_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     answer = b"banner\nres_cd=8801\x1fres_msg=" + "환불 불가 거래".encode("euc-kr") + b"\x1fordr_idxx=KCPR-1\r\n\n"
     result = run_printer(tmp_path, monkeypatch, answer).refund(VBANK_FULL)

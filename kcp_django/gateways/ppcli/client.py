@@ -16,6 +16,7 @@ is a :class:`GatewayResult`. A timeout, a crash, or output that cannot be read r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -407,6 +408,17 @@ def mask_text(text: str, sent: Mapping[str, str]) -> str:
     return masked
 
 
+def mask_sent_values(fields: Mapping[str, str], sent: Mapping[str, str]) -> dict[str, str]:
+    """``fields`` with any value equal to a sensitive value we sent masked like it, whatever its field is
+    called (KCP's refund fields ``refund_account``/``refund_nm`` are not names the shared masking knows)."""
+    masked = dict(fields)
+    for key, value in fields.items():
+        for name, secret in sent.items():
+            if len(secret) >= 2 and value.strip() == secret:
+                masked[key] = mask_value(name, secret)
+    return masked
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -458,7 +470,7 @@ class PpCliGateway:
             logger.warning("pp_cli gave no trustworthy answer for ordr_idxx=%s: %s", ordr_idxx, exc.reason)
             raise
         logger.info("pp_cli answered res_cd=%s for ordr_idxx=%s in %.2fs", result.res_cd, ordr_idxx, output.elapsed)
-        return result
+        return dataclasses.replace(result, raw=mask_sent_values(result.raw, sent))
 
     def _interpret(self, output: ProcessOutput, stderr: str) -> GatewayResult:
         extra = {"_stderr": stderr} if stderr.strip() else {}
