@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -304,10 +305,31 @@ def _pump(proc: subprocess.Popen[bytes], tails: dict[int, _Tail], deadline: floa
                     tails[key.fd].add(chunk)
                 else:
                     selector.unregister(key.fd)
-    while exited_at is None and not _leader_exited(proc.pid):
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(0.01)
+    return exited_at is None and _wait_for_leader(proc.pid, deadline)
+
+
+def _wait_for_leader(pid: int, deadline: float) -> bool:
+    """Wait for the leader's exit (left unreaped) until ``deadline``; True on timeout.
+
+    Its pipes close a moment before it becomes a zombie. A pidfd (Linux 5.3+) wakes us the moment it
+    exits; elsewhere we poll, which costs up to one poll interval per call.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while not _leader_exited(pid):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if pidfd is None:
+                time.sleep(min(0.01, remaining))
+            else:
+                select.select([pidfd], [], [], remaining)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return False
 
 
