@@ -57,6 +57,10 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "memory_latency": 0.0,
         },
     },
+    "refund": {
+        "full": {"repetitions": 31, "calls": 12},
+        "quick": {"repetitions": 2, "calls": 2},
+    },
 }
 
 
@@ -97,13 +101,14 @@ def _teardown_django(original_database: str | None) -> None:
 
 
 def _benchmarks() -> dict[str, Callable[..., Row | list[Row]]]:
-    from benchmarks import api_overhead, bulk_runs, ppcli_overhead, service_overhead
+    from benchmarks import api_overhead, bulk_runs, ppcli_overhead, refund_overhead, service_overhead
 
     return {
         "api": api_overhead.run,
         "service": service_overhead.run,
         "ppcli": ppcli_overhead.run,
         "bulk": bulk_runs.run,
+        "refund": refund_overhead.run,
     }
 
 

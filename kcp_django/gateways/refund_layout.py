@@ -37,6 +37,7 @@ from typing import Any, Final
 from kcp_django.exceptions import KcpConfigurationError
 from kcp_django.gateways.base import REFUND_KINDS, RefundRequest
 
+SETTING: Final = "KCP_MERCHANTS[...]['OPTIONS']['REFUND_LAYOUTS']"
 #: What a template may name: the request's fields, and ``bank_code_bk`` (``BK`` + bank code).
 TEMPLATE_FIELDS: Final = (
     "ordr_idxx",
@@ -115,17 +116,32 @@ def refund_layout(kind: str, override: Mapping[str, Any] | None = None) -> dict[
         raise KcpConfigurationError(f"unknown refund kind {kind!r} (known: {', '.join(REFUND_KINDS)}).")
     table = copy.deepcopy(dict(DEFAULT_REFUND_LAYOUTS[kind]))
     table["fields"] = dict(table["fields"])
-    mine = (override or {}).get(kind)
+    if override is None:
+        return table
+    if not isinstance(override, Mapping):
+        raise KcpConfigurationError(f"{SETTING}: must be a dict of refund kind -> {{'tx_cd': ..., 'fields': ...}}.")
+    unknown = sorted(str(name) for name in override if name not in REFUND_KINDS)
+    if unknown:
+        raise KcpConfigurationError(f"{SETTING}: unknown refund kinds {unknown} (known: {', '.join(REFUND_KINDS)}).")
+    mine = override.get(kind)
     if mine is None:
         return table
-    where = f"KCP_MERCHANTS[...]['OPTIONS']['REFUND_LAYOUTS'][{kind!r}]"
+    where = f"{SETTING}[{kind!r}]"
     if not isinstance(mine, Mapping):
         raise KcpConfigurationError(f"{where}: must be a dict with 'tx_cd' and/or 'fields'.")
+    extra = sorted(str(name) for name in mine if name not in ("tx_cd", "fields"))
+    if extra:
+        raise KcpConfigurationError(f"{where}: unknown entries {extra} (known: tx_cd, fields).")
+    if not isinstance(mine.get("fields") or {}, Mapping):
+        raise KcpConfigurationError(f"{where}['fields']: must be a dict of field name -> template or None.")
     if "tx_cd" in mine:
-        if not (isinstance(mine["tx_cd"], str) and mine["tx_cd"].isdigit() and len(mine["tx_cd"]) == 8):
+        tx_cd = mine["tx_cd"]
+        if not (isinstance(tx_cd, str) and tx_cd.isascii() and tx_cd.isdigit() and len(tx_cd) == 8):
             raise KcpConfigurationError(f"{where}['tx_cd']: must be 8 digits.")
         table["tx_cd"] = mine["tx_cd"]
     for name, template in dict(mine.get("fields") or {}).items():
+        if not isinstance(name, str) or not name or not name.isascii() or not name.isprintable() or "=" in name:
+            raise KcpConfigurationError(f"{where}['fields']: {name!r} is not a usable field name.")
         if template is None:
             table["fields"].pop(name, None)
             continue

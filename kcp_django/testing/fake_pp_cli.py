@@ -50,14 +50,27 @@ Environment variables:
     Status for ``exit`` (default 3).
 ``KCP_FAKE_LAYOUT``
     JSON merged over the default layout, like ``OPTIONS["LAYOUT"]``; set it to the same overrides.
+``KCP_FAKE_REFUND_LAYOUTS``
+    JSON refund tables merged over the defaults, like ``OPTIONS["REFUND_LAYOUTS"]``; set it to the
+    same overrides.
 
-Only the standard library and kcp_django's sandbox, gateway base and layout are used: no Django
+Refunds: a request whose ``tx_cd`` is a refund kind's (:mod:`kcp_django.gateways.refund_layout`)
+or whose ``modx_data`` (``mod_data``) section holds fields is a refund. The fake finds the kind
+whose table renders exactly the ``mod_data`` pairs it received (names, order, constants, ``BKxx``
+bank, ``MDSC00``/``MDSC03``), reads the refund back and answers as the sandbox does
+(:func:`kcp_django.gateways.sandbox.refund_answer_fields`): ``tno`` ending in ``9`` gets no answer
+(it sleeps until the caller's timeout, like account ``999...``), ending in ``8`` answers ``8801``, a
+``vbank-refund`` follows the account rules above (``8105``/``8104``), anything else answers ``0000``
+with the refund's ``tno`` and ``app_time``. A refund off every table answers ``8999``.
+
+Only the standard library and kcp_django's sandbox, gateway base and layouts are used: no Django
 settings are needed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import resource
 import signal
@@ -65,11 +78,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kcp_django.exceptions import KcpConfigurationError
+from kcp_django.gateways.base import REFUND_KINDS, RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS
 from kcp_django.gateways.ppcli.layout import Layout, extract, layout_from_json
-from kcp_django.gateways.sandbox import answer_fields
+from kcp_django.gateways.refund_layout import refund_layout, render_refund
+from kcp_django.gateways.sandbox import answer_fields, refund_answer_fields
 from kcp_django.masking import mask_fields
 
 ENCODING = "cp949"
@@ -198,7 +214,7 @@ def _write_log(parsed: ParsedArg, mode: str, answer: Mapping[str, str]) -> None:
         request += f", payx_data.{sub}[" + ", ".join(f"{k}={v}" for k, v in mask_fields(pairs).items()) + "]"
     for name, pairs in parsed.sections.items():
         if pairs:
-            request += f", {name}[" + ", ".join(f"{k}={v}" for k, v in mask_fields(pairs).items()) + "]"
+            request += f", {name}[" + ", ".join(f"{k}={v}" for k, v in _mask_pairs(pairs).items()) + "]"
     reply = ", ".join(f"{k}={v}" for k, v in answer.items()) or "(no answer)"
     line = f"{dt.datetime.now():%H:%M:%S} [kcp-django fake pp_cli pid {os.getpid()}] mode={mode} "
     line += f"request: {request} -> reply: {reply}\n"
@@ -217,6 +233,8 @@ def addressed_to_real_gateway(header: Mapping[str, str]) -> bool:
 
 def _answer(parsed: ParsedArg, layout: Layout) -> dict[str, str]:
     """The sandbox's answer fields, ``{}`` for "no answer", or 8999 for a request off the layout."""
+    if is_refund(parsed, layout):
+        return _refund_answer(parsed)
     extracted = extract(layout, parsed.header, parsed.payx_data, parsed.sections)
     problems = list(parsed.problems)
     problems += [f"{where} is {got!r}, the layout says {want!r}" for where, want, got in extracted.mismatched_constants]
@@ -227,6 +245,126 @@ def _answer(parsed: ParsedArg, layout: Layout) -> dict[str, str]:
         _say("request does not follow the layout: " + "; ".join(problems))
         return {"res_cd": BAD_REQUEST[0], "res_msg": BAD_REQUEST[1], "ordr_idxx": request.ordr_idxx}
     return answer_fields(request)
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+#: Refund fields holding an account number or a holder's name, masked like ``account_no``/``owner_nm``.
+REFUND_SENSITIVE = {"refund_account": "account_no", "refund_nm": "owner_nm"}
+#: The ``mod_type`` each refund kind may carry (``kcp_django.refunds.service.mod_type_for``).
+REFUND_MOD_TYPES = {"escrow-cancel": ("STE2", "STE4"), "escrow-refund": ("STE9",), "vbank-refund": ("STHD", "STPD")}
+
+
+def _mask_pairs(pairs: Mapping[str, str]) -> dict[str, str]:
+    masked = mask_fields(pairs)
+    for name, like in REFUND_SENSITIVE.items():
+        if name in pairs:
+            masked[name] = mask_fields({like: pairs[name]})[like]
+    return masked
+
+
+def _refund_overrides() -> Any:
+    """``KCP_FAKE_REFUND_LAYOUTS`` as loaded from JSON (``refund_layout`` checks it); ValueError if not JSON."""
+    text = os.environ.get("KCP_FAKE_REFUND_LAYOUTS", "")
+    return json.loads(text) if text.strip() else None
+
+
+def is_refund(parsed: ParsedArg, layout: Layout) -> bool:
+    """A refund: a refund kind's ``tx_cd``, or fields in ``mod_data``, unless it is the verification's ``tx_cd``."""
+    tx_cd = parsed.header.get("tx_cd", "")
+    if tx_cd == layout.tx_cd:
+        return False
+    try:
+        overrides = _refund_overrides()
+        refund_tx_cds = {refund_layout(kind, overrides)["tx_cd"] for kind in REFUND_KINDS}
+    except (ValueError, KcpConfigurationError):
+        refund_tx_cds = set()
+    return tx_cd in refund_tx_cds or bool(parsed.sections.get("modx_data"))
+
+
+def _read_refund(kind: str, table: Mapping[str, Any], parsed: ParsedArg) -> tuple[RefundRequest, list[str]]:
+    """The refund of ``kind`` read back from ``mod_data`` through its table, and what did not fit."""
+    received = parsed.sections.get("modx_data", {})
+    found: dict[str, str] = {}
+    problems: list[str] = []
+    for name, template in table["fields"].items():
+        value = received.get(name, "")
+        if not (template.startswith("{") and template.endswith("}")):
+            continue
+        reference = template[1:-1]
+        if reference == "bank_code_bk" and value:
+            if not value.startswith("BK"):
+                problems.append(f"mod_data.{name} is {value!r}, not KCP's BKxx bank code")
+            found.setdefault("bank_code", value[2:])
+        elif value:
+            found.setdefault(reference, value)
+    numbers: dict[str, int | None] = {}
+    for name in ("amount", "remaining"):
+        text = found.get(name, "")
+        if text and not (text.isascii() and text.isdigit()):
+            problems.append(f"the {name} {text!r} is not whole won")
+        numbers[name] = int(text) if text.isascii() and text.isdigit() else None
+    request = RefundRequest(
+        kind=kind,
+        ordr_idxx=parsed.header.get("ordr_idxx", ""),
+        tno=found.get("tno", ""),
+        mod_type=found.get("mod_type", ""),
+        bank_code=found.get("bank_code", ""),
+        account_no=found.get("account_no", ""),
+        owner_nm=found.get("owner_nm", ""),
+        reason=found.get("reason", ""),
+        mod_ip=found.get("mod_ip", ""),
+        amount=numbers["amount"],
+        remaining=numbers["remaining"],
+    )
+    return request, problems
+
+
+def _refund_problems(parsed: ParsedArg) -> tuple[RefundRequest | None, list[str]]:
+    """The refund in ``parsed`` (the kind whose table renders exactly what was received), or why none fits."""
+    try:
+        overrides = _refund_overrides()
+    except ValueError as exc:
+        return None, [f"KCP_FAKE_REFUND_LAYOUTS is not valid JSON ({exc})"]
+    tx_cd = parsed.header.get("tx_cd", "")
+    received = list(parsed.sections.get("modx_data", {}).items())
+    problems: list[str] = []
+    for kind in REFUND_KINDS:
+        try:
+            table = refund_layout(kind, overrides)
+        except KcpConfigurationError as exc:
+            return None, [f"KCP_FAKE_REFUND_LAYOUTS: {exc}"]
+        if table["tx_cd"] != tx_cd:
+            continue
+        request, mine = _read_refund(kind, table, parsed)
+        expected = render_refund(request, overrides)
+        if expected.mod_data != received:
+            sent = ", ".join(name for name, _ in received)
+            wanted = ", ".join(name for name, _ in expected.mod_data)
+            mine.append(f"as {kind}: mod_data [{sent}] is not what its table renders [{wanted}]")
+        if request.mod_type not in REFUND_MOD_TYPES[kind]:
+            mine.append(f"as {kind}: mod_type {request.mod_type!r} is not one of {', '.join(REFUND_MOD_TYPES[kind])}")
+        if (request.amount is None) != (request.remaining is None):
+            mine.append(f"as {kind}: mod_mny and rem_mny go together")
+        if not mine:
+            return request, []
+        problems += mine
+    return None, problems or [f"tx_cd {tx_cd!r} is no refund kind's"]
+
+
+def _refund_answer(parsed: ParsedArg) -> dict[str, str]:
+    """The sandbox's answer to a refund, ``{}`` for "no answer", or 8999 for a refund off every table."""
+    request, problems = _refund_problems(parsed)
+    problems = list(parsed.problems) + problems
+    problems += [f"{key} is empty" for key in ("site_cd", "site_key") if not parsed.header.get(key)]
+    if request is not None:
+        problems += [f"no {name} found" for name in ("tno", "ordr_idxx") if not getattr(request, name)]
+        if parsed.header.get("cust_ip", "") != request.mod_ip:
+            problems.append("cust_ip is not the refund's mod_ip")
+    if request is None or problems:
+        _say("refund does not follow the refund layouts: " + "; ".join(problems))
+        return {"res_cd": BAD_REQUEST[0], "res_msg": BAD_REQUEST[1], "ordr_idxx": parsed.header.get("ordr_idxx", "")}
+    return refund_answer_fields(request)
 
 
 def _sleep_forever() -> None:

@@ -2,8 +2,10 @@
 
 See ``spec/CONTRACT.md``. In short: ``[pp_cli, "-h", ARG]`` without a shell, ``ARG`` being 19
 ``key=value`` tokens joined by ``,`` with EUC-KR text; the answer is the last line of stdout,
-``key=value`` fields separated by US (0x1F). Where each request field goes is
-:mod:`kcp_django.gateways.ppcli.layout`'s job.
+``key=value`` fields separated by US (0x1F). Where each field of a verification goes is
+:mod:`kcp_django.gateways.ppcli.layout`'s job; a refund is a modification request whose fields
+(:mod:`kcp_django.gateways.refund_layout`) go in the ``modx_data`` section, sent as
+``modx_data=mod_data=k=v<US>...``, with the kind's ``tx_cd`` and ``cust_ip`` = ``mod_ip``.
 
 Outcomes: an answer with a ``res_cd`` (or empty output, which KCP's libraries read as ``9502``)
 is a :class:`GatewayResult`. A timeout, a crash, or output that cannot be read raises
@@ -14,9 +16,11 @@ is a :class:`GatewayResult`. A timeout, a crash, or output that cannot be read r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -26,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
 from kcp_django.gateways.ppcli.layout import Pairs, RenderedRequest, load_layout, render
+from kcp_django.gateways.refund_layout import RenderedRefund, render_refund
 from kcp_django.masking import mask_value
 
 if TYPE_CHECKING:
@@ -178,6 +183,40 @@ def args_for(merchant: MerchantConfig, rendered: RenderedRequest) -> PpCliArgs:
     )
 
 
+def refund_args_for(merchant: MerchantConfig, rendered: RenderedRefund, mod_ip: str = "") -> PpCliArgs:
+    """pp_cli's arguments for one rendered refund of ``merchant``: a modification request.
+
+    The fields go in ``modx_data`` (framed as ``mod_data=k=v<US>...``), ``cust_ip`` is the
+    requester's ``mod_ip``, and the other sections stay empty.
+    """
+    return PpCliArgs(
+        home=merchant.home_dir,
+        site_cd=merchant.site_cd,
+        site_key=merchant.site_key,
+        tx_cd=rendered.tx_cd,
+        pa_url=merchant.gateway_host,
+        pa_port=PA_PORT,
+        ordr_idxx=rendered.ordr_idxx,
+        modx_data=list(rendered.mod_data),
+        cust_ip=mod_ip,
+        log_path=merchant.log_dir,
+        log_level=str(merchant.log_level),
+        opt="0",
+    )
+
+
+def refund_arg(merchant: MerchantConfig, request: RefundRequest) -> bytes:
+    """The ``ARG`` of one refund, with the merchant's ``REFUND_LAYOUTS`` merged over the default.
+
+    Raises :class:`GatewayUnavailable` for a broken ``REFUND_LAYOUTS`` or a value pp_cli cannot carry.
+    """
+    try:
+        rendered = render_refund(request, merchant.options.get("REFUND_LAYOUTS"))
+    except KcpConfigurationError as exc:
+        raise GatewayUnavailable(f"pp_cli not run: {exc}") from None
+    return build_arg(refund_args_for(merchant, rendered, request.mod_ip))
+
+
 def find_binary(merchant: MerchantConfig) -> str:
     """``OPTIONS['BIN']``, else ``{HOME_DIR}/bin/pp_cli_x64`` when present, else ``{HOME_DIR}/bin/pp_cli``."""
     if merchant.bin:
@@ -266,10 +305,31 @@ def _pump(proc: subprocess.Popen[bytes], tails: dict[int, _Tail], deadline: floa
                     tails[key.fd].add(chunk)
                 else:
                     selector.unregister(key.fd)
-    while exited_at is None and not _leader_exited(proc.pid):
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(0.01)
+    return exited_at is None and _wait_for_leader(proc.pid, deadline)
+
+
+def _wait_for_leader(pid: int, deadline: float) -> bool:
+    """Wait for the leader's exit (left unreaped) until ``deadline``; True on timeout.
+
+    Its pipes close a moment before it becomes a zombie. A pidfd (Linux 5.3+) wakes us the moment it
+    exits; elsewhere we poll, which costs up to one poll interval per call.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while not _leader_exited(pid):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if pidfd is None:
+                time.sleep(min(0.01, remaining))
+            else:
+                select.select([pidfd], [], [], remaining)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     return False
 
 
@@ -370,6 +430,17 @@ def mask_text(text: str, sent: Mapping[str, str]) -> str:
     return masked
 
 
+def mask_sent_values(fields: Mapping[str, str], sent: Mapping[str, str]) -> dict[str, str]:
+    """``fields`` with any value equal to a sensitive value we sent masked like it, whatever its field is
+    called (KCP's refund fields ``refund_account``/``refund_nm`` are not names the shared masking knows)."""
+    masked = dict(fields)
+    for key, value in fields.items():
+        for name, secret in sent.items():
+            if len(secret) >= 2 and value.strip() == secret:
+                masked[key] = mask_value(name, secret)
+    return masked
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -381,7 +452,7 @@ def _signal_name(number: int) -> str:
 
 
 class PpCliGateway:
-    """KCP's account certification through the native ``pp_cli`` client."""
+    """KCP's account certification, and refunds to a checked account, through the native ``pp_cli`` client."""
 
     #: It sends every request to KCP (see :class:`~kcp_django.gateways.base.Gateway`).
     is_test_double: ClassVar[bool] = False
@@ -413,6 +484,21 @@ class PpCliGateway:
         except KcpConfigurationError as exc:
             raise GatewayUnavailable(f"pp_cli not run: {exc}") from None
         arg = build_arg(args_for(self.merchant, render(layout, request)))
+        sent = {"site_key": self.merchant.site_key, "account_no": request.account_no, "owner_nm": request.owner_nm}
+        return self._call(binary, arg, sent, request.ordr_idxx)
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        """Send one refund (a modification request, ``spec/REFUNDS.md``) and read KCP's answer.
+
+        Same outcomes as :meth:`verify`; the refund is sent at most once per call, never retried.
+        """
+        binary = find_binary(self.merchant)
+        arg = refund_arg(self.merchant, request)
+        sent = {"site_key": self.merchant.site_key, "account_no": request.account_no, "owner_nm": request.owner_nm}
+        return self._call(binary, arg, sent, request.ordr_idxx)
+
+    def _call(self, binary: str, arg: bytes, sent: Mapping[str, str], ordr_idxx: str) -> GatewayResult:
+        """Run pp_cli once with ``arg`` and read its answer; ``sent`` values are masked in its stderr."""
         try:
             output = run_bounded([os.fsencode(binary), b"-h", arg], self.merchant.timeout)
         except OSError as exc:
@@ -420,16 +506,13 @@ class PpCliGateway:
                 f"could not start pp_cli at {binary}: {exc.strerror}; check that it is KCP's Linux binary "
                 "for this machine (pp_cli_x64 on 64-bit hosts), uploaded in binary mode."
             ) from None
-        sent = {"site_key": self.merchant.site_key, "account_no": request.account_no, "owner_nm": request.owner_nm}
         try:
             result = self._interpret(output, mask_text(output.stderr.decode(ENCODING, "replace"), sent))
         except OutcomeUnknown as exc:
-            logger.warning("pp_cli gave no trustworthy answer for ordr_idxx=%s: %s", request.ordr_idxx, exc.reason)
+            logger.warning("pp_cli gave no trustworthy answer for ordr_idxx=%s: %s", ordr_idxx, exc.reason)
             raise
-        logger.info(
-            "pp_cli answered res_cd=%s for ordr_idxx=%s in %.2fs", result.res_cd, request.ordr_idxx, output.elapsed
-        )
-        return result
+        logger.info("pp_cli answered res_cd=%s for ordr_idxx=%s in %.2fs", result.res_cd, ordr_idxx, output.elapsed)
+        return dataclasses.replace(result, raw=mask_sent_values(result.raw, sent))
 
     def _interpret(self, output: ProcessOutput, stderr: str) -> GatewayResult:
         extra = {"_stderr": stderr} if stderr.strip() else {}
