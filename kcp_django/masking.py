@@ -11,7 +11,7 @@ from collections.abc import Mapping
 #: Fields whose values are never shown at all.
 SECRET_FIELDS = frozenset({"site_key", "enc_data", "enc_info", "site_key_hash"})
 #: Fields that hold an account number: only the last four digits stay visible.
-ACCOUNT_FIELDS = frozenset({"account_no", "mod_account", "acnt_no", "account"})
+ACCOUNT_FIELDS = frozenset({"account_no", "mod_account", "acnt_no", "account", "refund_account"})
 #: Fields that hold a person's name: first character (and last, for long names) stays visible.
 NAME_FIELDS = frozenset({"owner_nm", "mod_depositor", "depositor", "acnt_nm", "refund_nm", "ipgm_name", "remitter"})
 

@@ -59,6 +59,17 @@ def test_passes_against_the_fake(home: Path) -> None:
     assert SITE_KEY not in output
 
 
+def test_a_refund_layout_that_cannot_render_fails_naming_the_setting(home: Path) -> None:
+    status, output = run_check(ppcli_settings(home, REFUND_LAYOUTS={"escrow-cancel": {"tx_cd": "002"}}))
+
+    assert status == 1
+    (failure,) = lines_of(output, "FAIL")
+    assert failure.startswith("FAIL refund layouts:") and "REFUND_LAYOUTS" in failure and "tx_cd" in failure
+    assert any(
+        line.startswith("OK   refund layouts: default") for line in lines_of(run_check(ppcli_settings(home))[1], "OK")
+    )
+
+
 def test_missing_binary_fails_naming_it(home: Path) -> None:
     (home / "bin" / "pp_cli").unlink()
     status, output = run_check(ppcli_settings(home))

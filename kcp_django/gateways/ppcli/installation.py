@@ -17,8 +17,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.exceptions import GatewayUnavailable
+from kcp_django.gateways.base import REFUND_KINDS
 from kcp_django.gateways.ppcli.client import find_binary, last_line, parse_answer, run_bounded
 from kcp_django.gateways.ppcli.layout import load_layout
+from kcp_django.gateways.refund_layout import refund_layout
 
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
@@ -42,6 +44,17 @@ def check_layout(merchant: MerchantConfig) -> Check:
         return Check("layout", False, str(exc))
     custom = "custom OPTIONS['LAYOUT']" if merchant.options.get("LAYOUT") else "default (inferred) layout"
     return Check("layout", True, f"{custom}, tx_cd {layout.tx_cd}")
+
+
+def check_refund_layouts(merchant: MerchantConfig) -> Check:
+    """``OPTIONS["REFUND_LAYOUTS"]`` renders every refund kind (the tables are inferred in part)."""
+    override = merchant.options.get("REFUND_LAYOUTS")
+    try:
+        tx_cds = {kind: refund_layout(kind, override)["tx_cd"] for kind in REFUND_KINDS}
+    except ImproperlyConfigured as exc:
+        return Check("refund layouts", False, str(exc))
+    custom = "custom OPTIONS['REFUND_LAYOUTS']" if override else "default refund tables"
+    return Check("refund layouts", True, f"{custom}: " + ", ".join(f"{k} tx_cd {v}" for k, v in tx_cds.items()))
 
 
 def check_binary(merchant: MerchantConfig) -> tuple[Check, str | None]:
@@ -138,7 +151,7 @@ def check_not_served(label: str, folder: str) -> Check:
 
 def installation_checks(merchant: MerchantConfig) -> list[Check]:
     """Everything ``kcp_check`` verifies for a pp_cli merchant, in order, without sending a request."""
-    checks = [check_layout(merchant)]
+    checks = [check_layout(merchant), check_refund_layouts(merchant)]
     binary_check, binary = check_binary(merchant)
     checks.append(binary_check)
     if binary is not None:
