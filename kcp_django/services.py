@@ -60,7 +60,7 @@ logger = logging.getLogger("kcp_django")
 #: Gateway calls made inside a caller's transaction, before and after: what outlives its rollback.
 trail = logging.getLogger("kcp_django.trail")
 
-#: Answers that KCP's client library makes up when it could not get a verdict (CONTRACT.md):
+#: Answers that KCP's client library makes up when it could not get a verdict (docs/ppcli.md):
 #: 9502 empty output, 6001-6004 request build/encryption errors, 9601 enc_data without enc_info.
 CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
 #: Pauses (seconds) between tries to store an outcome while the database is unavailable.

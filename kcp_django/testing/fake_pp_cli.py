@@ -2,7 +2,7 @@
 
 It is not KCP's binary and never talks to KCP: it answers the way the embedded sandbox does
 (:mod:`kcp_django.gateways.sandbox`), over the same command line as the real client
-(``spec/CONTRACT.md``)::
+(``docs/ppcli.md``)::
 
     kcp-fake-pp-cli -h ARG                      # or: python -m kcp_django.testing.fake_pp_cli -h ARG
 

@@ -1,6 +1,6 @@
 """The real gateway: runs KCP's native client ``pp_cli`` the way KCP's own libraries do.
 
-See ``spec/CONTRACT.md``. In short: ``[pp_cli, "-h", ARG]`` without a shell, ``ARG`` being 19
+See ``docs/ppcli.md``. In short: ``[pp_cli, "-h", ARG]`` without a shell, ``ARG`` being 19
 ``key=value`` tokens joined by ``,`` with EUC-KR text; the answer is the last line of stdout,
 ``key=value`` fields separated by US (0x1F). Where each field of a verification goes is
 :mod:`kcp_django.gateways.ppcli.layout`'s job; a refund is a modification request whose fields

@@ -5,7 +5,7 @@ page for account certification is not public, so the ``tx_cd`` and the placement
 below are a guess by analogy with KCP's other HUB certification products, which send
 ``tx_cd=00402200`` with a ``payx_data`` ``common`` sub-record (``amount=0``, ``cust_ip``) plus a
 product sub-record. The product sub-record is named ``acco`` after ``pay_method=ACCO``, the way
-KCP names ``card``/``bank``/``vcnt`` after their pay methods. See ``spec/CONTRACT.md``.
+KCP names ``card``/``bank``/``vcnt`` after their pay methods. See ``docs/ppcli.md``.
 
 The whole mapping is one table, :data:`DEFAULT_LAYOUT`. A merchant overrides any part of it with
 ``KCP_MERCHANTS[alias]["OPTIONS"]["LAYOUT"]``, a dict merged over the default key by key (nested

@@ -35,7 +35,7 @@ ORDERS = [
     ("2026-0003", "등산화", 132_000, PaymentMethod.VIRTUAL_ACCOUNT, "20261127000003"),
     ("2026-0004", "책상 조명", 38_500, PaymentMethod.BANK_TRANSFER, "20261127000004"),
 ]
-# One verification in each state the sandbox can end in (see the README's sandbox table).
+# One verification in each state the sandbox can end in (see the table in docs/sandbox.md).
 VERIFICATIONS = [
     ("DEMO-VERIFIED", "04", "123-456-789012", "홍길동", "refund-2026-0004"),
     ("DEMO-MISMATCH", "88", "110-222-333444", "홍불일치", "refund-2026-0003"),
