@@ -274,10 +274,24 @@ def get_index_key() -> bytes:
     return key
 
 
-def _validate_api(name: str, value: Any) -> Any:
-    from kcp_django.api.conf import parse_api_settings
+#: Validators that live with the code that uses the setting (``KCP_API``: :mod:`kcp_django.api.conf`),
+#: registered when that module loads, so that this module imports nothing of the app.
+_REGISTERED_VALIDATORS: dict[str, Callable[[Any], Any]] = {}
 
-    return parse_api_settings(value)
+
+def register_validator(name: str, validate: Callable[[Any], Any]) -> None:
+    """Let the module that owns setting ``name`` validate it (``validate(value)``)."""
+    _REGISTERED_VALIDATORS[name] = validate
+
+
+def _validate_api(name: str, value: Any) -> Any:
+    try:
+        validate = _REGISTERED_VALIDATORS[name]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"{name}: read before kcp_django was loaded; add 'kcp_django' to INSTALLED_APPS."
+        ) from None
+    return validate(value)
 
 
 def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:

@@ -220,3 +220,6 @@ def _networks(value: Any) -> tuple[IpNetwork, ...]:
 def _forget_api_settings(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTING:
         get_api_settings.cache_clear()
+
+
+conf.register_validator(SETTING, parse_api_settings)
