@@ -272,6 +272,9 @@ class Refund(models.Model):
 
     Kind = RefundKind
     State = RefundState
+    #: Not a column: True on a refund that ``request_refund`` answered from the store for a repeated
+    #: idempotency key, without asking KCP again.
+    replayed: bool = False
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     merchant = models.CharField(_("merchant alias"), max_length=50, default="default")

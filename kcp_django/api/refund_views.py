@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -48,15 +45,6 @@ NO_STORE = "no-store"
 #: States KCP has given its word on: answered 201.
 FINAL_STATES = (RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.REJECTED)
 RETRY_AFTER = 30
-#: The refunds inserted while this request asks the service: any other row it answers is a repeat.
-_inserted: ContextVar[set[int] | None] = ContextVar("kcp_refunds_inserted", default=None)
-
-
-@receiver(post_save, sender=Refund, dispatch_uid="kcp_django.api.refund_views.note_inserted")
-def _note_inserted(sender: Any, instance: Refund, created: bool, **kwargs: Any) -> None:
-    inserted = _inserted.get()
-    if created and inserted is not None:
-        inserted.add(instance.pk)
 
 
 class IsRefundStaff(BasePermission):
@@ -142,8 +130,6 @@ class RefundListCreateView(RefundApiView):
         merchant = data["merchant"] or (verification.merchant if verification is not None else None)
         merchant = merchant or self.api_settings.merchant
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        inserted: set[int] = set()
-        watching = _inserted.set(inserted)
         try:
             row = _request_refund(request, data, merchant=merchant, key=key, ip=self._client_ip(request))
         except AnswerNotStored as exc:
@@ -153,10 +139,8 @@ class RefundListCreateView(RefundApiView):
                 row = Refund.objects.select_related("verification").get(public_id=str(exc.public_id))
             except DatabaseError:
                 raise RefundOutcomeNotStored(location) from None
-        finally:
-            _inserted.reset(watching)
         # The service answers a refund already stored for this Idempotency-Key without a second call.
-        repeat = row.pk not in inserted
+        repeat = row.replayed
         code: int
         if repeat:
             code = status.HTTP_200_OK

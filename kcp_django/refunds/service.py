@@ -306,6 +306,7 @@ def _repeat(using: str, merchant: str, key: str, fingerprint: str) -> Refund | N
         raise RefundRefused(
             "idempotency_key_reused", _("This idempotency key was used for a different refund; use a new key.")
         )
+    stored.replayed = True
     return stored
 
 
