@@ -19,19 +19,18 @@ configuration problem, whoever finds it, exits 4 with its message (a JSON object
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import uuid
 from typing import IO, Any, NoReturn
 
-from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import translation
 from django.utils.translation import gettext
 
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
+from kcp_django.management.scripted import ExitCodesHelpFormatter, system_check_errors
 from kcp_django.models import AccountVerification, Refund, RefundState
 from kcp_django.refunds.service import request_refund
 from kcp_django.serialization import refund_as_dict
@@ -64,10 +63,6 @@ REQUEST_OPTIONS = (
     "reference",
     "merchant",
 )
-
-
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Django's option order, with the epilog's lines kept as written."""
 
 
 def exit_codes_help() -> str:
@@ -110,7 +105,7 @@ class Command(BaseCommand):
     stealth_options = ("stdin",)
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", ExitCodesHelpFormatter)
         kwargs.setdefault("epilog", exit_codes_help())
         return super().create_parser(prog_name, subcommand, **kwargs)
 
@@ -216,14 +211,7 @@ class Command(BaseCommand):
 
     def _check_configuration(self) -> None:
         """Django's system checks, as ``manage.py check`` runs them: errors end the command, warnings are shown."""
-        problems = []
-        for message in checks.run_checks():
-            if message.is_silenced():
-                continue
-            if message.is_serious():
-                problems.append(f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else ""))
-            else:
-                self.stderr.write(str(message), style_func=self.style.WARNING)
+        problems = system_check_errors(self.stderr, self.style.WARNING)
         if problems:
             raise _configuration(problems)
 

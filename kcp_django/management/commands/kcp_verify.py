@@ -9,18 +9,17 @@ its message (a JSON object with ``--json``) rather than Django's generic exit 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Any
 
-from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import translation
 from django.utils.translation import gettext
 
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
+from kcp_django.management.scripted import ExitCodesHelpFormatter, system_check_errors
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.serialization import verification_as_dict
 from kcp_django.services import verify_refund_account
@@ -33,10 +32,6 @@ EXIT_CODES = {
 }
 EXIT_INVALID = 2
 EXIT_CONFIGURATION = 4
-
-
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Django's option order, with the epilog's lines kept as written."""
 
 
 def exit_codes_help() -> str:
@@ -61,7 +56,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", ExitCodesHelpFormatter)
         kwargs.setdefault("epilog", exit_codes_help())
         return super().create_parser(prog_name, subcommand, **kwargs)
 
@@ -102,16 +97,7 @@ class Command(BaseCommand):
 
     def _check_configuration(self) -> list[str]:
         """Django's system checks, as ``manage.py check`` runs them: errors returned, warnings shown."""
-        problems = []
-        for message in checks.run_checks():
-            if message.is_silenced():
-                continue
-            if message.is_serious():
-                text = f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else "")
-                problems.append(_configuration(text))
-            else:
-                self.stderr.write(str(message), style_func=self.style.WARNING)
-        return problems
+        return [_configuration(problem) for problem in system_check_errors(self.stderr, self.style.WARNING)]
 
     def _report(self, row: AccountVerification, as_json: bool) -> None:
         data = verification_as_dict(row)
