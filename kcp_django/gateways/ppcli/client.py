@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
 from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
@@ -161,25 +161,36 @@ def build_arg(args: PpCliArgs) -> bytes:
     return b",".join(tokens)
 
 
-def args_for(merchant: MerchantConfig, rendered: RenderedRequest) -> PpCliArgs:
-    """pp_cli's arguments for one rendered request of ``merchant``."""
+def _merchant_args(merchant: MerchantConfig, *, tx_cd: str, ordr_idxx: str, cust_ip: str, **sections: Any) -> PpCliArgs:
+    """The arguments every request of ``merchant`` shares, with this request's own parts."""
     return PpCliArgs(
         home=merchant.home_dir,
         site_cd=merchant.site_cd,
         site_key=merchant.site_key,
-        tx_cd=rendered.tx_cd,
+        tx_cd=tx_cd,
         pa_url=merchant.gateway_host,
         pa_port=PA_PORT,
+        ordr_idxx=ordr_idxx,
+        cust_ip=cust_ip,
+        log_path=merchant.log_dir,
+        log_level=str(merchant.log_level),
+        opt="0",
+        **sections,
+    )
+
+
+def args_for(merchant: MerchantConfig, rendered: RenderedRequest) -> PpCliArgs:
+    """pp_cli's arguments for one rendered request of ``merchant``."""
+    return _merchant_args(
+        merchant,
+        tx_cd=rendered.tx_cd,
         ordr_idxx=rendered.ordr_idxx,
+        cust_ip=rendered.cust_ip,
         payx_data=rendered.payx_data,
         ordr_data=rendered.sections.get("ordr_data", []),
         rcvr_data=rendered.sections.get("rcvr_data", []),
         escw_data=rendered.sections.get("escw_data", []),
         modx_data=rendered.sections.get("modx_data", []),
-        cust_ip=rendered.cust_ip,
-        log_path=merchant.log_dir,
-        log_level=str(merchant.log_level),
-        opt="0",
     )
 
 
@@ -189,19 +200,8 @@ def refund_args_for(merchant: MerchantConfig, rendered: RenderedRefund, mod_ip: 
     The fields go in ``modx_data`` (framed as ``mod_data=k=v<US>...``), ``cust_ip`` is the
     requester's ``mod_ip``, and the other sections stay empty.
     """
-    return PpCliArgs(
-        home=merchant.home_dir,
-        site_cd=merchant.site_cd,
-        site_key=merchant.site_key,
-        tx_cd=rendered.tx_cd,
-        pa_url=merchant.gateway_host,
-        pa_port=PA_PORT,
-        ordr_idxx=rendered.ordr_idxx,
-        modx_data=list(rendered.mod_data),
-        cust_ip=mod_ip,
-        log_path=merchant.log_dir,
-        log_level=str(merchant.log_level),
-        opt="0",
+    return _merchant_args(
+        merchant, tx_cd=rendered.tx_cd, ordr_idxx=rendered.ordr_idxx, cust_ip=mod_ip, modx_data=list(rendered.mod_data)
     )
 
 
