@@ -5,64 +5,27 @@ Screenshots of each step are written to ``test-artifacts/shop/``.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.chromium import skip_without_a_browser
+from tests.browser.demo_shop import ROOT, demo_shop
 
 skip_without_a_browser()
 
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "shop"
 CUSTOMER = ("customer", "customer-demo-1234")
 STAFF = ("staff", "staff-demo-1234")
 ACCOUNT_DIGITS = "110987654321"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The example project served as the README serves it (SQLite, sandbox), with its demo data."""
-    workdir = tmp_path_factory.mktemp("shop")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_", "DATABASE_URL", "CACHE_URL"))}
-    env.update(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", CACHE_URL=f"filecache://{workdir / 'cache'}")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    subprocess.run([*manage, "shop_demo"], cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/", timeout=1)  # noqa: S310 (our own local server)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with demo_shop(tmp_path_factory.mktemp("shop")) as (base, _env):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _sign_in(page: Any, base: str, username: str, password: str) -> None:
