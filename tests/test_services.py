@@ -372,7 +372,7 @@ def test_the_fake_pp_cli_in_real_mode_is_refused_before_anything_is_stored(tmp_p
     merchants = {"default": {"BACKEND": "ppcli", "OPTIONS": {**REAL_OPTIONS, "HOME_DIR": str(kit), "TIMEOUT": 10}}}
     with (
         override_settings(KCP_MERCHANTS=merchants),
-        pytest.raises(KcpConfigurationError, match="fake pp_cli.*real mode"),
+        pytest.raises(KcpConfigurationError, match=r"fake pp_cli.*real mode"),
     ):
         verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
