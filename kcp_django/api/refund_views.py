@@ -33,7 +33,13 @@ from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSer
 from kcp_django.api.schema import document
 from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import KcpApiView
-from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
+from kcp_django.exceptions import (
+    AnswerNotStored,
+    DecryptionError,
+    InvalidRequest,
+    RefundInTransaction,
+    RefundRefused,
+)
 from kcp_django.models import Refund, RefundState
 from kcp_django.refunds.service import request_refund
 
@@ -88,6 +94,19 @@ class RefundOutcomeNotStored(RefundUnavailable):
         self.location = location
 
 
+class AccountUnreadable(RefundUnavailable):
+    """The verification's stored account cannot be decrypted (its key left ``KCP_ENCRYPTION_KEYS``, or the
+    value was altered): nothing was sent. No ``Retry-After``: it lasts until someone restores the key."""
+
+    def __init__(self) -> None:
+        super().__init__(detail=ACCOUNT_UNREADABLE, code="account_unreadable")
+        self.wait = None  # type: ignore[assignment]
+
+
+ACCOUNT_UNREADABLE = _(
+    "The verified account's stored number cannot be read on this server (its encryption key is missing); "
+    "nothing was sent. See the server log."
+)
 IN_TRANSACTION = _("The refund view ran inside a database transaction; nothing was sent. See the server log.")
 DATABASE_UNAVAILABLE = _("The database is not available; nothing was sent. Try again later.")
 OUTCOME_NOT_STORED = _(
@@ -199,6 +218,14 @@ def _request_refund(
         raise field_errors(exc.errors) from None
     except RefundRefused as exc:
         raise RefundRefusedError(exc) from None
+    except DecryptionError as exc:
+        logger.error(
+            "kcp_django.api: the verification's stored account cannot be decrypted (key %s%s): %s",
+            exc.key_id,
+            ", not in KCP_ENCRYPTION_KEYS" if exc.missing_key else "",
+            exc,
+        )
+        raise AccountUnreadable() from None
     except RefundInTransaction:
         logger.exception("kcp_django.api: a refund view ran inside a transaction")
         raise RefundUnavailable(IN_TRANSACTION, "refund_in_transaction") from None
