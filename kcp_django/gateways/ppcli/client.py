@@ -516,7 +516,7 @@ class PpCliGateway:
         return self._call(binary, arg, sent, request.ordr_idxx)
 
     def refund(self, request: RefundRequest) -> GatewayResult:
-        """Send one refund (a modification request, ``spec/REFUNDS.md``) and read KCP's answer.
+        """Send one refund (a modification request, ``docs/refunds.md``) and read KCP's answer.
 
         Same outcomes as :meth:`verify`; the refund is sent at most once per call, never retried.
         """
