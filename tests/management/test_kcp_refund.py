@@ -155,7 +155,7 @@ def test_invalid_input_exits_2_naming_every_field_and_rule(shop_env: dict[str, s
         ("kind", "choice"),
         ("tno", "format"),
     }
-    assert "tno" in answer["message"]
+    assert "KCP 거래번호" in answer["message"]  # the example shop speaks Korean: the field by its label
     human = kcp_refund(shop_env, "--kind", "cancel", "--tno", "20261127000104")
     assert human.returncode == 2 and "kind [choice]" in human.stderr
 
