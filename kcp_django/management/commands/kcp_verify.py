@@ -29,7 +29,7 @@ from kcp_django.management.scripted import (
 )
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.serialization import verification_as_dict
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 
 EXIT_CODES = {
     VerificationState.VERIFIED: 0,
