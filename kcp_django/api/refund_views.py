@@ -75,22 +75,25 @@ class RefundRefusedError(exceptions.APIException):
 
 
 class RefundUnavailable(exceptions.APIException):
-    """The server cannot send refunds now; nothing was sent (see ``code``)."""
+    """The server cannot send refunds now; nothing was sent (see ``code``).
+
+    ``wait`` becomes ``Retry-After`` only where waiting helps (the database, an answer to read back
+    later); a configuration problem lasts until someone fixes it, so it says no time."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "refund_configuration"
     default_detail = _("Refunds are not configured correctly on this server; nothing was sent. See the server log.")
 
-    def __init__(self, detail: Any = None, code: str | None = None) -> None:
+    def __init__(self, detail: Any = None, code: str | None = None, *, wait: int | None = None) -> None:
         super().__init__(detail=detail, code=code)
-        self.wait = RETRY_AFTER
+        self.wait = wait
 
 
 class RefundOutcomeNotStored(RefundUnavailable):
     """KCP was asked, but neither its answer nor the row could be read back: read ``Location`` later."""
 
     def __init__(self, location: str) -> None:
-        super().__init__(detail=OUTCOME_NOT_STORED, code="refund_outcome_not_stored")
+        super().__init__(detail=OUTCOME_NOT_STORED, code="refund_outcome_not_stored", wait=RETRY_AFTER)
         self.location = location
 
 
@@ -100,7 +103,6 @@ class AccountUnreadable(RefundUnavailable):
 
     def __init__(self) -> None:
         super().__init__(detail=ACCOUNT_UNREADABLE, code="account_unreadable")
-        self.wait = None  # type: ignore[assignment]
 
 
 ACCOUNT_UNREADABLE = _(
@@ -139,7 +141,7 @@ class RefundListCreateView(RefundApiView):
             return self._create(request)
         except DatabaseError:
             logger.exception("kcp_django.api: the database failed while a refund was asked for")
-            raise RefundUnavailable(DATABASE_UNAVAILABLE, "database_unavailable") from None
+            raise RefundUnavailable(DATABASE_UNAVAILABLE, "database_unavailable", wait=RETRY_AFTER) from None
 
     def _create(self, request: Request) -> Response:
         serializer = RefundRequestSerializer(data=request.data)
