@@ -328,6 +328,17 @@ def _name(name: str, value: Any) -> str:
     return value
 
 
+def _dotted_path(name: str, value: Any) -> str:
+    """A dotted import path (imported where it is used, so this module imports nothing of the shop)."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+        raise _setting_error(
+            name, f"must be a dotted path to a function, like 'shop.refunds.may_refund', not {value!r}."
+        )
+    return value
+
+
 #: KCP's published notice senders (its sample pages accept notices only from these).
 DEFAULT_NOTICE_IPS: tuple[str, ...] = (
     "203.238.36.58",
@@ -417,6 +428,15 @@ SETTINGS: tuple[Setting, ...] = (
         _duration,
         "How old a verification may be when a refund is paid into its account: a `timedelta` or a number of seconds.",
         "7 days",
+    ),
+    Setting(
+        "KCP_REFUND_ACCOUNT_RULE",
+        "",
+        _dotted_path,
+        "Which verified account may receive a payment's refund: a dotted path to `f(payment, verification, user) -> "
+        "bool`. Empty: the verification was made for the payment's order (`reference`), and one that staff "
+        "entered is refunded by another user ([refunds.md](refunds.md#whose-account)).",
+        "empty (the built-in rule)",
     ),
     Setting(
         "KCP_NOTICE_IPS",

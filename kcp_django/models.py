@@ -1,4 +1,4 @@
-"""Every verification request and KCP's answer to it."""
+"""Every verification request and KCP's answer to it, the payments refunds return, the refunds and KCP's notices."""
 
 from __future__ import annotations
 
@@ -11,6 +11,23 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django.banks import Bank, get_bank
 from kcp_django.fields import EncryptedTextField
 from kcp_django.masking import masked_account
+from kcp_django.payments.models import HOLDING_REFUNDS, Payment, PaymentMode
+
+__all__ = [
+    "HOLDING_REFUNDS",
+    "AccountVerification",
+    "AttemptCounter",
+    "BulkVerification",
+    "BulkVerificationItem",
+    "IdempotencyKey",
+    "KcpNotice",
+    "Payment",
+    "PaymentMode",
+    "Refund",
+    "RefundKind",
+    "RefundState",
+    "VerificationState",
+]
 
 
 class VerificationState(models.TextChoices):
@@ -31,6 +48,12 @@ class AccountVerification(models.Model):
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
+    #: The SITE_CD, mode and kind of gateway that answered: a refund takes only a verification made under
+    #: its own SITE_CD and mode, and in real mode never one a test double answered. Rows from before
+    #: these columns count as test-mode rows answered by a test double.
+    site_cd = models.CharField(_("site code (SITE_CD)"), max_length=10, blank=True, default="")
+    mode = models.CharField(_("mode"), max_length=4, default="test")
+    test_double = models.BooleanField(_("answered by a test double"), default=True)
     ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40)
     bank_code = models.CharField(_("bank code"), max_length=2)
     #: NULL once purged (``kcp_purge``).
@@ -337,6 +360,17 @@ class Refund(models.Model):
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolution_note = models.TextField(_("resolution note"), blank=True, default="")
+    #: The payment this refund returns (NULL only for rows from before payments were registered).
+    payment = models.ForeignKey(
+        "kcp_django.Payment",
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    #: KCP's answer when it arrived after staff had resolved the refund: kept here, never over the row.
+    late_answer = models.JSONField(_("KCP's late answer (masked)"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("refund")

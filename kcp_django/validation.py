@@ -319,3 +319,8 @@ def _reference(value: object, errors: list[FieldError]) -> str:
     if len(cleaned) > REFERENCE_MAX_LENGTH:
         errors.append(_error("reference", "max_length", length=len(cleaned)))
     return cleaned
+
+
+def check_reference(value: object, errors: list[FieldError]) -> str:
+    """A shop reference (an order number) by the rules every reference follows; errors go to ``errors``."""
+    return _reference(value, errors)

@@ -30,7 +30,9 @@ _MESSAGES: dict[tuple[str, str], Promise] = {
     ("amount", "range"): _("amount must be above 0 and at most 9,999,999,999 won."),
     ("remaining", "type"): _("remaining must be a whole number of won."),
     ("remaining", "range"): _("remaining must be above 0 and at most 9,999,999,999 won."),
-    ("remaining", "required"): _("a partial refund needs both amount and remaining (the amount left before it)."),
+    ("remaining", "required"): _(
+        "remaining goes only with amount (a partial refund); leave it out and it is taken from the payment."
+    ),
     ("remaining", "less_than_amount"): _("remaining (the amount left before this refund) must be at least amount."),
     ("amount", "partial_not_supported"): _(
         "amount: only vbank-refund can refund part of a payment; escrow refunds return the whole payment."
@@ -56,7 +58,8 @@ class RefundInput:
 
     @property
     def is_partial(self) -> bool:
-        return self.remaining is not None
+        """A partial refund names its amount; ``remaining`` then comes from the payment (or must equal it)."""
+        return self.amount is not None
 
 
 def _error(field: str, rule: str) -> FieldError:
@@ -127,7 +130,7 @@ def normalize_refund(
         errors.append(_error("tno", "format"))
     amount_won = _whole_won("amount", amount, errors)
     remaining_won = _whole_won("remaining", remaining, errors)
-    if (amount is None or amount == "") != (remaining is None or remaining == ""):
+    if (amount is None or amount == "") and not (remaining is None or remaining == ""):
         errors.append(_error("remaining", "required"))
     elif amount_won is not None and remaining_won is not None and remaining_won < amount_won:
         errors.append(_error("remaining", "less_than_amount"))
@@ -156,3 +159,18 @@ def normalize_refund(
         reason=reason_text,
         idempotency_key=idempotency_key,
     )
+
+
+def check_tno(value: object, errors: list[FieldError]) -> str:
+    """KCP's 14-digit transaction number of a payment, or an error appended to ``errors``."""
+    tno_text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not tno_text:
+        errors.append(_error("tno", "required"))
+    elif not (tno_text.isascii() and tno_text.isdigit() and len(tno_text) == TNO_DIGITS):
+        errors.append(_error("tno", "format"))
+    return tno_text
+
+
+def check_whole_won(field: str, value: object, errors: list[FieldError]) -> int | None:
+    """A whole number of won above 0, or an error naming ``field`` appended to ``errors``."""
+    return _whole_won(field, value, errors)

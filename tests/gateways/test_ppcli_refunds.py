@@ -21,6 +21,9 @@ from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
 from tests.fake_kit import make_fake_kit, ppcli_merchants
 from tests.ppcli_standins import SITE_KEY, install, install_fake, ppcli_merchant
+from tests.support.payments import ORDER
+
+pytestmark = pytest.mark.usefixtures("paid")
 
 ACCOUNT_NO = "1234567890123"
 HOLDER = "홍길동"
@@ -424,7 +427,7 @@ def kit(tmp_path: Path) -> Path:
 @pytest.fixture
 def verified(kit: Path) -> AccountVerification:
     with override_settings(KCP_MERCHANTS=ppcli_merchants(kit, timeout=10)):
-        row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm=HOLDER)
+        row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm=HOLDER, reference=ORDER)
     assert row.state == "VERIFIED", row.failure_reason
     return row
 
@@ -436,12 +439,13 @@ E2E = [
     pytest.param("escrow-refund", TNO, {}, "ACCEPTED", "0000", id="escrow-refund"),
     pytest.param("vbank-refund", TNO, {}, "ACCEPTED", "0000", id="vbank-refund"),
     pytest.param("vbank-refund", TNO, {"amount": 3000, "remaining": 10000}, "ACCEPTED", "0000", id="vbank-partial"),
-    pytest.param("escrow-refund", "20261127000008", {}, "REJECTED", "8801", id="refused"),
+    # KCP publishes no refund codes: any answer but 0000 through pp_cli holds the payment as UNKNOWN.
+    pytest.param("escrow-refund", "20261127000008", {}, "UNKNOWN", "8801", id="refused"),
     pytest.param(
         "vbank-refund",
         TNO,
         {"verification": None, "bank_code": "04", "account_no": "0001234567", "owner_nm": HOLDER},
-        "REJECTED",
+        "UNKNOWN",
         "8105",
         id="vbank-account-not-found",
     ),
@@ -449,7 +453,7 @@ E2E = [
         "vbank-refund",
         TNO,
         {"verification": None, "bank_code": "04", "account_no": "123456789012", "owner_nm": "김불일치"},
-        "REJECTED",
+        "UNKNOWN",
         "8104",
         id="vbank-holder-mismatch",
     ),
@@ -513,7 +517,7 @@ def test_a_pp_cli_fault_leaves_the_refund_unknown_and_it_is_never_sent_again(
     assert refund.state == "UNKNOWN"
     assert reason in refund.failure_reason
     assert repeat.pk == refund.pk and repeat.state == "UNKNOWN"
-    assert other_key.value.rule == "full_refund_exists"
+    assert other_key.value.rule == "earlier_refund_unknown"
     assert fake_calls(kit, refund.ordr_idxx) == 1
     assert Refund.objects.count() == 1
     for text in (refund.failure_reason, str(refund.raw_response)):

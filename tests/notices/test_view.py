@@ -23,8 +23,9 @@ from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
 from kcp_django.verifications import verify_refund_account
 from tests.notices.notice_support import ACCOUNT, FORM, KCP_ADDRESS, TNO, TNO_REFUSED, URL, body, post, result_of, tx01
+from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +70,7 @@ def vbank_refund() -> Refund:
 
 @pytest.fixture
 def verified() -> AccountVerification:
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
     assert row.state == "VERIFIED"
     return row
 
