@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.payments import ORDER
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = ["--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동"]
 OLD_KEY = "old:6LAl8AREineQeZOgKVjmb7b8ro1Gd4um9n5__wRB8PQ"
@@ -28,6 +30,9 @@ def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # The example shop logs kcp_django's INFO records to stderr; a script's project logs warnings only.
     env["KCP_LOG_LEVEL_NAME"] = "WARNING"
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    # The shop's checkout registered the payments these tests refund.
+    register = "from tests.support.payments import pay_all; pay_all()"
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", register], cwd=ROOT, env=env, check=True, timeout=120)
     return env
 
 
@@ -65,7 +70,7 @@ def assert_error_shape(answer: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def verification(shop_env: dict[str, str]) -> dict[str, Any]:
-    status, output = together(shop_env, "kcp_verify", *ACCOUNT, "--json")
+    status, output = together(shop_env, "kcp_verify", *ACCOUNT, "--reference", ORDER, "--json")
     assert status == 0, output
     return one_object(output)
 
@@ -81,7 +86,7 @@ def test_a_verification_reads_like_the_api_lowercase_state(verification: dict[st
         (["kcp_verify", "--bank-code", "04", "--account-no", "12", "--owner-nm", "홍길동,"], 2, "invalid"),
         (["kcp_verify", "--bank-code", "04"], 2, "usage"),
         (["kcp_verify", *ACCOUNT, "--merchant", "elsewhere"], 4, "configuration_error"),
-        (["kcp_refund", "--kind", "escrow-refund", "--tno", "20261127000301"], 2, "refused"),
+        (["kcp_refund", "--kind", "escrow-refund", "--tno", "20261127000201"], 2, "refused"),
         (["kcp_refund", "--kind", "cancel", "--tno", "2026"], 2, "invalid"),
         (["kcp_refund", "--show", "nope"], 2, "invalid"),
         (["kcp_refund", "--show", "987654"], 2, "not_found"),
@@ -129,7 +134,7 @@ def test_ids_are_taken_as_the_uuid_or_the_number(shop_env: dict[str, str], verif
         "--kind",
         "escrow-cancel",
         "--tno",
-        "20261127000302",
+        "20261127000202",
         "--verification",
         str(number),
         "--json",
@@ -155,7 +160,7 @@ def test_a_stored_account_whose_key_is_gone_exits_4_naming_the_key(
     """Item 4: after the key changed, ``kcp_refund`` printed a DecryptionError traceback and exited 1
     (the code for "rejected"), with no JSON."""
     env = {**shop_env, "KCP_ENCRYPTION_KEYS": NEW_KEY}
-    args = ["kcp_refund", "--kind", "escrow-cancel", "--tno", "20261127000303", "--verification", verification["id"]]
+    args = ["kcp_refund", "--kind", "escrow-cancel", "--tno", "20261127000203", "--verification", verification["id"]]
 
     code, output = together(env, *args, "--json")
 
