@@ -37,7 +37,7 @@ def test_settings_are_read_when_used_not_at_import() -> None:
 def test_a_changed_merchant_setting_is_read_again() -> None:
     # The configuration is kept between calls, and forgotten when the setting changes.
     assert conf.get_merchant() is conf.get_merchant()
-    with override_settings(KCP_MERCHANTS={"default": {"BACKEND": "sandbox", "OPTIONS": {"SANDBOX_LATENCY": 0.25}}}):
+    with override_settings(KCP_MERCHANTS=merchant(MODE="test", SANDBOX_LATENCY=0.25)):
         assert conf.get_merchant().options["SANDBOX_LATENCY"] == 0.25
     assert conf.get_merchant().options.get("SANDBOX_LATENCY") != 0.25
 
@@ -136,15 +136,40 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [key_id for key_id, _ in keys] == ["k2", "k1"]
 
 
-def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode_with_debug_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("KCP_MODE", "KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
         monkeypatch.delenv(name, raising=False)
 
     built = conf.settings_from_env(environ.Env())
 
-    with override_settings(**built):
+    with override_settings(DEBUG=True, **built):
         config = conf.get_merchant()
     assert (config.backend, config.mode, config.site_cd) == (conf.SANDBOX_BACKEND, "test", "T0000")
+
+
+def test_with_debug_off_an_unset_mode_is_an_error_naming_kcp_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A forgotten environment must not run a production shop on the sandbox.
+    for name in ("KCP_MODE", "KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    with (
+        override_settings(DEBUG=False, **conf.settings_from_env(environ.Env())),
+        pytest.raises(conf.SettingError, match=r"^KCP_MODE: must be set to 'test' or 'real' when DEBUG is False"),
+    ):
+        conf.get_merchant()
+
+
+@pytest.mark.parametrize("merchants", [None, merchant(SITE_CD="T0000")])
+def test_with_debug_off_a_merchant_without_mode_is_refused(merchants: Any) -> None:
+    with (
+        override_settings(DEBUG=False, KCP_MERCHANTS=merchants),
+        pytest.raises(conf.SettingError, match=r"^KCP_MERCHANTS\['default'\]\['OPTIONS'\]\['MODE'\]: must be set"),
+    ):
+        conf.get_merchant()
+    with override_settings(DEBUG=True, KCP_MERCHANTS=merchants):
+        assert conf.get_merchant().mode == "test"
 
 
 @pytest.mark.parametrize(
@@ -203,6 +228,7 @@ def test_a_name_outside_the_table_is_no_setting() -> None:
 
 
 def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_MODE", "test")
     monkeypatch.setenv("KCP_TIMEOUT", "20")
     built = conf.settings_from_env(environ.Env())
     built["KCP_MERCHANTS"]["default"]["OPTIONS"]["TIMEOUT"] = 900  # the settings module's own value
@@ -215,6 +241,7 @@ def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypat
 def test_settings_from_the_environment_survive_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     import copy
 
+    monkeypatch.setenv("KCP_MODE", "test")
     monkeypatch.setenv("KCP_SITE_CD", "TOO-LONG")
     built = conf.settings_from_env(environ.Env())
 

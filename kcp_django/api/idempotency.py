@@ -65,7 +65,7 @@ class KeyInProgress(Exception):
 def fingerprint(payload: Mapping[str, Any]) -> str:
     """A keyed hash of ``payload`` (key order and JSON spacing do not matter)."""
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hmac.new(conf.get_index_key(), b"idempotency\x00" + canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(conf.kcp_settings.INDEX_KEY, b"idempotency\x00" + canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def claim(

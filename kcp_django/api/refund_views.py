@@ -33,6 +33,7 @@ from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSer
 from kcp_django.api.schema import document
 from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import KcpApiView
+from kcp_django.conf import kcp_settings
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import Refund, RefundState
 from kcp_django.refunds.service import request_refund
@@ -152,7 +153,7 @@ class RefundListCreateView(RefundApiView):
         return Response(RefundSerializer(row).data, status=code, headers=headers)
 
     def _client_ip(self, request: Request) -> str | None:
-        return client_ip(request._request, self.api_settings.trusted_proxies)
+        return client_ip(request._request, kcp_settings.TRUSTED_PROXIES)
 
     @document("refund_list")
     def get(self, request: Request) -> Response:

@@ -14,8 +14,8 @@ from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from kcp_django.api.client_ip import client_ip
-from kcp_django.api.conf import get_api_settings
 from kcp_django.checks.configuration import check_api_settings
+from kcp_django.conf import kcp_settings
 from kcp_django.models import AttemptCounter, IdempotencyKey
 from tests.api_support import make_user
 
@@ -27,7 +27,7 @@ urlpatterns: list[Any] = []
 
 def test_defaults() -> None:
     with override_settings(KCP_API=None):
-        api = get_api_settings()
+        api = kcp_settings.API
 
     assert api.permission_classes == ("rest_framework.permissions.IsAuthenticated",)
     assert api.authentication_classes == ("rest_framework.authentication.SessionAuthentication",)
@@ -40,10 +40,10 @@ def test_defaults() -> None:
 
 
 def test_a_changed_api_setting_is_read_again() -> None:
-    assert get_api_settings() is get_api_settings()
+    assert kcp_settings.API is kcp_settings.API
     with override_settings(KCP_API={"MERCHANT": "second"}):
-        assert get_api_settings().merchant == "second"
-    assert get_api_settings().merchant == "default"
+        assert kcp_settings.API.merchant == "second"
+    assert kcp_settings.API.merchant == "default"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_a_changed_api_setting_is_read_again() -> None:
 )
 def test_a_wrong_setting_names_the_key(setting: Any, named: str) -> None:
     with override_settings(KCP_API=setting), pytest.raises(ImproperlyConfigured, match=named):
-        get_api_settings()
+        _ = kcp_settings.API
 
 
 @pytest.mark.parametrize(
@@ -83,10 +83,36 @@ def test_a_wrong_setting_names_the_key(setting: Any, named: str) -> None:
 )
 def test_client_ip(remote: str, forwarded: str, trusted: list[str], expected: str | None) -> None:
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
-    with override_settings(KCP_API={"TRUSTED_PROXIES": trusted}):
-        networks = get_api_settings().trusted_proxies
+    with override_settings(KCP_TRUSTED_PROXIES=trusted):
+        networks = kcp_settings.TRUSTED_PROXIES
 
     assert client_ip(request, networks) == expected
+
+
+def test_trusted_proxies_in_kcp_api_are_still_read_with_a_deprecation_warning() -> None:
+    with (
+        override_settings(KCP_API={"TRUSTED_PROXIES": ["10.0.0.0/8"]}),
+        pytest.deprecated_call(match="KCP_TRUSTED_PROXIES"),
+    ):
+        assert [str(network) for network in kcp_settings.TRUSTED_PROXIES] == ["10.0.0.0/8"]
+    with override_settings(KCP_API={"TRUSTED_PROXIES": ["10.0.0.0/8"]}, KCP_TRUSTED_PROXIES=["192.0.2.1"]):
+        assert [str(network) for network in kcp_settings.TRUSTED_PROXIES] == ["192.0.2.1/32"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1", ["proxy.local"], [7]])
+def test_a_wrong_trusted_proxies_setting_is_named(value: Any) -> None:
+    with override_settings(KCP_TRUSTED_PROXIES=value), pytest.raises(ImproperlyConfigured, match="KCP_TRUSTED_PROXIES"):
+        _ = kcp_settings.TRUSTED_PROXIES
+
+
+def test_the_old_api_settings_module_still_imports_with_a_warning() -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop("kcp_django.api.conf", None)
+    with pytest.deprecated_call(match="kcp_django.conf"):
+        old = importlib.import_module("kcp_django.api.conf")
+    assert old.get_api_settings() is kcp_settings.API
 
 
 def check_ids(**settings: Any) -> list[str]:
@@ -126,8 +152,9 @@ def test_a_broken_merchant_is_not_reported_again_as_an_api_problem() -> None:
     assert check_ids(CACHES=SHARED, KCP_API={}, KCP_MERCHANTS=broken) == []
     with override_settings(CACHES=SHARED, KCP_API={}, KCP_MERCHANTS=broken):
         kcp = [m for m in run_checks() if (m.id or "").startswith("kcp_django.")]
-    assert [m.id for m in kcp] == ["kcp_django.E001"]
-    assert "REST API" not in (kcp[0].hint or "")
+    # The merchant's own problems, all in one run: its options (E001) and the sandbox in real mode (E011).
+    assert sorted(m.id or "" for m in kcp) == ["kcp_django.E001", "kcp_django.E011"]
+    assert not any("REST API" in (m.hint or "") for m in kcp)
 
 
 @pytest.mark.django_db  # from Django 6.1 the model checks ask the database

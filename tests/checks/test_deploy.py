@@ -109,7 +109,8 @@ def test_test_mode_without_debug_is_a_warning_per_merchant() -> None:
         **{"real": real_merchant()["default"]},
     }
 
-    assert kcp_deploy_ids(KCP_MERCHANTS=merchants) == ["kcp_django.W101", "kcp_django.W101"]
+    # "second" has no MODE: with DEBUG off that is an error (kcp_django.E001), not a warning.
+    assert kcp_deploy_ids(KCP_MERCHANTS=merchants) == ["kcp_django.W101"]
     assert kcp_deploy_ids(KCP_MERCHANTS=merchants, DEBUG=True) == []
 
 
