@@ -53,6 +53,12 @@ def test_a_changed_merchant_setting_is_read_again() -> None:
         ({"MODE": "test", "TIMEOUT": "soon"}, "TIMEOUT"),
         ({"MODE": "test", "SITE_CD": "TOO-LONG-CODE"}, "SITE_CD"),
         ({"MODE": "test", "SITE_KEY": "a,b"}, "SITE_KEY"),
+        ({"MODE": "test", "SANDBOX_LATENCY": "slow"}, "SANDBOX_LATENCY"),
+        ({"MODE": "test", "SANDBOX_LATENCY": -1}, "SANDBOX_LATENCY"),
+        ({"MODE": "test", "LAYOUT": {"tx_cd": "{ordr_idxx}"}}, "LAYOUT']['tx_cd"),
+        ({"MODE": "test", "LAYOUT": ["not", "a", "dict"]}, "LAYOUT"),
+        ({"MODE": "test", "REFUND_LAYOUTS": {"escrow-refnd": {}}}, "REFUND_LAYOUTS"),
+        ({"MODE": "test", "REFUND_LAYOUTS": {"escrow-refund": {"tx_cd": "123"}}}, "REFUND_LAYOUTS']['escrow-refund"),
     ],
 )
 def test_a_bad_merchant_setting_is_refused_naming_it(options: dict[str, Any], named: str) -> None:
@@ -60,6 +66,35 @@ def test_a_bad_merchant_setting_is_refused_naming_it(options: dict[str, Any], na
         conf.get_merchant()
     assert f"KCP_MERCHANTS['default']['OPTIONS']['{named}']" in str(caught.value)
     assert REAL_KEY not in str(caught.value)
+
+
+def test_every_problem_of_a_merchant_is_reported_at_once() -> None:
+    options = {"MODE": "real", "SITE_CD": "T0000", "SITE_KEY": "", "TIMEOUT": 900, "SANDBOX_LATENCY": "x"}
+    with override_settings(KCP_MERCHANTS=merchant(**options)), pytest.raises(conf.SettingError) as caught:
+        conf.get_merchant()
+
+    named = [error.setting.removeprefix("KCP_MERCHANTS['default']['OPTIONS']") for error in caught.value.errors]
+    assert named == ["['SITE_CD']", "['SITE_KEY']", "['TIMEOUT']", "['SANDBOX_LATENCY']"]
+    assert str(caught.value).count("\n") == 3
+
+
+def test_the_typed_settings_are_validated_at_first_use_and_read_again_on_change() -> None:
+    assert conf.kcp_settings.BULK_CONCURRENCY == 8
+    assert conf.kcp_settings.REFUND_VERIFICATION_MAX_AGE.days == 7
+    with override_settings(KCP_BULK_CONCURRENCY=3):
+        assert conf.kcp_settings.BULK_CONCURRENCY == 3
+    assert conf.kcp_settings.BULK_CONCURRENCY == 8
+    with override_settings(KCP_BULK_CONCURRENCY="3"), pytest.raises(conf.SettingError, match="KCP_BULK_CONCURRENCY"):
+        _ = conf.kcp_settings.BULK_CONCURRENCY
+    with pytest.raises(AttributeError, match="not a kcp-django setting"):
+        _ = conf.kcp_settings.BULK_CONCURENCY
+
+
+def test_a_setting_error_is_a_kcp_configuration_error() -> None:
+    from kcp_django.exceptions import KcpConfigurationError, KcpError
+
+    assert issubclass(conf.SettingError, KcpConfigurationError)
+    assert issubclass(conf.SettingError, KcpError) and issubclass(conf.SettingError, ImproperlyConfigured)
 
 
 def test_an_unknown_alias_names_the_configured_ones() -> None:
