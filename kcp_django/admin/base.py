@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -20,7 +21,7 @@ else:
     _ModelAdmin = object
 
 
-class RefundAccountAdmin(_ModelAdmin):
+class AccountSourceAdmin(_ModelAdmin):
     """The settings a shop's model admin gives, and the :class:`AccountSource` built from them."""
 
     #: Attribute paths on the model (``__`` follows relations; a method at the end is called).
@@ -58,3 +59,13 @@ class RefundAccountAdmin(_ModelAdmin):
 
     def has_kcp_verify_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(VERIFY_PERMISSION)
+
+
+def __getattr__(name: str) -> Any:
+    """``RefundAccountAdmin``, the name before it said what the class is: deprecated, kept for one release."""
+    if name == "RefundAccountAdmin":
+        warnings.warn(
+            f"{__name__}.RefundAccountAdmin is deprecated: use AccountSourceAdmin.", DeprecationWarning, stacklevel=2
+        )
+        return AccountSourceAdmin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

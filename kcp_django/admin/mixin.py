@@ -4,7 +4,7 @@
 The shop names where each row keeps its refund account::
 
     @admin.register(RefundRequest)
-    class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):
+    class RefundRequestAdmin(KcpAccountActionsMixin, admin.ModelAdmin):
         kcp_bank_code_field = "bank_code"
         kcp_account_no_field = "account_no"
         kcp_owner_nm_field = "holder_name"
@@ -17,6 +17,7 @@ latest-verification column (:mod:`.latest`), the bulk progress panel (:mod:`.pro
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from django.core import checks
@@ -24,11 +25,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.admin.latest import LatestVerificationAdmin
 from kcp_django.admin.progress import BulkProgressAdmin
-from kcp_django.admin.refund_action import RefundActionAdmin
+from kcp_django.admin.refund_action import RefundToVerifiedAccountAdmin
 from kcp_django.admin.verify_action import VerifyActionAdmin
 
 
-class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundActionAdmin):
+class KcpAccountActionsMixin(
+    VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundToVerifiedAccountAdmin
+):
     """Adds the "verify refund account" action, the latest-verification column, bulk progress and
     "Refund to this verified account"."""
 
@@ -46,3 +49,15 @@ class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkP
                 )
             )
         return messages
+
+
+def __getattr__(name: str) -> Any:
+    """``VerifyRefundAccountMixin``, the name before it said what the class is: deprecated, kept for one release."""
+    if name == "VerifyRefundAccountMixin":
+        warnings.warn(
+            f"{__name__}.VerifyRefundAccountMixin is deprecated: use KcpAccountActionsMixin.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return KcpAccountActionsMixin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -30,7 +31,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path
@@ -119,7 +120,7 @@ class RefundForm(forms.Form):
         }
 
 
-class RefundActionAdmin(RefundAccountAdmin):
+class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     """Adds the action for staff with the ``kcp_django.request_refund`` permission."""
 
     #: Path to KCP's number of the payment (``tno``) on each row.
@@ -352,3 +353,15 @@ def refund_outcome_message(refund: Refund) -> str:
         )
         % values
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``RefundActionAdmin``, the name before it said what the class is: deprecated, kept for one release."""
+    if name == "RefundActionAdmin":
+        warnings.warn(
+            f"{__name__}.RefundActionAdmin is deprecated: use RefundToVerifiedAccountAdmin.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RefundToVerifiedAccountAdmin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.bulk import (
     BulkCounts,
     run_items,
@@ -38,7 +38,7 @@ PREVIEW_ROWS = 20
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
-class VerifyActionAdmin(RefundAccountAdmin):
+class VerifyActionAdmin(AccountSourceAdmin):
     """Adds the action for staff with the verify permission."""
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

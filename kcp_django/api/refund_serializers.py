@@ -14,8 +14,8 @@ from rest_framework.fields import empty
 from kcp_django import conf
 from kcp_django.api.errors import field_errors
 from kcp_django.exceptions import FieldError, InvalidRequest
-from kcp_django.gateways.base import REFUND_KINDS
 from kcp_django.models import AccountVerification, Refund
+from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.refunds.inputs import normalize_refund
 from kcp_django.serialization import refund_as_dict
 

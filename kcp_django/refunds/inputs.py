@@ -13,7 +13,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.exceptions import FieldError, InvalidRequest
-from kcp_django.gateways.base import REFUND_KINDS
+from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.validation import FORBIDDEN_CHARACTERS
 
 TNO_DIGITS = 14
