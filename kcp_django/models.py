@@ -69,7 +69,7 @@ class AccountRequest(models.Model):
 
 
 class AccountVerification(AccountRequest):
-    """One account-certification attempt. Written only by :mod:`kcp_django.services`."""
+    """One account-certification attempt. Written only by :mod:`kcp_django.verifications`."""
 
     State = VerificationState
 

@@ -11,24 +11,13 @@
 - :mod:`.forms`, :mod:`.badges`, :mod:`.permissions`: the pieces they share.
 """
 
-from typing import Any
-
 from kcp_django.admin.mixin import KcpAccountActionsMixin
 from kcp_django.admin.refunds import KcpNoticeAdmin, RefundAdmin
 from kcp_django.admin.verifications import AccountVerificationAdmin
+from kcp_django.deprecation import renamed_names
 
 __all__ = ["AccountVerificationAdmin", "KcpAccountActionsMixin", "KcpNoticeAdmin", "RefundAdmin"]
 
 
-def __getattr__(name: str) -> Any:
-    """``VerifyRefundAccountMixin``, the mixin's name before it also refunded: deprecated, kept for one release."""
-    if name == "VerifyRefundAccountMixin":
-        import warnings
-
-        warnings.warn(
-            "kcp_django.admin.VerifyRefundAccountMixin is deprecated: use KcpAccountActionsMixin.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return KcpAccountActionsMixin
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``VerifyRefundAccountMixin``, the mixin's name before it also refunded: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"VerifyRefundAccountMixin": "KcpAccountActionsMixin"})

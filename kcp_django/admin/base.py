@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -12,6 +11,7 @@ from django.http import HttpRequest
 from kcp_django import conf
 from kcp_django.admin.permissions import VERIFY_PERMISSION
 from kcp_django.admin.sources import AccountSource
+from kcp_django.deprecation import renamed_names
 
 if TYPE_CHECKING:
     from django.contrib import admin
@@ -61,11 +61,5 @@ class AccountSourceAdmin(_ModelAdmin):
         return request.user.has_perm(VERIFY_PERMISSION)
 
 
-def __getattr__(name: str) -> Any:
-    """``RefundAccountAdmin``, the name before it said what the class is: deprecated, kept for one release."""
-    if name == "RefundAccountAdmin":
-        warnings.warn(
-            f"{__name__}.RefundAccountAdmin is deprecated: use AccountSourceAdmin.", DeprecationWarning, stacklevel=2
-        )
-        return AccountSourceAdmin
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``RefundAccountAdmin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"RefundAccountAdmin": "AccountSourceAdmin"})

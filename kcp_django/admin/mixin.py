@@ -17,7 +17,6 @@ latest-verification column (:mod:`.latest`), the bulk progress panel (:mod:`.pro
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from django.core import checks
@@ -27,6 +26,7 @@ from kcp_django.admin.latest import LatestVerificationAdmin
 from kcp_django.admin.progress import BulkProgressAdmin
 from kcp_django.admin.refund_action import RefundToVerifiedAccountAdmin
 from kcp_django.admin.verify_action import VerifyActionAdmin
+from kcp_django.deprecation import renamed_names
 
 
 class KcpAccountActionsMixin(
@@ -51,13 +51,5 @@ class KcpAccountActionsMixin(
         return messages
 
 
-def __getattr__(name: str) -> Any:
-    """``VerifyRefundAccountMixin``, the name before it said what the class is: deprecated, kept for one release."""
-    if name == "VerifyRefundAccountMixin":
-        warnings.warn(
-            f"{__name__}.VerifyRefundAccountMixin is deprecated: use KcpAccountActionsMixin.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return KcpAccountActionsMixin
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``VerifyRefundAccountMixin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"VerifyRefundAccountMixin": "KcpAccountActionsMixin"})

@@ -1,5 +1,5 @@
 """The "Refund to this verified account" action: one row, a form (page 1), a confirmation that
-shows where the money goes (page 2), then one refund through :func:`kcp_django.refunds.service.request_refund`.
+shows where the money goes (page 2), then one refund through :func:`kcp_django.refunds.request_refund`.
 
 A model admin pre-fills the form from its rows with::
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -35,10 +34,11 @@ from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path
+from kcp_django.deprecation import renamed_names
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import AccountVerification, Refund, RefundKind, RefundState, VerificationState
+from kcp_django.refunds import request_refund
 from kcp_django.refunds.inputs import normalize_refund
-from kcp_django.refunds.service import request_refund
 from kcp_django.validation import parse_client_ip
 
 if TYPE_CHECKING:
@@ -355,13 +355,5 @@ def refund_outcome_message(refund: Refund) -> str:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """``RefundActionAdmin``, the name before it said what the class is: deprecated, kept for one release."""
-    if name == "RefundActionAdmin":
-        warnings.warn(
-            f"{__name__}.RefundActionAdmin is deprecated: use RefundToVerifiedAccountAdmin.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return RefundToVerifiedAccountAdmin
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``RefundActionAdmin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"RefundActionAdmin": "RefundToVerifiedAccountAdmin"})

@@ -1,51 +1,39 @@
-"""Deprecated: the ``KCP_API`` setting now lives in :mod:`kcp_django.conf` with every other one.
+"""Deprecated: the ``KCP_API`` setting lives in :mod:`kcp_django.conf` with every other setting.
 
-Read it as ``kcp_django.conf.kcp_settings.API``. This module re-exports the old names for one
-release and warns when imported.
+Read it as ``kcp_django.conf.kcp_settings.API``; the other names of this module are in
+:mod:`kcp_django.conf` too (``SETTING`` as ``API_SETTING``). Each old name warns and goes in
+kcp-django 0.3 (docs/upgrading.md).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
-from kcp_django.conf import (
-    API_KEYS,
-    DEFAULT_AUTHENTICATION_CLASSES,
-    DEFAULT_LIMITS,
-    DEFAULT_REFUND_PERMISSION_CLASSES,
-    DEFAULT_THROTTLE_RATES,
-    LIMIT_SCOPES,
-    REJECTION_DETAILS,
-    THROTTLE_SCOPES,
-    ApiSettings,
-    IpNetwork,
-    kcp_settings,
-    parse_api_settings,
-)
-from kcp_django.conf import API_SETTING as SETTING
+from kcp_django import conf
+from kcp_django.deprecation import REMOVED_IN, moved_names
 
-__all__ = [
-    "DEFAULT_AUTHENTICATION_CLASSES",
-    "DEFAULT_LIMITS",
-    "DEFAULT_REFUND_PERMISSION_CLASSES",
-    "DEFAULT_THROTTLE_RATES",
-    "LIMIT_SCOPES",
-    "REJECTION_DETAILS",
-    "SETTING",
-    "THROTTLE_SCOPES",
-    "ApiSettings",
-    "IpNetwork",
-    "get_api_settings",
-    "parse_api_settings",
-]
-
-_KNOWN_KEYS = API_KEYS
-
-warnings.warn(
-    "kcp_django.api.conf is deprecated: use kcp_django.conf (kcp_settings.API).", DeprecationWarning, stacklevel=2
-)
+_moved = moved_names(__name__, "kcp_django.conf")
 
 
-def get_api_settings() -> ApiSettings:
-    """``kcp_django.conf.kcp_settings.API``."""
-    return kcp_settings.API
+def _api_settings() -> conf.ApiSettings:
+    return conf.kcp_settings.API
+
+
+#: Old name -> (what replaces it, the object handed over meanwhile).
+_REPLACED: dict[str, tuple[str, Any]] = {
+    "get_api_settings": ("kcp_django.conf.kcp_settings.API", _api_settings),
+    "SETTING": ("kcp_django.conf.API_SETTING", conf.API_SETTING),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REPLACED:
+        replacement, value = _REPLACED[name]
+        warnings.warn(
+            f"{__name__}.{name} is deprecated: use {replacement}; the old name goes in kcp-django {REMOVED_IN}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+    return _moved(name)

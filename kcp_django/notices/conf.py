@@ -1,31 +1,43 @@
-"""Deprecated: the notice view's settings now live in :mod:`kcp_django.conf` with every other one.
+"""Deprecated: the notice view's settings live in :mod:`kcp_django.conf` with every other setting.
 
 ``KCP_NOTICE_IPS`` is ``kcp_settings.NOTICE_IPS``; the proxies whose ``X-Forwarded-For`` is believed
-are ``kcp_settings.TRUSTED_PROXIES`` (``KCP_TRUSTED_PROXIES``, shared with the REST API). This module
-re-exports the old names for one release and warns when imported.
+are ``kcp_settings.TRUSTED_PROXIES`` (``KCP_TRUSTED_PROXIES``, shared with the REST API). Each old
+name warns and goes in kcp-django 0.3 (docs/upgrading.md).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
-from kcp_django.conf import DEFAULT_NOTICE_IPS, IpNetwork, kcp_settings
+from kcp_django import conf
+from kcp_django.deprecation import REMOVED_IN, moved_names
 
-__all__ = ["DEFAULT_NOTICE_IPS", "notice_networks", "trusted_proxies"]
-
-warnings.warn(
-    "kcp_django.notices.conf is deprecated: use kcp_django.conf (kcp_settings.NOTICE_IPS, "
-    "kcp_settings.TRUSTED_PROXIES).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_moved = moved_names(__name__, "kcp_django.conf", ["DEFAULT_NOTICE_IPS"])
 
 
-def notice_networks() -> tuple[IpNetwork, ...]:
-    """``kcp_django.conf.kcp_settings.NOTICE_IPS``."""
-    return kcp_settings.NOTICE_IPS
+def _notice_networks() -> tuple[conf.IpNetwork, ...]:
+    return conf.kcp_settings.NOTICE_IPS
 
 
-def trusted_proxies() -> tuple[IpNetwork, ...]:
-    """``kcp_django.conf.kcp_settings.TRUSTED_PROXIES``."""
-    return kcp_settings.TRUSTED_PROXIES
+def _trusted_proxies() -> tuple[conf.IpNetwork, ...]:
+    return conf.kcp_settings.TRUSTED_PROXIES
+
+
+#: Old name -> (what replaces it, the object handed over meanwhile).
+_REPLACED: dict[str, tuple[str, Any]] = {
+    "notice_networks": ("kcp_django.conf.kcp_settings.NOTICE_IPS", _notice_networks),
+    "trusted_proxies": ("kcp_django.conf.kcp_settings.TRUSTED_PROXIES", _trusted_proxies),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REPLACED:
+        replacement, value = _REPLACED[name]
+        warnings.warn(
+            f"{__name__}.{name} is deprecated: use {replacement}; the old name goes in kcp-django {REMOVED_IN}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+    return _moved(name)
