@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["moved_names", "renamed_names"]
+__all__ = ["moved_names", "renamed_names", "replaced_names"]
 
 REMOVED_IN = "0.3"
 
@@ -58,5 +58,29 @@ def renamed_names(module: str, renames: Mapping[str, str]) -> Callable[[str], An
             stacklevel=2,
         )
         return getattr(importlib.import_module(module), renames[name])
+
+    return __getattr__
+
+
+def replaced_names(
+    module: str, replaced: Mapping[str, tuple[str, Any]], fallback: Callable[[str], Any] | None = None
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for names whose replacement is not the same object under the same name:
+    ``replaced`` maps each old name to (what to use now, the object handed over meanwhile); any other
+    name goes to ``fallback`` (e.g. :func:`moved_names`)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in replaced:
+            if fallback is None:
+                raise AttributeError(f"module {module!r} has no attribute {name!r}")
+            return fallback(name)
+        replacement, value = replaced[name]
+        warnings.warn(
+            f"{module}.{name} is deprecated: use {replacement}; the old name goes in kcp-django {REMOVED_IN} "
+            "(docs/upgrading.md).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
 
     return __getattr__

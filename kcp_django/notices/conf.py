@@ -7,13 +7,8 @@ name warns and goes in kcp-django 0.3 (docs/upgrading.md).
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
 from kcp_django import conf
-from kcp_django.deprecation import REMOVED_IN, moved_names
-
-_moved = moved_names(__name__, "kcp_django.conf", ["DEFAULT_NOTICE_IPS"])
+from kcp_django.deprecation import moved_names, replaced_names
 
 
 def _notice_networks() -> tuple[conf.IpNetwork, ...]:
@@ -24,20 +19,11 @@ def _trusted_proxies() -> tuple[conf.IpNetwork, ...]:
     return conf.kcp_settings.TRUSTED_PROXIES
 
 
-#: Old name -> (what replaces it, the object handed over meanwhile).
-_REPLACED: dict[str, tuple[str, Any]] = {
-    "notice_networks": ("kcp_django.conf.kcp_settings.NOTICE_IPS", _notice_networks),
-    "trusted_proxies": ("kcp_django.conf.kcp_settings.TRUSTED_PROXIES", _trusted_proxies),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _REPLACED:
-        replacement, value = _REPLACED[name]
-        warnings.warn(
-            f"{__name__}.{name} is deprecated: use {replacement}; the old name goes in kcp-django {REMOVED_IN}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return value
-    return _moved(name)
+__getattr__ = replaced_names(
+    __name__,
+    {
+        "notice_networks": ("kcp_django.conf.kcp_settings.NOTICE_IPS", _notice_networks),
+        "trusted_proxies": ("kcp_django.conf.kcp_settings.TRUSTED_PROXIES", _trusted_proxies),
+    },
+    fallback=moved_names(__name__, "kcp_django.conf", ["DEFAULT_NOTICE_IPS"]),
+)
