@@ -128,6 +128,26 @@ class RefundRefused(KcpError, ValueError):
         super().__init__(f"{rule}: {message}")
 
 
+#: Every rule by which ``request_refund`` refuses a refund (``RefundRefused.rule``), in the order they
+#: are checked; the REST API answers each with 409 and the rule as ``code``. A test keeps it complete.
+REFUND_RULES = (
+    "verification_required",
+    "account_required",
+    "account_twice",
+    "verification_not_verified",
+    "verification_purged",
+    "verification_other_merchant",
+    "verification_stale",
+    "idempotency_key_reused",
+    "full_refund_exists",
+    "partial_refunds_exist",
+    "chain_mismatch",
+    "refund_in_progress",
+)
+#: The rules by which staff's ``resolve_refund`` refuses.
+RESOLVE_RULES = ("note_required",)
+
+
 class RefundInTransaction(KcpError, RuntimeError):
     """A refund was asked for inside a database transaction.
 

@@ -35,6 +35,10 @@ from django.utils import timezone
 from kcp_django import conf
 from kcp_django.models import IdempotencyKey
 
+#: The request header, and the longest key the verification endpoint takes (printable ASCII, no spaces).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
 POLL_INTERVAL = 0.05
 
 

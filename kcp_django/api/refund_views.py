@@ -28,6 +28,7 @@ from rest_framework.throttling import BaseThrottle
 
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.errors import field_errors
+from kcp_django.api.idempotency import IDEMPOTENCY_HEADER
 from kcp_django.api.permissions import configured_permissions
 from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSerializer, check_tno
 from kcp_django.api.schema import document
@@ -41,7 +42,6 @@ from kcp_django.refunds import request_refund
 logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:refund-detail"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 NO_STORE = "no-store"
 #: States KCP has given its word on: answered 201.
 FINAL_STATES = (RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.REJECTED)

@@ -42,6 +42,7 @@ from rest_framework.views import APIView
 
 from kcp_django.api import errors, idempotency, limits
 from kcp_django.api.client_ip import client_ip
+from kcp_django.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
 from kcp_django.api.reporting import protect_error_reports
@@ -73,8 +74,6 @@ REFUSALS = (
     errors.ConfigurationError,
     exceptions.ValidationError,
 )
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NO_STORE = "no-store"
 BANKS_CACHE_CONTROL = "public, max-age=86400"
 
