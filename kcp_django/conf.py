@@ -204,16 +204,35 @@ OPTION_CHECKS = {
 
 def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
     """``entry`` validated; every problem of it is found before one :class:`SettingError` lists them."""
+    merchant, problems = _read_merchant(alias, entry)
+    if problems or merchant is None:
+        raise SettingError.combine(problems)
+    return merchant
+
+
+def declared_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig | None:
+    """``KCP_MERCHANTS[alias]`` as far as it can be read despite its problems (the system checks look
+    at its gateway in the same run that reports them), or ``None`` when not even its backend and mode
+    are usable. Options that break their rules are left out; never for sending anything."""
+    try:
+        entry = _merchant_entries(raw("KCP_MERCHANTS")).get(alias)
+    except SettingError:
+        return None
+    return _read_merchant(alias, entry)[0]
+
+
+def _read_merchant(alias: str, entry: Any) -> tuple[MerchantConfig | None, list[SettingError]]:
     where = f"KCP_MERCHANTS[{alias!r}]"
     if not isinstance(entry, Mapping):
-        raise _setting_error(where, "must be a dict with 'BACKEND' and 'OPTIONS'.")
-    options = entry.get("OPTIONS", {})
-    if not isinstance(options, Mapping):
-        raise _setting_error(f"{where}['OPTIONS']", "must be a dict.")
+        return None, [_setting_error(where, "must be a dict with 'BACKEND' and 'OPTIONS'.")]
+    given = entry.get("OPTIONS", {})
+    if not isinstance(given, Mapping):
+        return None, [_setting_error(f"{where}['OPTIONS']", "must be a dict.")]
+    options = dict(given)
     problems: list[SettingError] = []
 
     def error(key: str, problem: str) -> None:
-        problems.append(SettingError(f"{where}['OPTIONS'][{key!r}]", problem, _variable(options, key)))
+        problems.append(SettingError(f"{where}['OPTIONS'][{key!r}]", problem, _variable(given, key)))
 
     backend = GATEWAY_SHORTCUTS.get(str(entry.get("BACKEND", "sandbox")), str(entry.get("BACKEND", "")))
     if not backend or "." not in backend:
@@ -277,11 +296,13 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
                 # The owner names the entry as KCP_MERCHANTS[...]['OPTIONS'][key]...: name the alias instead.
                 path, _, problem = str(exc).partition(": ")
                 problems.append(SettingError(path.replace("KCP_MERCHANTS[...]", where), problem))
+                del options[key]
     for key in ("HOME_DIR", "BIN", "LOG_DIR"):
         if not isinstance(options.get(key) or "", str):
             error(key, "must be a path (text).")
-    if problems:
-        raise SettingError.combine(problems)
+            del options[key]
+    if mode not in ("test", "real") or not backend or "." not in backend:
+        return None, problems
 
     home_dir = str(options.get("HOME_DIR", "") or "")
     log_dir = str(options.get("LOG_DIR", "") or "")
@@ -298,8 +319,8 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
         log_dir=log_dir,
         log_level=log_level,
         timeout=timeout,
-        options=dict(options),
-    )
+        options=options,
+    ), problems
 
 
 def _option_number(

@@ -35,32 +35,31 @@ def check_gateways(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         try:
             merchant = conf.get_merchant(alias)
         except ImproperlyConfigured:
-            # kcp_django.E001 explains the options; a test double in real mode is said in the same run.
-            messages += _check_backend(alias, conf.declared_backend(alias), conf.declared_mode(alias))[1]
-            continue
+            # kcp_django.E001 explains the options; the gateway's own problems are said in the same run.
+            declared = conf.declared_merchant(alias)
+            if declared is None:
+                continue
+            merchant = declared
         messages += _check_merchant(merchant)
     return messages
 
 
-def _check_backend(alias: str, backend: str, mode: str) -> tuple[type | None, list[CheckMessage]]:
-    """The gateway class ``backend`` names, or the error saying why it cannot serve ``mode``."""
-    where = f"KCP_MERCHANTS[{alias!r}]"
-    if not backend or "." not in backend:
-        return None, []  # E001 explains
+def _check_merchant(merchant: conf.MerchantConfig) -> list[CheckMessage]:
+    where = f"KCP_MERCHANTS[{merchant.alias!r}]"
     try:
-        gateway_class = import_string(backend)
+        gateway_class = import_string(merchant.backend)
     except ImportError as exc:
-        return None, [
+        return [
             Error(
-                f"{where}['BACKEND']: {backend} cannot be imported ({exc}).",
+                f"{where}['BACKEND']: {merchant.backend} cannot be imported ({exc}).",
                 hint="Set BACKEND to 'ppcli' (KCP_GATEWAY=ppcli), 'sandbox', or the dotted path of a gateway class.",
                 id="kcp_django.E012",
             )
         ]
-    if mode == "real" and is_test_double(gateway_class):
-        return None, [
+    if merchant.mode == "real" and is_test_double(gateway_class):
+        return [
             Error(
-                f"{where} is in real mode on {backend}, a test double that answers without asking KCP: "
+                f"{where} is in real mode on {merchant.backend}, a test double that answers without asking KCP: "
                 "every refund account would come back with a made-up answer.",
                 hint=f"Set {where}['BACKEND'] = 'ppcli' (KCP_GATEWAY=ppcli) with OPTIONS['HOME_DIR'] "
                 "(KCP_HOME_DIR) at KCP's kit; or, on a server that must not reach KCP, set OPTIONS['MODE'] = 'test' "
@@ -68,13 +67,6 @@ def _check_backend(alias: str, backend: str, mode: str) -> tuple[type | None, li
                 id="kcp_django.E011",
             )
         ]
-    return gateway_class, []
-
-
-def _check_merchant(merchant: conf.MerchantConfig) -> list[CheckMessage]:
-    gateway_class, problems = _check_backend(merchant.alias, merchant.backend, merchant.mode)
-    if gateway_class is None:
-        return problems
     try:
         check_ready(gateway_class, merchant)
     except ImproperlyConfigured as exc:
