@@ -475,7 +475,7 @@ def _networks(name: str, value: Any, *, empty: bool = False) -> tuple[IpNetwork,
 def _trusted_proxies(name: str, value: Any) -> tuple[IpNetwork, ...]:
     """``KCP_TRUSTED_PROXIES``; unset, the older ``KCP_API["TRUSTED_PROXIES"]`` (deprecated), else none."""
     if value is None:
-        api = getattr(settings, API_SETTING, None)
+        api = raw(API_SETTING)
         if not isinstance(api, Mapping) or api.get("TRUSTED_PROXIES") is None:
             return ()
         warnings.warn(
