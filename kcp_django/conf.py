@@ -36,20 +36,28 @@ from django.utils.module_loading import import_string
 from kcp_django.exceptions import SettingError
 
 __all__ = [
+    "API_SETTING",
     "DEFAULT_ALIAS",
+    "DEFAULT_NOTICE_IPS",
     "SETTINGS",
     "ApiSettings",
+    "IpNetwork",
     "KcpSettings",
     "MerchantConfig",
     "Setting",
     "SettingError",
     "all_merchants",
+    "declared_merchant",
     "get",
+    "get_encryption_keys",
+    "get_index_key",
     "get_merchant",
     "kcp_settings",
     "merchant_aliases",
+    "parse_api_settings",
     "raw",
     "settings_from_env",
+    "uses_development_keys",
 ]
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
