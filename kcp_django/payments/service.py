@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["find_payment", "register_payment"]
 
+
 def register_payment(
     *,
     tno: object,
