@@ -67,7 +67,8 @@ USAGE_EXIT = 2
 #
 # Success: the row as the API gives it (``status`` in lower case). Failure: one object,
 #
-#     {"error": CODE, "message": TEXT}                                 (configuration_error, ...)
+#     {"error": CODE, "message": TEXT}                                 (usage, ...)
+#     {"error": "configuration_error", "problems": [TEXT, ...], "message": TEXT}
 #     {"error": "refused", "rule": RULE, "message": TEXT}              (a rule refused it; nothing sent)
 #     {"error": "invalid", "fields": {FIELD: [{"rule": R, "message": M}]}, "message": TEXT}
 #
@@ -131,8 +132,9 @@ def invalid_failure(code: int, errors: Iterable[FieldError]) -> CommandFailure:
 
 
 def configuration_failure(code: int, problems: list[str]) -> CommandFailure:
+    """Every configuration problem found in one run: one line each in ``problems`` (and on stderr)."""
     lines = [gettext("configuration: %(problem)s") % {"problem": problem} for problem in problems]
-    return CommandFailure(code, "configuration_error", " ".join(lines), lines=lines)
+    return CommandFailure(code, "configuration_error", " ".join(lines), extra={"problems": lines}, lines=lines)
 
 
 def unreadable_account_failure(code: int, exc: DecryptionError) -> CommandFailure:

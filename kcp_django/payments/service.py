@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext_lazy as _
 
 from kcp_django import conf, core
+from kcp_django.catalogue import field_error as _error
 from kcp_django.exceptions import FieldError, InvalidRequest
 from kcp_django.payments.models import Payment
 from kcp_django.refunds.inputs import check_tno, check_whole_won
@@ -23,21 +23,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
 
 __all__ = ["find_payment", "register_payment"]
-
-_MESSAGES = {
-    ("reference", "required"): _("reference (the order the payment was for) is required."),
-    ("amount", "required"): _("amount (what the customer paid, in won) is required."),
-    ("amount", "differs"): _(
-        "This payment is already registered with another amount (%(stored)s won); a payment's amount never changes."
-    ),
-    ("reference", "differs"): _("This payment is already registered for another order (reference %(stored)s)."),
-    ("payer", "differs"): _("This payment is already registered for another payer."),
-}
-
-
-def _error(field: str, rule: str, **params: object) -> FieldError:
-    message = _MESSAGES[field, rule]
-    return FieldError(field, rule, message % params if params else message)
 
 
 def register_payment(

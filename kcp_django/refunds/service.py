@@ -69,6 +69,7 @@ __all__ = [
     "mod_type_for",
     "request_refund",
     "resolve_refund",
+    "send_signal_again",
     "slot_key",
     "still_being_sent",
     "verification_max_age",
@@ -591,3 +592,18 @@ def complete_refund(refund: Refund, notice: KcpNotice, *, using: str = "default"
         refund.state, refund.completed_at = RefundState.COMPLETED, now
         core.send_after_commit(refund_completed, sender=Refund, using=using, refund=refund, notice=notice)
     return bool(moved)
+
+
+def send_signal_again(refund: Refund, *, using: str = "default") -> bool:
+    """Send the signal of ``refund``'s stored state again, for staff after a receiver failed (its
+    error is in the log): ``refund_accepted`` for an accepted refund, ``refund_completed`` (with the
+    notice that completed it) for a completed one. False for any other state: nothing is sent."""
+    refund.refresh_from_db(using=using)
+    if refund.state == RefundState.ACCEPTED:
+        core.send_after_commit(refund_accepted, sender=Refund, using=using, refund=refund)
+        return True
+    if refund.state == RefundState.COMPLETED:
+        notice = KcpNotice.objects.using(using).filter(refund=refund).order_by("received_at").first()
+        core.send_after_commit(refund_completed, sender=Refund, using=using, refund=refund, notice=notice)
+        return True
+    return False

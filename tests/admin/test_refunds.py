@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from kcp_django.admin import VerifyRefundAccountMixin
+from kcp_django.admin import KcpAccountActionsMixin
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
@@ -394,7 +394,7 @@ def test_a_shop_row_verified_under_its_reference_is_refunded_with_the_admins_con
     )
     assert verification.state == "VERIFIED"
 
-    class VbankRefunds(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    class VbankRefunds(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         kcp_bank_code_field = "bank_code"
         kcp_account_no_field = "account_no"
         kcp_owner_nm_field = "holder_name"

@@ -93,3 +93,15 @@ def test_configuration_refusals_use_up_no_daily_attempt(customer: Any) -> None:
         ("reference", 1),
         ("user", 1),
     ]
+
+
+def test_with_debug_off_a_merchant_without_mode_answers_503_and_stores_nothing(customer: Any) -> None:
+    # A production server whose environment forgot KCP_MODE must not verify on the sandbox.
+    no_mode = {"default": {"BACKEND": "sandbox", "OPTIONS": {}}}
+    with override_settings(DEBUG=False, KCP_MERCHANTS=no_mode):
+        response = client_for(customer).post(VERIFICATIONS, request_body())
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "configuration_error"
+    assert not AccountVerification.objects.exists()
+    assert len(outbox) == 0

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown, RefundRefused
+from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown, RefundRefused
 from kcp_django.gateways.base import RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS, PpCliGateway
 from kcp_django.gateways.sandbox import SandboxGateway
@@ -223,8 +223,10 @@ def test_a_merchants_refund_layouts_change_tx_cd_and_add_and_remove_fields(tmp_p
 )
 def test_a_broken_refund_layouts_runs_nothing_and_names_the_setting(tmp_path: Path, layouts: Any, words: str) -> None:
     install("recorder", tmp_path / "bin" / "pp_cli")
+    # The settings refuse such a merchant (tests/test_conf.py); the gateway still does if handed one.
+    merchant = dataclasses.replace(ppcli_merchant(tmp_path), options={"REFUND_LAYOUTS": layouts})
     with pytest.raises(GatewayUnavailable) as caught:
-        PpCliGateway(ppcli_merchant(tmp_path, REFUND_LAYOUTS=layouts)).refund(VBANK_FULL)
+        PpCliGateway(merchant).refund(VBANK_FULL)
     assert "REFUND_LAYOUTS" in caught.value.reason
     assert words in caught.value.reason
     assert not (tmp_path / "bin" / "argv.bin").exists()
@@ -526,17 +528,15 @@ def test_a_pp_cli_fault_leaves_the_refund_unknown_and_it_is_never_sent_again(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broken_refund_layouts_gives_the_payments_place_back_and_runs_nothing(
+def test_a_broken_refund_layouts_is_refused_before_anything_is_stored_or_run(
     kit: Path, verified: AccountVerification
 ) -> None:
     merchants = ppcli_merchants(kit, timeout=10)
     merchants["default"]["OPTIONS"]["REFUND_LAYOUTS"] = "00200000"  # not a dict of kind -> table
-    with override_settings(KCP_MERCHANTS=merchants):
-        refund = request_refund(kind="escrow-refund", tno=TNO, verification=verified)
+    runs_before = fake_calls(kit, "")  # the verification's own run
+    with override_settings(KCP_MERCHANTS=merchants), pytest.raises(KcpConfigurationError, match="REFUND_LAYOUTS"):
+        request_refund(kind="escrow-refund", tno=TNO, verification=verified)
 
-    # Nothing was sent, so the refund is not UNKNOWN (which would hold the payment until staff step in).
-    assert refund.state == "REJECTED"
-    assert refund.failure_reason.startswith("not sent:")
-    assert "REFUND_LAYOUTS" in refund.failure_reason
-    assert refund.slot_key is None
-    assert fake_calls(kit, refund.ordr_idxx) == 0
+    # Nothing was stored, so nothing holds the payment's place, and nothing was run.
+    assert not Refund.objects.exists()
+    assert fake_calls(kit, "") == runs_before

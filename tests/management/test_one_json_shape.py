@@ -57,7 +57,8 @@ def one_object(output: str) -> dict[str, Any]:
 
 
 def assert_error_shape(answer: dict[str, Any]) -> None:
-    """``{"error", "rule" or "fields", "message"}`` (plus a row's ``id``/``status`` or a ``key_id``)."""
+    """``{"error", "rule" or "fields", "message"}`` (plus a row's ``id``/``status``, a ``key_id``, or the
+    configuration ``problems`` one by one)."""
     assert isinstance(answer["error"], str) and answer["error"]
     assert isinstance(answer["message"], str) and answer["message"]
     assert not ("rule" in answer and "fields" in answer)
@@ -65,7 +66,7 @@ def assert_error_shape(answer: dict[str, Any]) -> None:
         for field, errors in answer["fields"].items():
             assert isinstance(field, str)
             assert all(set(entry) == {"rule", "message"} for entry in errors)
-    assert set(answer) <= {"error", "rule", "fields", "message", "id", "status", "key_id", "warnings"}
+    assert set(answer) <= {"error", "rule", "fields", "message", "id", "status", "key_id", "problems", "warnings"}
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from kcp_django.exceptions import RefundRefused
 from kcp_django.models import AccountVerification, Payment, Refund
 from kcp_django.refunds import request_refund, resolve_refund
 from kcp_django.verifications import verify_refund_account
+from tests.admin_support import make_staff
 from tests.fake_kit import merchants_with
 from tests.gateways_for_tests import HeldRefundGateway
 from tests.support.payments import ORDER, pay
@@ -94,3 +96,19 @@ def test_a_late_answer_is_kept_and_the_payment_stays_held(
         request_refund(
             kind="vbank-refund", tno=TNO, bank_code="04", account_no="110-987-654321", owner_nm="김환불", amount=100
         )
+
+
+def test_the_admin_says_a_refund_in_flight_is_still_being_sent(kcp_answering: dict[str, Any]) -> None:
+    pending = Refund.objects.get()
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(make_staff("resolver", "kcp_django.view_refund", "kcp_django.resolve_refund"))
+
+    done = client.post(
+        reverse("admin:kcp_django_refund_changelist"),
+        {"action": "resolve_rejected", "_selected_action": [str(pending.pk)]},
+        follow=True,
+    )
+
+    assert any("still being sent" in str(message) for message in done.context["messages"])
+    pending.refresh_from_db()
+    assert pending.state == "PENDING"
