@@ -175,7 +175,9 @@ def test_with_debug_off_and_no_mode_it_exits_4_and_stores_nothing(shop_env: dict
     done = kcp_verify(production, *ACCOUNT, "--json")
 
     assert done.returncode == 4, done.stderr
-    [problem] = json.loads(done.stdout)["error"]
+    answer = json.loads(done.stdout)
+    assert answer["error"] == "configuration_error"
+    [problem] = answer["problems"]
     assert "kcp_django.E001" in problem
     assert "KCP_MODE: must be set to 'test' or 'real' when DEBUG is False" in problem
     assert stored_rows(shop_env) == before
