@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -104,7 +105,7 @@ class Follower:
             line = line.replace(name, value)
         line = line.replace("127.0.0.1:8000", f"127.0.0.1:{self.port}")
         assert "_ID" not in line, f"no earlier command printed the id {line!r} needs"
-        return [sys.executable, *line.split()[1:]]
+        return [sys.executable, *shlex.split(line)[1:]]
 
     def run(self, line: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(self.argv(line), cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=180)

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from example_project.shop.models import Order, PaymentMethod, RefundRequest
+from kcp_django.payments import register_payment
 from kcp_django.verifications import verify_refund_account
 
 CUSTOMER = ("customer", "customer-demo-1234")
@@ -73,6 +74,9 @@ class Command(BaseCommand):
             )
             # Demo databases made before orders had a payment number get one.
             Order.objects.filter(number=number, kcp_tno="").update(kcp_tno=tno)
+            # What the shop's checkout does once KCP confirms a payment: a refund is paid only out of a
+            # registered payment (registering the same payment again changes nothing).
+            register_payment(tno=tno, amount=amount, reference=orders[number].refund_reference, payer=customer)
         rows = {
             ordr_idxx: verify_refund_account(
                 bank_code=bank,
