@@ -220,6 +220,14 @@ def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None) ->
         logger.exception("kcp_django: bulk item %s failed", item.ordr_idxx)
         _record(item, error=f"error: {type(exc).__name__}")
         return SKIPPED
+    if verification.state == VerificationState.PENDING:
+        # Another run of this item called KCP and has no answer stored: it is still in flight on
+        # another worker, or its worker died during the call. Never sent again from here.
+        logger.warning(
+            "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
+            "it stays PENDING for kcp_reconcile",
+            item.ordr_idxx,
+        )
     _record(item, verification=verification)
     return str(verification.state)
 
