@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from benchmarks.measure import Row, alternate
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 
 ACCOUNT = "123456789012"
 

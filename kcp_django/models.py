@@ -25,7 +25,7 @@ FINAL_STATES = frozenset({VerificationState.VERIFIED, VerificationState.REJECTED
 
 
 class AccountVerification(models.Model):
-    """One account-certification attempt. Written only by :mod:`kcp_django.services`."""
+    """One account-certification attempt. Written only by :mod:`kcp_django.verifications`."""
 
     State = VerificationState
 

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.shopapp.models import RefundRequest
 
 PASSWORD = "correct horse battery staple"

@@ -52,3 +52,16 @@ class ObservingGateway(ExplodingGateway):
         thread.start()
         thread.join(timeout=20)
         return GatewayResult.from_fields({"res_cd": "0000", "res_msg": "정상처리", "tno": "20261127000001"})
+
+
+class BrokenAtStartGateway(ExplodingGateway):
+    """Fails while being constructed (a missing certificate, a bad option): before anything is sent."""
+
+    def __init__(self, merchant: MerchantConfig) -> None:
+        raise OSError("the gateway could not read its certificate")
+
+
+class UnlistedCodesGateway(ExplodingGateway):
+    """Names a provider the core's table does not list."""
+
+    answer_codes: ClassVar[str] = "no-such-provider"

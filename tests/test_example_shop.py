@@ -23,7 +23,7 @@ from example_project.shop.models import Order, RefundRequest
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, KcpNotice, Refund
-from kcp_django.refunds.service import complete_refund
+from kcp_django.refunds import complete_refund
 from tests.admin_support import make_staff
 from tests.refund_admin_support import inputs
 

@@ -19,7 +19,7 @@ from django.test import override_settings
 from kcp_django.exceptions import AnswerNotStored, KcpConfigurationError
 from kcp_django.maintenance.reconcile import reconcile
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests import database_outages
 from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants
 

@@ -24,7 +24,7 @@ from example_project.shop.models import RefundRequest as ExampleRefund
 from kcp_django.crypto import KeyRing, blind_index
 from kcp_django.exceptions import DecryptionError
 from kcp_django.fields import EncryptedTextField, reencrypt
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.admin_support import make_staff
 from tests.fieldapp.models import Holder, OtherHolder
 from tests.shopapp.models import RefundRequest as ShopRefund

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from kcp_django.banks import BANKS, MERGED_BANK_CODES
 from kcp_django.exceptions import InvalidRequest
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
 from kcp_django.validation import normalize
+from kcp_django.verifications import verify_refund_account
 from tests.api_support import api_settings, make_user
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ from kcp_django.exceptions import DuplicateOrderError, InvalidRequest, KcpConfig
 from kcp_django.gateways.base import VerificationRequest
 from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
+from kcp_django.verifications import verify_refund_account
 from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants
 from tests.gateways_for_tests import ObservingGateway
 

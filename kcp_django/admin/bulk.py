@@ -29,8 +29,8 @@ from kcp_django import conf
 from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
-from kcp_django.services import verify_refund_account
 from kcp_django.validation import generate_ordr_idxx
+from kcp_django.verifications import verify_refund_account
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser

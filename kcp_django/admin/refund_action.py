@@ -1,5 +1,5 @@
 """The "Refund to this verified account" action: one row, a form (page 1), a confirmation that
-shows where the money goes (page 2), then one refund through :func:`kcp_django.refunds.service.request_refund`.
+shows where the money goes (page 2), then one refund through :func:`kcp_django.refunds.request_refund`.
 
 A model admin pre-fills the form from its rows with::
 
@@ -36,8 +36,8 @@ from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import AccountVerification, Refund, RefundKind, RefundState, VerificationState
+from kcp_django.refunds import request_refund
 from kcp_django.refunds.inputs import normalize_refund
-from kcp_django.refunds.service import request_refund
 from kcp_django.validation import parse_client_ip
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.exceptions import RefundRefused
 from kcp_django.models import KcpNotice, Refund, RefundState
-from kcp_django.refunds.service import resolve_refund
+from kcp_django.refunds import resolve_refund
 
 #: The states "resolve" applies to: the answer was lost.
 RESOLVABLE_STATES = (RefundState.UNKNOWN, RefundState.PENDING)

@@ -39,8 +39,8 @@ from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.masking import mask_account_no
 from kcp_django.models import AccountVerification, VerificationState
-from kcp_django.services import verify_refund_account
 from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS, parse_client_ip
+from kcp_django.verifications import verify_refund_account
 
 #: Stored in the admin log (LogEntry.change_message) each time someone sees a full number.
 REVEAL_LOG_MESSAGE = "Viewed the full account number."

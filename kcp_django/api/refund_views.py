@@ -1,6 +1,6 @@
 """Refunds for back-office tools: ``POST refunds/``, ``GET refunds/?tno=``, ``GET refunds/<id>/``.
 
-They call :func:`kcp_django.refunds.service.request_refund` and never a gateway. Staff only by
+They call :func:`kcp_django.refunds.request_refund` and never a gateway. Staff only by
 default (:class:`IsRefundStaff`); ``KCP_API["REFUND_PERMISSION_CLASSES"]`` replaces it.
 
 Answers to ``POST``: 201 with a final outcome (accepted, completed, rejected), 202 while the outcome
@@ -35,7 +35,7 @@ from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import KcpApiView
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import Refund, RefundState
-from kcp_django.refunds.service import request_refund
+from kcp_django.refunds import request_refund
 
 logger = logging.getLogger("kcp_django.api")
 

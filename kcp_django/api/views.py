@@ -1,4 +1,4 @@
-"""The API's views. They call :func:`kcp_django.services.verify_refund_account` and never a gateway.
+"""The API's views. They call :func:`kcp_django.verifications.verify_refund_account` and never a gateway.
 
 Order of work for ``POST verifications/``, and why:
 
@@ -59,8 +59,8 @@ from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, KcpConfigurationError
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_normalized
 from kcp_django.validation import NormalizedInput, generate_ordr_idxx
+from kcp_django.verifications import verify_normalized
 
 logger = logging.getLogger("kcp_django.api")
 

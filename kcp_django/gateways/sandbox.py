@@ -188,6 +188,8 @@ class SandboxGateway:
 
     #: It never asks KCP: real mode refuses it (see :class:`~kcp_django.gateways.base.Gateway`).
     is_test_double: ClassVar[bool] = True
+    #: Its answers read through the sandbox's own line of :data:`kcp_django.core.ANSWER_CODES`.
+    answer_codes: ClassVar[str] = "sandbox"
 
     def __init__(self, merchant: MerchantConfig) -> None:
         self.merchant = merchant

@@ -8,8 +8,8 @@ or KCP gave no trustworthy one. Retrying one row:
    it) by writing a lease (``claimed_by``, ``claimed_until``) and counting the attempt. The claim
    itself is an UPDATE guarded by the same conditions, so two reconcilers never hold one row, even
    on SQLite where the SELECT locks nothing;
-2. call the gateway with no lock held, through the service's public :func:`~kcp_django.services.ask_gateway`
-   and :func:`~kcp_django.services.record_outcome`, with the row's own
+2. call the gateway with no lock held, through :func:`~kcp_django.verifications.ask_gateway` and
+   :func:`~kcp_django.verifications.record_outcome` (the core's call and store), with the row's own
    ``ordr_idxx``: it is the same logical request, and if the first call did reach KCP, KCP's record
    and ours keep one order number for one refund check;
 3. store the outcome only while the row is still open and the lease still ours, then send
@@ -38,11 +38,12 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from kcp_django import conf, services
+from kcp_django import conf, core
 from kcp_django.exceptions import AnswerNotStored, KcpError
 from kcp_django.gateways.base import Gateway, VerificationRequest, refuse_test_double
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
+from kcp_django.verifications.service import ask_gateway, record_outcome
 
 logger = logging.getLogger("kcp_django")
 
@@ -198,9 +199,9 @@ def _retry_claimed(db: str, pk: int, owner: str, max_attempts: int, report: Reco
     before = row.state
     report.retried += 1
     try:
-        stored = services.record_outcome(
+        stored = record_outcome(
             row,
-            services.ask_gateway(gateway, request),
+            ask_gateway(gateway, request),
             only_if=Q(state__in=OPEN_STATES, claimed_by=owner),
             also={"claimed_by": "", "claimed_until": None},
             using=db,
@@ -234,10 +235,7 @@ def _retry_claimed(db: str, pk: int, owner: str, max_attempts: int, report: Reco
         row.state,
         row.res_cd or "-",
     )
-    transaction.on_commit(
-        lambda: verification_finished.send(sender=AccountVerification, verification=row),
-        using=db,
-    )
+    core.send_after_commit(verification_finished, sender=AccountVerification, using=db, verification=row)
 
 
 def _rebuild(row: AccountVerification) -> tuple[Gateway, VerificationRequest]:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from kcp_django.client_ip import client_ip, in_networks, parse_address
 from kcp_django.notices.conf import notice_networks, trusted_proxies
-from kcp_django.refunds.notices import RESULT_NOT_STORED, receive_notice
+from kcp_django.notices.receiving import RESULT_NOT_STORED, receive_notice
 
 logger = logging.getLogger("kcp_django.notices")
 

@@ -1,7 +1,12 @@
-"""Refunds to a verified account through KCP, and KCP's notices that complete them.
+"""Refunds of a payment into a verified account through KCP: the one way a refund is sent.
 
 - :mod:`.inputs`: checking a refund's fields against KCP's rules (nothing stored on failure);
-- :mod:`.service`: :func:`~kcp_django.refunds.service.request_refund`, the one way a refund is
-  sent, and how staff and notices move a refund on;
-- :mod:`.notices`: storing KCP's notices once and matching them to refunds.
+- :mod:`.service`: :func:`request_refund`, and how staff (:func:`resolve_refund`) and KCP's notices
+  (:func:`complete_refund`) move a refund on. Calls to KCP go through :mod:`kcp_django.core`.
+
+KCP's notices that complete refunds are received and matched in :mod:`kcp_django.notices`.
 """
+
+from kcp_django.refunds.service import complete_refund, request_refund, resolve_refund
+
+__all__ = ["complete_refund", "request_refund", "resolve_refund"]

@@ -27,27 +27,20 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from kcp_django import conf
+from kcp_django import conf, core
+from kcp_django.core import Outcome, Verdict
 from kcp_django.crypto import blind_index, last_four
-from kcp_django.exceptions import (
-    AnswerNotStored,
-    GatewayError,
-    GatewayUnavailable,
-    KcpConfigurationError,
-    RefundInTransaction,
-    RefundRefused,
-)
-from kcp_django.gateways.base import GatewayResult, RefundRequest, ensure_usable
+from kcp_django.exceptions import AnswerNotStored, RefundInTransaction, RefundRefused
+from kcp_django.gateways.base import RefundRequest
 from kcp_django.models import AccountVerification, KcpNotice, Refund, RefundState, VerificationState
 from kcp_django.refunds.inputs import RefundInput, normalize_refund
 from kcp_django.signals import refund_accepted, refund_completed
@@ -59,9 +52,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kcp_django.refunds")
 
-#: Answers KCP's client makes up when it could not get a verdict: nothing proves the refund was not made.
-CLIENT_ERROR_CODES = frozenset({"9502", "6001", "6002", "6003", "6004", "9601"})
-STORE_RETRY_DELAYS = (0.1, 0.4, 1.0)
+__all__ = [
+    "HOLDING_STATES",
+    "complete_refund",
+    "mod_type_for",
+    "request_refund",
+    "resolve_refund",
+    "slot_key",
+    "verification_max_age",
+]
+
 #: States in which a refund keeps its place on the payment.
 HOLDING_STATES = (RefundState.PENDING, RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.UNKNOWN)
 
@@ -120,12 +120,8 @@ def request_refund(
     client_ip = normalize_client_ip(client_ip)
     alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
     merchant_config = conf.get_merchant(alias)
-    gateway_class = import_string(merchant_config.backend)
-    ensure_usable(gateway_class, merchant_config)  # no test double in real mode, pp_cli ready: before a row
-    if not callable(getattr(gateway_class, "refund", None)):
-        raise KcpConfigurationError(
-            f"KCP_MERCHANTS[{alias!r}]['BACKEND']: {merchant_config.backend} cannot send refunds (it has no refund())."
-        )
+    # No test double in real mode, a gateway able to refund, constructed: all before a row exists.
+    gateway = core.open_gateway(merchant_config, "refund")
     if not transaction.get_autocommit(using):
         raise RefundInTransaction(
             "request_refund() was called inside a transaction: a refund's row must be committed before KCP is "
@@ -159,7 +155,7 @@ def request_refund(
         idempotency_key=data.idempotency_key,
         fingerprint=fingerprint,
         slot_key=slot_key(alias, data.tno, data.remaining),
-        requested_by_id=_user_pk(user),
+        requested_by_id=core.user_pk(user),
         client_ip=client_ip or None,
     )
     try:
@@ -192,8 +188,8 @@ def request_refund(
         row.bank_code,
         row.account_no_masked,
     )
-    changes = _ask(gateway_class(merchant_config), request)
-    _store(using, row, changes)
+    outcome = core.call(gateway, "refund", request, label=f"refund {row.ordr_idxx}")
+    _store(using, row, columns_of(outcome))
     logger.info(
         "kcp_django: refund %s (%s) of tno %s: %s res_cd=%s",
         row.ordr_idxx,
@@ -203,14 +199,8 @@ def request_refund(
         row.res_cd or "-",
     )
     if row.state == RefundState.ACCEPTED:
-        transaction.on_commit(lambda: refund_accepted.send(sender=Refund, refund=row), using=using)
+        core.send_after_commit(refund_accepted, sender=Refund, using=using, refund=row)
     return row
-
-
-def _user_pk(user: Any) -> Any:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user.pk
 
 
 @sensitive_variables("account_no", "owner_nm", "checked")
@@ -348,79 +338,64 @@ def _slot_taken(using: str, merchant: str, data: RefundInput) -> RefundRefused:
     )
 
 
-def _ask(gateway: Any, request: RefundRequest) -> dict[str, Any]:
-    """The gateway's answer as the row's new columns; never raises for what the gateway does."""
-    now = timezone.now()
-    try:
-        result: GatewayResult = gateway.refund(request)
-    except GatewayUnavailable as exc:
-        # Nothing left this machine: the refund was not made, and its place is given back.
-        return {
-            "state": RefundState.REJECTED,
-            "failure_reason": f"not sent: {exc.reason}",
-            "raw_response": exc.raw,
-            "slot_key": None,
-            "answered_at": now,
-        }
-    except GatewayError as exc:
-        return {"state": RefundState.UNKNOWN, "failure_reason": exc.reason, "raw_response": exc.raw}
-    except Exception as exc:
-        logger.exception("kcp_django: gateway %s failed on refund %s", type(gateway).__name__, request.ordr_idxx)
-        return {"state": RefundState.UNKNOWN, "failure_reason": f"gateway error: {type(exc).__name__}"}
-    columns: dict[str, Any] = {
-        "res_cd": result.res_cd,
-        "res_msg": result.res_msg[:200],
-        "answer_tno": result.tno[:20],
-        "app_time": result.app_time,
-        "raw_response": result.raw,
-        "answered_at": now,
-    }
-    if not result.res_cd or result.res_cd.startswith("S") or result.res_cd in CLIENT_ERROR_CODES:
-        reason = f"KCP client error {result.res_cd}: {result.res_msg}" if result.res_cd else "answer without res_cd"
-        return {**columns, "state": RefundState.UNKNOWN, "failure_reason": reason}
-    if result.is_success:
-        return {**columns, "state": RefundState.ACCEPTED}
-    return {**columns, "state": RefundState.REJECTED, "slot_key": None}
+#: A refund's state for each verdict of the core.
+STATES = {
+    Verdict.ACCEPTED: RefundState.ACCEPTED,
+    Verdict.REJECTED: RefundState.REJECTED,
+    Verdict.UNKNOWN: RefundState.UNKNOWN,
+    # Nothing left this machine: the refund was not made.
+    Verdict.NOT_SENT: RefundState.REJECTED,
+}
 
 
-def _store(using: str, row: Refund, changes: dict[str, Any]) -> None:
+def columns_of(outcome: Outcome) -> dict[str, Any]:
+    """The refund row's columns an outcome of the core sets. A rejected refund (KCP's "no", or
+    nothing sent) gives its place on the payment back; any other keeps it."""
+    columns: dict[str, Any] = {"state": STATES[outcome.verdict], "raw_response": dict(outcome.raw_response)}
+    if outcome.answered_at is not None:
+        columns["answered_at"] = outcome.answered_at
+    if outcome.has_answer:
+        columns.update(
+            res_cd=outcome.res_cd, res_msg=outcome.res_msg, answer_tno=outcome.tno, app_time=outcome.app_time
+        )
+    if outcome.verdict is Verdict.NOT_SENT:
+        columns["failure_reason"] = f"not sent: {outcome.failure_reason}"
+    elif outcome.failure_reason:
+        columns["failure_reason"] = outcome.failure_reason
+    if columns["state"] == RefundState.REJECTED:
+        columns["slot_key"] = None
+    return columns
+
+
+def _store(using: str, row: Refund, changes: Mapping[str, Any]) -> None:
     """Write the outcome over the PENDING row, trying again while the database is briefly away."""
-    changes["updated_at"] = timezone.now()
-    target = Refund.objects.using(using).filter(pk=row.pk, state=RefundState.PENDING)
-    for delay in (*STORE_RETRY_DELAYS, None):
-        try:
-            target.update(**changes)
-            break
-        except (OperationalError, InterfaceError) as exc:
-            if delay is None:
-                answer = f"state={changes['state']} res_cd={changes.get('res_cd') or '-'}"
-                logger.error(
-                    "kcp_django: the outcome of refund %s (%s) could not be stored: %s; it stays PENDING and is "
-                    "never sent again by code: check KCP's admin and resolve it",
-                    row.ordr_idxx,
-                    answer,
-                    type(exc).__name__,
-                )
-                raise AnswerNotStored(
-                    f"refund {row.public_id} (ordr_idxx {row.ordr_idxx}): KCP answered ({answer}) but the database "
-                    "did not take it. The refund stays PENDING and is never sent again by code; staff resolve it "
-                    "after checking KCP's admin.",
-                    public_id=row.public_id,
-                    ordr_idxx=row.ordr_idxx,
-                    state=row.state,
-                ) from exc
-            logger.warning(
-                "kcp_django: storing the outcome of refund %s failed (%s); retrying in %gs",
-                row.ordr_idxx,
-                type(exc).__name__,
-                delay,
-            )
-            connection = connections[using]
-            if connection.connection is not None and not connection.is_usable():
-                connection.close()
-            time.sleep(delay)
-    for name, value in changes.items():
-        setattr(row, name, value)
+    core.store(
+        row,
+        changes,
+        guard=Q(state=RefundState.PENDING),
+        using=using,
+        label=f"refund {row.ordr_idxx}",
+        not_stored=lambda exc: _not_stored(row, changes, exc),
+    )
+
+
+def _not_stored(row: Refund, changes: Mapping[str, Any], exc: BaseException) -> AnswerNotStored:
+    answer = f"state={changes['state']} res_cd={changes.get('res_cd') or '-'}"
+    logger.error(
+        "kcp_django: the outcome of refund %s (%s) could not be stored: %s; it stays PENDING and is "
+        "never sent again by code: check KCP's admin and resolve it",
+        row.ordr_idxx,
+        answer,
+        type(exc).__name__,
+    )
+    return AnswerNotStored(
+        f"refund {row.public_id} (ordr_idxx {row.ordr_idxx}): KCP answered ({answer}) but the database "
+        "did not take it. The refund stays PENDING and is never sent again by code; staff resolve it "
+        "after checking KCP's admin.",
+        public_id=row.public_id,
+        ordr_idxx=row.ordr_idxx,
+        state=row.state,
+    )
 
 
 def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = None, using: str = "default") -> bool:
@@ -431,7 +406,7 @@ def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = Non
         raise RefundRefused("note_required", _("Say what KCP's admin shows: a note is required."))
     changes: dict[str, Any] = {
         "state": RefundState.ACCEPTED if accepted else RefundState.REJECTED,
-        "resolved_by_id": _user_pk(user),
+        "resolved_by_id": core.user_pk(user),
         "resolved_at": timezone.now(),
         "resolution_note": note[:2000],
         "updated_at": timezone.now(),
@@ -448,7 +423,7 @@ def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = Non
             setattr(refund, name, value)
         logger.warning("kcp_django: refund %s resolved by staff as %s: %s", refund.ordr_idxx, refund.state, note[:200])
         if accepted:
-            transaction.on_commit(lambda: refund_accepted.send(sender=Refund, refund=refund), using=using)
+            core.send_after_commit(refund_accepted, sender=Refund, using=using, refund=refund)
     else:
         refund.refresh_from_db(using=using)
     return bool(moved)
@@ -470,5 +445,5 @@ def complete_refund(refund: Refund, notice: KcpNotice, *, using: str = "default"
     )
     if moved:
         refund.state, refund.completed_at = RefundState.COMPLETED, now
-        transaction.on_commit(lambda: refund_completed.send(sender=Refund, refund=refund, notice=notice), using=using)
+        core.send_after_commit(refund_completed, sender=Refund, using=using, refund=refund, notice=notice)
     return bool(moved)

@@ -54,7 +54,7 @@ Environment variables:
     JSON refund tables merged over the defaults, like ``OPTIONS["REFUND_LAYOUTS"]``; set it to the
     same overrides.
 
-Refunds: a request whose ``tx_cd`` is a refund kind's (:mod:`kcp_django.gateways.refund_layout`)
+Refunds: a request whose ``tx_cd`` is a refund kind's (:mod:`kcp_django.gateways.ppcli.refund_layout`)
 or whose ``modx_data`` (``mod_data``) section holds fields is a refund. The fake finds the kind
 whose table renders exactly the ``mod_data`` pairs it received (names, order, constants, ``BKxx``
 bank, ``MDSC00``/``MDSC03``), reads the refund back and answers as the sandbox does
@@ -84,7 +84,7 @@ from kcp_django.exceptions import KcpConfigurationError
 from kcp_django.gateways.base import REFUND_KINDS, RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS
 from kcp_django.gateways.ppcli.layout import Layout, extract, layout_from_json
-from kcp_django.gateways.refund_layout import refund_layout, render_refund
+from kcp_django.gateways.ppcli.refund_layout import refund_layout, render_refund
 from kcp_django.gateways.sandbox import answer_fields, refund_answer_fields
 from kcp_django.masking import mask_fields
 

@@ -20,7 +20,7 @@ from kcp_django.admin import VerifyRefundAccountMixin
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, BulkVerificationItem
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.admin_support import ACTION, REFUND_CHANGELIST, confirmation_post, make_refunds, make_staff, run_action
 from tests.shopapp.models import RefundRequest
 

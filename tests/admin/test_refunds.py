@@ -18,8 +18,8 @@ from kcp_django.admin import VerifyRefundAccountMixin
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
-from kcp_django.refunds.service import request_refund
-from kcp_django.services import verify_refund_account
+from kcp_django.refunds import request_refund
+from kcp_django.verifications import verify_refund_account
 from tests.admin_support import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
 from tests.refund_admin_support import inputs
 from tests.shopapp.models import RefundRequest as ShopRow

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models.signals import pre_save
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
@@ -108,22 +109,38 @@ def test_the_report_of_a_database_failure_shows_neither_account_number_nor_name(
 
 @override_settings(DEBUG=True)
 def test_a_crash_after_the_input_is_read_shows_no_account_number_or_name_on_the_debug_page(customer: Any) -> None:
-    def shop_receiver(**kwargs: Any) -> None:
-        raise RuntimeError("a receiver of the shop failed")
+    def shop_hook(**kwargs: Any) -> None:
+        raise RuntimeError("a pre_save hook of the shop failed")
 
-    verification_finished.connect(shop_receiver, dispatch_uid="test-crash")
+    pre_save.connect(shop_hook, sender=AccountVerification, dispatch_uid="test-crash")
     try:
         client = client_for(customer, raise_request_exception=False)
         response = client.post(VERIFICATIONS, request_body(account_no=ACCOUNT, owner_nm=NAME))
     finally:
-        verification_finished.disconnect(dispatch_uid="test-crash")
+        pre_save.disconnect(sender=AccountVerification, dispatch_uid="test-crash")
 
     page = response.content.decode()
     assert response.status_code == 500
-    assert "a receiver of the shop failed" in page, "Django's technical 500 page"
+    assert "a pre_save hook of the shop failed" in page, "Django's technical 500 page"
     assert "verify_normalized" in page and "********************" in page
     for secret in (ACCOUNT, DIGITS, NAME):
         assert secret not in page
+
+
+def test_a_failing_signal_receiver_changes_no_answer(customer: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def shop_receiver(**kwargs: Any) -> None:
+        raise RuntimeError("a receiver of the shop failed")
+
+    verification_finished.connect(shop_receiver, dispatch_uid="test-receiver")
+    try:
+        with caplog.at_level(logging.ERROR, logger="kcp_django"):
+            response = client_for(customer).post(VERIFICATIONS, request_body(account_no=ACCOUNT, owner_nm=NAME))
+    finally:
+        verification_finished.disconnect(dispatch_uid="test-receiver")
+
+    assert response.status_code == 201
+    assert response.json()["status"] == "verified"
+    assert any(r.name == "kcp_django" and "receiver" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 @sqlite_only

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.api_support import api_settings, client_for, make_user
 from tests.fake_kit import merchants_with
 from tests.leak_guard import guard

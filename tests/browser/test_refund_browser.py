@@ -30,7 +30,7 @@ TNO = "20261127000004"
 #: service call the notice view makes, run in the server's database by a separate process.
 COMPLETE_BY_NOTICE = f"""
 from kcp_django.models import KcpNotice, Refund
-from kcp_django.refunds.service import complete_refund
+from kcp_django.refunds import complete_refund
 refund = Refund.objects.get(reference={REFERENCE!r})
 notice = KcpNotice.objects.create(merchant=refund.merchant, site_cd="T0000", tx_cd="TX05", tno=refund.tno,
                                   order_no=refund.ordr_idxx, digest="browser-test-notice", refund=refund, matched=True)

@@ -17,8 +17,8 @@ from kcp_django.gateways.base import RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS, PpCliGateway
 from kcp_django.gateways.sandbox import SandboxGateway
 from kcp_django.models import AccountVerification, Refund
-from kcp_django.refunds.service import request_refund
-from kcp_django.services import verify_refund_account
+from kcp_django.refunds import request_refund
+from kcp_django.verifications import verify_refund_account
 from tests.fake_kit import make_fake_kit, ppcli_merchants
 from tests.ppcli_standins import SITE_KEY, install, install_fake, ppcli_merchant
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from example_project.shop.models import Order
 from example_project.shop.models import RefundRequest as ExampleRefund
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.fieldapp.models import Holder
 from tests.shopapp.models import RefundRequest as ShopRefund
 

@@ -18,7 +18,7 @@ from kcp_django.maintenance import rotate_keys as rotation
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.maintenance.rotate_keys import rotate_keys, rows_per_key
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,8 +25,8 @@ from kcp_django.gateways.sandbox import outbox
 from kcp_django.maintenance.reconcile import ReconcileReport, reconcile, retry_verification
 from kcp_django.management.durations import duration
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
 from kcp_django.signals import verification_finished
+from kcp_django.verifications import verify_refund_account
 from tests.fake_kit import make_fake_kit, merchants_with
 from tests.reconcile_gateways import CountingGateway
 

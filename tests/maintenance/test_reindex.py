@@ -16,7 +16,7 @@ from django.utils import timezone
 from kcp_django import conf
 from kcp_django.crypto import blind_index
 from kcp_django.models import AccountVerification
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 from tests.fieldapp.models import Holder
 
 pytestmark = pytest.mark.django_db(transaction=True)

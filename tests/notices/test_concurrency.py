@@ -10,7 +10,7 @@ from django.test import Client
 
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import KcpNotice, Refund
-from kcp_django.refunds.service import request_refund
+from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
 from tests.notices.notice_support import ACCOUNT, TNO, post, result_of, tx01
 

@@ -19,9 +19,9 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
 from kcp_django.notices.conf import DEFAULT_NOTICE_IPS, notice_networks
 from kcp_django.notices.views import decode_notice
-from kcp_django.refunds.service import request_refund
-from kcp_django.services import verify_refund_account
+from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
+from kcp_django.verifications import verify_refund_account
 from tests.notices.notice_support import ACCOUNT, FORM, KCP_ADDRESS, TNO, TNO_REFUSED, URL, body, post, result_of, tx01
 
 pytestmark = pytest.mark.django_db(transaction=True)

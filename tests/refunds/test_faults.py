@@ -10,7 +10,7 @@ from django.test import override_settings
 from kcp_django.exceptions import AnswerNotStored, RefundRefused
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import Refund
-from kcp_django.refunds.service import request_refund
+from kcp_django.refunds import request_refund
 from tests import database_outages
 from tests.fake_kit import merchants_with
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 from kcp_django.exceptions import InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
-from kcp_django.refunds.service import request_refund, resolve_refund
-from kcp_django.services import verify_refund_account
+from kcp_django.refunds import request_refund, resolve_refund
+from kcp_django.verifications import verify_refund_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,7 @@ See ``docs/ppcli.md``. In short: ``[pp_cli, "-h", ARG]`` without a shell, ``ARG`
 ``key=value`` tokens joined by ``,`` with EUC-KR text; the answer is the last line of stdout,
 ``key=value`` fields separated by US (0x1F). Where each field of a verification goes is
 :mod:`kcp_django.gateways.ppcli.layout`'s job; a refund is a modification request whose fields
-(:mod:`kcp_django.gateways.refund_layout`) go in the ``modx_data`` section, sent as
+(:mod:`kcp_django.gateways.ppcli.refund_layout`) go in the ``modx_data`` section, sent as
 ``modx_data=mod_data=k=v<US>...``, with the kind's ``tx_cd`` and ``cust_ip`` = ``mod_ip``.
 
 Outcomes: an answer with a ``res_cd`` (or empty output, which KCP's libraries read as ``9502``)
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
 from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
 from kcp_django.gateways.ppcli.layout import Pairs, RenderedRequest, load_layout, render
-from kcp_django.gateways.refund_layout import RenderedRefund, render_refund
+from kcp_django.gateways.ppcli.refund_layout import RenderedRefund, render_refund
 from kcp_django.masking import mask_value
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from kcp_django.exceptions import GatewayUnavailable
 from kcp_django.gateways.base import REFUND_KINDS
 from kcp_django.gateways.ppcli.client import find_binary, last_line, parse_answer, run_bounded
 from kcp_django.gateways.ppcli.layout import load_layout
-from kcp_django.gateways.refund_layout import refund_layout
+from kcp_django.gateways.ppcli.refund_layout import refund_layout
 
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig

@@ -8,7 +8,7 @@
                [--reference REF] [--merchant ALIAS] [--json]
     kcp_refund --show ID [--json]
 
-It calls :func:`kcp_django.refunds.service.request_refund`, never a gateway, so every rule of the
+It calls :func:`kcp_django.refunds.request_refund`, never a gateway, so every rule of the
 service applies. Exit status: 0 accepted or completed, 1 rejected, 2 invalid input or refused by a
 rule (nothing sent), 3 unknown or pending (staff resolve it: it is never sent again by code),
 4 configuration (a setting or a system check is wrong; nothing sent).
@@ -32,7 +32,7 @@ from django.utils.translation import gettext
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.management.scripted import ExitCodesHelpFormatter, system_check_errors
 from kcp_django.models import AccountVerification, Refund, RefundState
-from kcp_django.refunds.service import request_refund
+from kcp_django.refunds import request_refund
 from kcp_django.serialization import refund_as_dict
 
 EXIT_CODES = {

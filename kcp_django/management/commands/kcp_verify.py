@@ -22,7 +22,7 @@ from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidR
 from kcp_django.management.scripted import ExitCodesHelpFormatter, system_check_errors
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.serialization import verification_as_dict
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 
 EXIT_CODES = {
     VerificationState.VERIFIED: 0,

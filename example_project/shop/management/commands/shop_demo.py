@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from example_project.shop.models import Order, PaymentMethod, RefundRequest
-from kcp_django.services import verify_refund_account
+from kcp_django.verifications import verify_refund_account
 
 CUSTOMER = ("customer", "customer-demo-1234")
 STAFF = ("staff", "staff-demo-1234")
