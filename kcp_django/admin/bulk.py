@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.db import IntegrityError, connection, connections, models, transaction
-from django.db.models import Case, Count, Exists, OuterRef, Q, Value, When
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kcp_django import conf
@@ -246,42 +246,43 @@ class _Recorder:
     """Marks items finished :data:`RECORD_BATCH_SIZE` at a time, in one UPDATE each time.
 
     Called from every thread of a chunk; the thread that fills a batch writes it, on its own
-    connection. An item not yet written when its worker dies is still unfinished: the chunk's next
-    run asks the service again, which answers from the stored row without calling KCP.
+    connection. An item that has its verification is linked to it through its own ``ordr_idxx``
+    (the verification's is unique), so the batch's UPDATE is the same statement whatever its rows.
+    A skipped item (rare) is written at once, with its reason. An item not yet written when its
+    worker dies is still unfinished: the chunk's next run asks the service again, which answers
+    from the stored row without calling KCP.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: list[tuple[int, int | None, str]] = []
+        self._pending: list[int] = []
 
     def add(
         self, item: BulkVerificationItem, *, verification: AccountVerification | None = None, error: str = ""
     ) -> None:
+        if verification is None:
+            BulkVerificationItem.objects.filter(pk=item.pk, finished_at__isnull=True).update(
+                error=error[:200], finished_at=timezone.now()
+            )
+            return
         with self._lock:
-            self._pending.append((item.pk, getattr(verification, "pk", None), error[:200]))
+            self._pending.append(item.pk)
             if len(self._pending) < RECORD_BATCH_SIZE:
                 return
             batch, self._pending = self._pending, []
-        _write_finished(batch)
+        _write_verified(batch)
 
     def flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
-            _write_finished(batch)
+            _write_verified(batch)
 
 
-def _write_finished(batch: list[tuple[int, int | None, str]]) -> None:
-    verification = Case(
-        *(When(pk=pk, then=Value(verification_pk)) for pk, verification_pk, _ in batch if verification_pk is not None),
-        default=Value(None),
-        output_field=models.BigIntegerField(),
-    )
-    errors = [When(pk=pk, then=Value(error)) for pk, _, error in batch if error]
-    BulkVerificationItem.objects.filter(pk__in=[pk for pk, _, _ in batch], finished_at__isnull=True).update(
-        verification_id=verification,
-        error=Case(*errors, default=Value(""), output_field=models.CharField()) if errors else "",
-        finished_at=timezone.now(),
+def _write_verified(item_pks: list[int]) -> None:
+    verification = AccountVerification.objects.filter(ordr_idxx=OuterRef("ordr_idxx")).values("pk")[:1]
+    BulkVerificationItem.objects.filter(pk__in=item_pks, finished_at__isnull=True).update(
+        verification_id=Subquery(verification), finished_at=timezone.now()
     )
 
 
