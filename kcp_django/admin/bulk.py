@@ -21,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -187,11 +188,30 @@ def _read_sources(items: list[BulkVerificationItem]) -> Iterator[_Work]:
         bulk = bulk_items[0].bulk
         model = apps.get_model(bulk.source_model)
         source = AccountSource.from_dict(bulk.source_fields)
+        rows_of = model._default_manager.all()
+        if columns := _source_columns(model, source):
+            rows_of = rows_of.only(*columns)
         for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
             batch = bulk_items[start : start + SOURCE_BATCH_SIZE]
-            rows = {str(pk): row for pk, row in model._default_manager.in_bulk([i.object_id for i in batch]).items()}
+            rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
             for item in batch:
                 yield _work_for(item, rows.get(item.object_id), source, bulk)
+
+
+def _source_columns(model: type[models.Model], source: AccountSource) -> list[str] | None:
+    """The columns the source reads, when every path names a plain column of ``model``; None (all
+    columns) when one follows a relation or names a property or method, which may read any."""
+    paths = [path for path in source.as_dict().values() if path]
+    columns = []
+    for path in paths:
+        try:
+            field = model._meta.get_field(path)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(field, "concrete", False) or field.is_relation:
+            return None
+        columns.append(path)
+    return columns
 
 
 def _work_for(
