@@ -23,6 +23,7 @@ from example_project.shop.models import Order, RefundRequest
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, KcpNotice, Refund
+from kcp_django.payments import register_payment
 from kcp_django.refunds import complete_refund
 from tests.admin_support import make_staff
 from tests.refund_admin_support import inputs
@@ -246,6 +247,7 @@ def test_staff_refund_an_order_and_the_customer_sees_it_paid_once_kcps_notice_ar
     customer: object, order: Order
 ) -> None:
     Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000005")
+    register_payment(tno="20261127000005", amount=order.amount, reference=order.refund_reference, payer=customer)
     customer_client = signed_in(customer)
     customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
     refund_request = RefundRequest.objects.get(order=order)
@@ -282,6 +284,7 @@ def test_staff_refund_an_order_and_the_customer_sees_it_paid_once_kcps_notice_ar
 
 def test_a_refused_refund_leaves_the_request_as_it_was(customer: object, order: Order) -> None:
     Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000008")
+    register_payment(tno="20261127000008", amount=order.amount, reference=order.refund_reference, payer=customer)
     customer_client = signed_in(customer)
     customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
     refund_request = RefundRequest.objects.get(order=order)
