@@ -23,6 +23,8 @@ if not os.environ.get("KCP_BENCH_SCRATCH"):
     os.environ["KCP_BENCH_SCRATCH"] = tempfile.mkdtemp(prefix="kcp-bench-")
 BENCH_SCRATCH = os.environ["KCP_BENCH_SCRATCH"]
 os.environ.setdefault("DATABASE_URL", "sqlite://")
+# DEBUG is off below, where a merchant's mode must be stated (kcp_django.E001): the sandbox, in test mode.
+os.environ.setdefault("KCP_MODE", "test")
 # Shared by the API row's gunicorn workers (kcp_django.W002 wants a cache every worker sees).
 os.environ.setdefault("CACHE_URL", f"filecache://{BENCH_SCRATCH}/cache")
 
