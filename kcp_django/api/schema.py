@@ -131,7 +131,8 @@ def _retrieve() -> dict[str, Any]:
     return {
         "operation_id": "kcp_verifications_retrieve",
         "summary": "Read a verification",
-        "description": "Only the user who asked, or staff, can read it; anyone else gets 404.",
+        "description": "Only the user who asked, or staff with kcp_django.view_accountverification, can read it; "
+        "anyone else gets 404.",
         "parameters": [
             OpenApiParameter("public_id", str, OpenApiParameter.PATH, description="The verification's `id`."),
             _retry_after(required=True, codes=[429, 503]),
