@@ -6,13 +6,15 @@
   :mod:`.verify_action`, :mod:`.latest` and :mod:`.progress`;
 - :mod:`.bulk`, :mod:`.sources`, :mod:`.tasks`: bulk runs, reading accounts from a shop's rows, and
   their background task;
+- :mod:`.payments`: payments (read-only): paid, refunded and remaining, and their refunds;
 - :mod:`.refunds`: refunds (read-only, resolving one whose answer was lost) and KCP's notices;
   :mod:`.refund_action`: "Refund to this verified account", part of the mixin;
 - :mod:`.forms`, :mod:`.badges`, :mod:`.permissions`: the pieces they share.
 """
 
 from kcp_django.admin.mixin import VerifyRefundAccountMixin
+from kcp_django.admin.payments import PaymentAdmin
 from kcp_django.admin.refunds import KcpNoticeAdmin, RefundAdmin
 from kcp_django.admin.verifications import AccountVerificationAdmin
 
-__all__ = ["AccountVerificationAdmin", "KcpNoticeAdmin", "RefundAdmin", "VerifyRefundAccountMixin"]
+__all__ = ["AccountVerificationAdmin", "KcpNoticeAdmin", "PaymentAdmin", "RefundAdmin", "VerifyRefundAccountMixin"]
