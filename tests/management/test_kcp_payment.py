@@ -101,7 +101,7 @@ def test_an_unknown_payer_is_refused_before_anything_is_stored() -> None:
     assert json.loads(out) == {
         "error": "not_found",
         "fields": ["payer"],
-        "message": "payer: no user has the username nobody.",
+        "message": "payer: 사용자 이름이 nobody인 사용자가 없습니다.",
     }
     assert "nobody" in err and not Payment.objects.exists()
 
@@ -149,7 +149,7 @@ def test_show_of_a_payment_that_is_not_registered_exits_2() -> None:
 
     assert code == 2
     assert json.loads(out)["error"] == "not_found"
-    assert f"no payment {TNO} is registered" in err
+    assert f"등록된 결제 {TNO}이(가) 없습니다" in err
 
 
 def test_show_takes_no_registration_options() -> None:
