@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import translation
 
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import Payment, Refund
@@ -30,9 +31,10 @@ DIGITS = "123456789012"
 
 
 def kcp_payment(*args: str) -> tuple[int, str, str]:
-    """Run the command in-process: its exit status, standard output and standard error."""
+    """Run the command in-process, in the project's language (Korean): its exit status, standard output
+    and standard error."""
     out, err = io.StringIO(), io.StringIO()
-    with pytest.raises(SystemExit) as ended:
+    with translation.override("ko"), pytest.raises(SystemExit) as ended:
         call_command("kcp_payment", *args, "--skip-checks", stdout=out, stderr=err)
     return int(ended.value.code or 0), out.getvalue(), err.getvalue()
 
