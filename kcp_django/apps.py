@@ -9,4 +9,3 @@ class KcpDjangoConfig(AppConfig):
 
     def ready(self) -> None:
         from kcp_django import checks  # noqa: F401  (registers the system and deploy checks)
-        from kcp_django.api import conf  # noqa: F401  (registers KCP_API's validator with the settings table)

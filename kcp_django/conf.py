@@ -2,11 +2,15 @@
 
 :data:`SETTINGS` lists each setting with its default, its validation and one line of
 documentation (``docs/settings.md`` is rendered from it, and a test keeps the two equal).
-:func:`get` reads a setting from ``django.conf.settings`` when called, so ``override_settings``
-works and several merchants can live side by side; :func:`raw` gives the value as configured,
-before validation. Every error names the setting to fix, or the environment variable that fed it
-when :func:`settings_from_env` built it. This module imports nothing else of the app at import
-time (``KCP_API``'s validator lives with the API, in :mod:`kcp_django.api.conf`).
+:data:`kcp_settings` gives each one as a typed attribute (``kcp_settings.NOTICE_IPS`` for
+``KCP_NOTICE_IPS``), validated at first use and read again when a setting changes
+(``override_settings``); :func:`get` is the same by name and :func:`raw` gives the value as
+configured, before validation. Every error is a :class:`~kcp_django.exceptions.SettingError`
+naming the setting to fix, or the environment variable that fed it when :func:`settings_from_env`
+built it. This module imports nothing else of the app at import time but
+:mod:`kcp_django.exceptions`; the wire layouts of ``OPTIONS['LAYOUT']`` and
+``OPTIONS['REFUND_LAYOUTS']`` are checked by their own modules, loaded by dotted path when a
+merchant is first read.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import binascii
 import datetime as dt
 import functools
 import ipaddress
+import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,6 +31,36 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from kcp_django.exceptions import SettingError
+
+__all__ = [
+    "API_SETTING",
+    "DEFAULT_ALIAS",
+    "DEFAULT_NOTICE_IPS",
+    "SETTINGS",
+    "ApiSettings",
+    "IpNetwork",
+    "KcpSettings",
+    "MerchantConfig",
+    "Setting",
+    "SettingError",
+    "all_merchants",
+    "declared_merchant",
+    "get",
+    "get_encryption_keys",
+    "get_index_key",
+    "get_merchant",
+    "kcp_settings",
+    "merchant_aliases",
+    "parse_api_settings",
+    "raw",
+    "settings_from_env",
+    "uses_development_keys",
+]
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_ALIAS = "default"
 SANDBOX_BACKEND = "kcp_django.gateways.sandbox.SandboxGateway"
@@ -48,20 +84,6 @@ DEVELOPMENT_ENCRYPTION_KEY = "dev:" + base64.urlsafe_b64encode(b"kcp-django-deve
 DEVELOPMENT_INDEX_KEY = base64.urlsafe_b64encode(b"kcp-django-dev-only-index-key!!!").decode()
 
 Mode = Literal["test", "real"]
-
-
-class SettingError(ImproperlyConfigured):
-    """A setting breaks a rule: ``setting`` is where it lives in the settings module, ``variable``
-    the environment variable that fed it (empty when the settings module set it directly).
-
-    The message names what the user actually set: the variable when there is one.
-    """
-
-    def __init__(self, setting: str, problem: str, variable: str = "") -> None:
-        self.setting = setting
-        self.problem = problem
-        self.variable = variable
-        super().__init__(f"{variable or setting}: {problem}")
 
 
 def _setting_error(name: str, problem: str) -> SettingError:
@@ -119,7 +141,8 @@ def merchant_aliases() -> list[str]:
 
 def _merchant_entries(value: Any) -> Mapping[str, Any]:
     if value is None:
-        return {DEFAULT_ALIAS: {"BACKEND": SANDBOX_BACKEND, "OPTIONS": {"MODE": "test"}}}
+        # No MODE: with DEBUG on it is test mode, with DEBUG off it must be chosen (see declared_mode).
+        return {DEFAULT_ALIAS: {"BACKEND": SANDBOX_BACKEND, "OPTIONS": {}}}
     if not isinstance(value, Mapping) or not value:
         raise _setting_error("KCP_MERCHANTS", "must be a non-empty dict of alias -> {'BACKEND', 'OPTIONS'}.")
     return value
@@ -127,7 +150,10 @@ def _merchant_entries(value: Any) -> Mapping[str, Any]:
 
 @functools.cache
 def get_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig:
-    """The validated configuration of ``KCP_MERCHANTS[alias]``; read again when the setting changes."""
+    """The validated configuration of ``KCP_MERCHANTS[alias]``; read again when a setting changes.
+
+    Raises one :class:`SettingError` listing every problem of the alias (``errors``), not only the first.
+    """
     merchants = _merchant_entries(raw("KCP_MERCHANTS"))
     if alias not in merchants:
         known = ", ".join(sorted(merchants))
@@ -136,30 +162,105 @@ def get_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig:
 
 
 def _validate_merchants(name: str, value: Any) -> dict[str, MerchantConfig]:
-    return {str(alias): _build_merchant(str(alias), entry) for alias, entry in _merchant_entries(value).items()}
+    built: dict[str, MerchantConfig] = {}
+    problems: list[SettingError] = []
+    for alias, entry in _merchant_entries(value).items():
+        try:
+            built[str(alias)] = _build_merchant(str(alias), entry)
+        except SettingError as exc:
+            problems += exc.errors
+    if problems:
+        raise SettingError.combine(problems)
+    return built
+
+
+def declared_mode(alias: str = DEFAULT_ALIAS) -> str:
+    """The mode ``KCP_MERCHANTS[alias]`` asks for, without validating anything else: ``"test"``,
+    ``"real"``, ``""`` when none is set while ``DEBUG`` is off, or whatever else was written."""
+    try:
+        entry = _merchant_entries(raw("KCP_MERCHANTS")).get(alias)
+    except SettingError:
+        return ""
+    options = entry.get("OPTIONS", {}) if isinstance(entry, Mapping) else {}
+    return _mode_of(options if isinstance(options, Mapping) else {})
+
+
+def declared_backend(alias: str = DEFAULT_ALIAS) -> str:
+    """The gateway class path ``KCP_MERCHANTS[alias]`` names, without validating anything else."""
+    try:
+        entry = _merchant_entries(raw("KCP_MERCHANTS")).get(alias)
+    except SettingError:
+        return ""
+    backend = str(entry.get("BACKEND", "sandbox")) if isinstance(entry, Mapping) else ""
+    return GATEWAY_SHORTCUTS.get(backend, backend)
+
+
+def _mode_of(options: Mapping[str, Any]) -> str:
+    mode = str(options.get("MODE") or "").strip().lower()
+    if not mode and settings.DEBUG:
+        return "test"
+    return mode
+
+
+#: Options checked by the module that owns their format, loaded when a merchant is first read:
+#: ``check(value)`` raises ``ImproperlyConfigured`` naming the entry and the rule.
+OPTION_CHECKS = {
+    "LAYOUT": "kcp_django.gateways.ppcli.layout.load_layout",
+    "REFUND_LAYOUTS": "kcp_django.gateways.ppcli.installation.validate_refund_layouts",
+}
 
 
 def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
+    """``entry`` validated; every problem of it is found before one :class:`SettingError` lists them."""
+    merchant, problems = _read_merchant(alias, entry)
+    if problems or merchant is None:
+        raise SettingError.combine(problems)
+    return merchant
+
+
+def declared_merchant(alias: str = DEFAULT_ALIAS) -> MerchantConfig | None:
+    """``KCP_MERCHANTS[alias]`` as far as it can be read despite its problems (the system checks look
+    at its gateway in the same run that reports them), or ``None`` when not even its backend and mode
+    are usable. Options that break their rules are left out; never for sending anything."""
+    try:
+        entry = _merchant_entries(raw("KCP_MERCHANTS")).get(alias)
+    except SettingError:
+        return None
+    return _read_merchant(alias, entry)[0]
+
+
+def _read_merchant(alias: str, entry: Any) -> tuple[MerchantConfig | None, list[SettingError]]:
     where = f"KCP_MERCHANTS[{alias!r}]"
     if not isinstance(entry, Mapping):
-        raise _setting_error(where, "must be a dict with 'BACKEND' and 'OPTIONS'.")
+        return None, [_setting_error(where, "must be a dict with 'BACKEND' and 'OPTIONS'.")]
+    given = entry.get("OPTIONS", {})
+    if not isinstance(given, Mapping):
+        return None, [_setting_error(f"{where}['OPTIONS']", "must be a dict.")]
+    options = dict(given)
+    problems: list[SettingError] = []
+
+    def error(key: str, problem: str) -> None:
+        problems.append(SettingError(f"{where}['OPTIONS'][{key!r}]", problem, _variable(given, key)))
+
     backend = GATEWAY_SHORTCUTS.get(str(entry.get("BACKEND", "sandbox")), str(entry.get("BACKEND", "")))
     if not backend or "." not in backend:
-        raise SettingError(
-            f"{where}['BACKEND']",
-            "must be 'sandbox', 'ppcli' or a dotted path to a gateway class.",
-            _variable(entry, "BACKEND"),
+        problems.append(
+            SettingError(
+                f"{where}['BACKEND']",
+                "must be 'sandbox', 'ppcli' or a dotted path to a gateway class.",
+                _variable(entry, "BACKEND"),
+            )
         )
-    options = entry.get("OPTIONS", {})
-    if not isinstance(options, Mapping):
-        raise _setting_error(f"{where}['OPTIONS']", "must be a dict.")
 
-    def error(key: str, problem: str) -> SettingError:
-        return SettingError(f"{where}['OPTIONS'][{key!r}]", problem, _variable(options, key))
-
-    mode = str(options.get("MODE", "test")).lower()
-    if mode not in ("test", "real"):
-        raise error("MODE", f"must be 'test' or 'real', not {mode!r}.")
+    mode = _mode_of(options)
+    if not mode:
+        error(
+            "MODE",
+            "must be set to 'test' or 'real' when DEBUG is False: kcp-django will not guess whether refunds "
+            "move real money.",
+        )
+    elif mode not in ("test", "real"):
+        error("MODE", f"must be 'test' or 'real', not {mode!r}.")
 
     site_cd = str(options.get("SITE_CD", "") or "").strip()
     site_key = str(options.get("SITE_KEY", "") or "").strip()
@@ -167,27 +268,49 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
         site_cd = "T0000"
     if mode == "test" and not site_key and site_cd.upper() in TEST_CREDENTIALS:
         site_key = TEST_CREDENTIALS[site_cd.upper()]
-    if not SITE_CD_PATTERN.match(site_cd):
-        raise error("SITE_CD", "must be the 5-character site code KCP issued (e.g. 'A52Q7').")
-    if mode == "real" and TEST_SITE_CD_PATTERN.match(site_cd):
-        raise error("SITE_CD", f"{site_cd!r} is a KCP test site code; real mode needs the code from your contract.")
-    if not site_key:
-        raise error("SITE_KEY", "is empty; it must be the site key KCP issued with the site code.")
-    if mode == "real" and site_key in TEST_CREDENTIALS.values():
-        raise error("SITE_KEY", "is KCP's public test key; real mode needs your own site key.")
-    if FORBIDDEN_IN_CREDENTIALS.search(site_key) or len(site_key) > 64:
-        raise error("SITE_KEY", "holds characters KCP's client cannot carry, or is too long.")
+    if mode not in ("test", "real"):
+        pass  # the credentials' rules depend on the mode, which is reported above
+    elif not SITE_CD_PATTERN.match(site_cd):
+        error("SITE_CD", "must be the 5-character site code KCP issued (e.g. 'A52Q7').")
+    elif mode == "real" and TEST_SITE_CD_PATTERN.match(site_cd):
+        error("SITE_CD", f"{site_cd!r} is a KCP test site code; real mode needs the code from your contract.")
+    if mode not in ("test", "real"):
+        pass
+    elif not site_key:
+        error("SITE_KEY", "is empty; it must be the site key KCP issued with the site code.")
+    elif mode == "real" and site_key in TEST_CREDENTIALS.values():
+        error("SITE_KEY", "is KCP's public test key; real mode needs your own site key.")
+    elif FORBIDDEN_IN_CREDENTIALS.search(site_key) or len(site_key) > 64:
+        error("SITE_KEY", "holds characters KCP's client cannot carry, or is too long.")
 
-    try:
-        timeout = float(options.get("TIMEOUT", 15))
-    except (TypeError, ValueError):
-        raise error("TIMEOUT", "must be a number of seconds.") from None
+    timeout = _option_number(options, "TIMEOUT", 15.0, error, "must be a number of seconds")
     if not 0 < timeout <= 300:
-        raise error("TIMEOUT", "must be between 0 and 300 seconds.")
+        error("TIMEOUT", "must be between 0 and 300 seconds.")
+    log_level = 3
     try:
         log_level = int(options.get("LOG_LEVEL", 3))
     except (TypeError, ValueError):
-        raise error("LOG_LEVEL", "must be a whole number (KCP's samples use 3).") from None
+        error("LOG_LEVEL", "must be a whole number (KCP's samples use 3).")
+    latency = _option_number(
+        options, "SANDBOX_LATENCY", 0.0, error, "must be a number of seconds (the sandbox's delay)"
+    )
+    if not 0 <= latency <= 60:
+        error("SANDBOX_LATENCY", "must be between 0 and 60 seconds.")
+    for key, check in OPTION_CHECKS.items():
+        if options.get(key) is not None:
+            try:
+                import_string(check)(options[key])
+            except ImproperlyConfigured as exc:
+                # The owner names the entry as KCP_MERCHANTS[...]['OPTIONS'][key]...: name the alias instead.
+                path, _, problem = str(exc).partition(": ")
+                problems.append(SettingError(path.replace("KCP_MERCHANTS[...]", where), problem))
+                del options[key]
+    for key in ("HOME_DIR", "BIN", "LOG_DIR"):
+        if not isinstance(options.get(key) or "", str):
+            error(key, "must be a path (text).")
+            del options[key]
+    if mode not in ("test", "real") or not backend or "." not in backend:
+        return None, problems
 
     home_dir = str(options.get("HOME_DIR", "") or "")
     log_dir = str(options.get("LOG_DIR", "") or "")
@@ -204,8 +327,24 @@ def _build_merchant(alias: str, entry: Any) -> MerchantConfig:
         log_dir=log_dir,
         log_level=log_level,
         timeout=timeout,
-        options=dict(options),
-    )
+        options=options,
+    ), problems
+
+
+def _option_number(
+    options: Mapping[str, Any], key: str, default: float, error: Callable[[str, str], None], rule: str
+) -> float:
+    value = options.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        error(key, f"{rule}, not {value!r}.")
+        return default
+    return number
 
 
 def all_merchants() -> list[MerchantConfig]:
@@ -227,7 +366,13 @@ def uses_development_keys() -> bool:
 
 
 def _development_keys_allowed() -> bool:
-    return all(merchant.mode == "test" for merchant in all_merchants())
+    """No merchant asks for real mode (read without validating the merchants, so that a broken
+    merchant and a missing key are reported together)."""
+    try:
+        aliases = merchant_aliases()
+    except SettingError:
+        return True  # KCP_MERCHANTS itself is broken: its own error says so
+    return all(declared_mode(alias) != "real" for alias in aliases)
 
 
 def _validate_encryption_keys(name: str, configured: Any) -> list[tuple[str, bytes]]:
@@ -253,8 +398,7 @@ def _validate_encryption_keys(name: str, configured: Any) -> list[tuple[str, byt
 
 def get_encryption_keys() -> list[tuple[str, bytes]]:
     """``[(key_id, 32-byte key), ...]``: the first encrypts, all decrypt."""
-    keys: list[tuple[str, bytes]] = get("KCP_ENCRYPTION_KEYS")
-    return keys
+    return kcp_settings.ENCRYPTION_KEYS
 
 
 def _validate_index_key(name: str, configured: Any) -> bytes:
@@ -270,28 +414,7 @@ def _validate_index_key(name: str, configured: Any) -> bytes:
 
 def get_index_key() -> bytes:
     """The HMAC key of the blind index over account numbers. Never ``SECRET_KEY``."""
-    key: bytes = get("KCP_INDEX_KEY")
-    return key
-
-
-#: Validators that live with the code that uses the setting (``KCP_API``: :mod:`kcp_django.api.conf`),
-#: registered when that module loads, so that this module imports nothing of the app.
-_REGISTERED_VALIDATORS: dict[str, Callable[[Any], Any]] = {}
-
-
-def register_validator(name: str, validate: Callable[[Any], Any]) -> None:
-    """Let the module that owns setting ``name`` validate it (``validate(value)``)."""
-    _REGISTERED_VALIDATORS[name] = validate
-
-
-def _validate_api(name: str, value: Any) -> Any:
-    try:
-        validate = _REGISTERED_VALIDATORS[name]
-    except KeyError:
-        raise ImproperlyConfigured(
-            f"{name}: read before kcp_django was loaded; add 'kcp_django' to INSTALLED_APPS."
-        ) from None
-    return validate(value)
+    return kcp_settings.INDEX_KEY
 
 
 def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
@@ -328,6 +451,17 @@ def _name(name: str, value: Any) -> str:
     return value
 
 
+def _dotted_path(name: str, value: Any) -> str:
+    """A dotted import path (imported where it is used, so this module imports nothing of the shop)."""
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", value):
+        raise _setting_error(
+            name, f"must be a dotted path to a function, like 'shop.refunds.may_refund', not {value!r}."
+        )
+    return value
+
+
 #: KCP's published notice senders (its sample pages accept notices only from these).
 DEFAULT_NOTICE_IPS: tuple[str, ...] = (
     "203.238.36.58",
@@ -341,10 +475,10 @@ DEFAULT_NOTICE_IPS: tuple[str, ...] = (
 )
 
 
-def _networks(name: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _networks(name: str, value: Any, *, empty: bool = False) -> tuple[IpNetwork, ...]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise _setting_error(name, "must be a list of IP addresses or networks, e.g. ['203.238.36.58', '10.0.0.0/24'].")
-    if not value:
+    if not value and not empty:
         raise _setting_error(name, "must not be empty (no notice would ever be accepted).")
     networks = []
     for entry in value:
@@ -355,6 +489,197 @@ def _networks(name: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.
         except ValueError:
             raise _setting_error(name, f"{entry!r} is not an IP address or a network like 'a.b.c.d/nn'.") from None
     return tuple(networks)
+
+
+def _trusted_proxies(name: str, value: Any) -> tuple[IpNetwork, ...]:
+    """``KCP_TRUSTED_PROXIES``; unset, the older ``KCP_API["TRUSTED_PROXIES"]`` (deprecated), else none."""
+    if value is None:
+        api = raw(API_SETTING)
+        if not isinstance(api, Mapping) or api.get("TRUSTED_PROXIES") is None:
+            return ()
+        warnings.warn(
+            'KCP_API["TRUSTED_PROXIES"] is deprecated: set KCP_TRUSTED_PROXIES, which the notice view reads too.',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name, value = f"{API_SETTING}['TRUSTED_PROXIES']", api["TRUSTED_PROXIES"]
+    return _networks(name, value, empty=True)
+
+
+# --- KCP_API: the REST API's settings, one dict (its keys are in docs/api.md) -------------------------
+
+API_SETTING = "KCP_API"
+LIMIT_SCOPES = ("reference", "user", "account")
+THROTTLE_SCOPES = ("kcp_verify", "kcp_read")
+
+DEFAULT_AUTHENTICATION_CLASSES = ("rest_framework.authentication.SessionAuthentication",)
+DEFAULT_LIMITS: dict[str, int | None] = {"reference": 5, "user": 20, "account": 5}
+DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"kcp_verify": "10/min", "kcp_read": "60/min"}
+#: What a caller who is not staff learns of a rejection: nothing beyond ``rejected`` (the default), or
+#: a coarse category (``holder_mismatch``, ``account_invalid``, ``other``). Staff always see ``res_cd``.
+REJECTION_DETAILS = ("none", "category")
+#: Staff with ``kcp_django.request_refund`` (POST) or ``kcp_django.view_refund`` (GET).
+DEFAULT_REFUND_PERMISSION_CLASSES = ["kcp_django.api.refund_views.IsRefundStaff"]
+_RATE_PERIODS = ("s", "m", "h", "d")
+API_KEYS = frozenset(
+    {
+        "PERMISSION_CLASSES",
+        "AUTHENTICATION_CLASSES",
+        "MERCHANT",
+        "LIMITS",
+        "THROTTLE_RATES",
+        "THROTTLE_CACHE",
+        "IDEMPOTENCY_TTL",
+        "IDEMPOTENCY_WAIT",
+        "IDEMPOTENCY_LEASE",
+        "TRUSTED_PROXIES",  # deprecated: KCP_TRUSTED_PROXIES
+        "REFERENCE_OWNER_CHECK",
+        "REJECTION_DETAIL",
+        "REFUND_PERMISSION_CLASSES",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """``KCP_API`` validated, every key filled in (:attr:`KcpSettings.API`)."""
+
+    permission_classes: tuple[str, ...]
+    authentication_classes: tuple[str, ...]
+    merchant: str
+    limits: Mapping[str, int | None]
+    throttle_rates: Mapping[str, str | None]
+    throttle_cache: str
+    idempotency_ttl: float
+    idempotency_wait: float
+    idempotency_lease: float
+    rejection_detail: str
+    #: Dotted path to ``f(request, reference) -> bool``: may this caller use this reference? ``None``: anyone.
+    reference_owner_check: str | None = None
+    refund_permission_classes: tuple[str, ...] = tuple(DEFAULT_REFUND_PERMISSION_CLASSES)
+
+    @property
+    def throttles_enabled(self) -> bool:
+        return any(rate is not None for rate in self.throttle_rates.values())
+
+    @property
+    def trusted_proxies(self) -> tuple[IpNetwork, ...]:
+        """``KCP_TRUSTED_PROXIES`` (kept here for callers of the older ``KCP_API["TRUSTED_PROXIES"]``)."""
+        return kcp_settings.TRUSTED_PROXIES
+
+
+def parse_api_settings(value: Any) -> ApiSettings:
+    """Validate a ``KCP_API`` value (``None``: every default); errors name the key and the rule."""
+    return _validate_api(API_SETTING, value)
+
+
+def _validate_api(name: str, value: Any) -> ApiSettings:
+    given = value or {}
+    if not isinstance(given, Mapping):
+        raise _setting_error(name, "must be a dict (its keys are in kcp-django's docs/api.md).")
+    unknown = set(given) - API_KEYS
+    if unknown:
+        raise _setting_error(name, f"unknown keys {sorted(unknown)}; known: {sorted(API_KEYS)}.")
+    if given.get("TRUSTED_PROXIES") is not None:
+        _networks(f"{name}['TRUSTED_PROXIES']", given["TRUSTED_PROXIES"], empty=True)
+    return ApiSettings(
+        permission_classes=_dotted_paths(given, "PERMISSION_CLASSES", ["rest_framework.permissions.IsAuthenticated"]),
+        authentication_classes=_authentication_classes(given),
+        merchant=_text(given, "MERCHANT", "default"),
+        limits=_limits(given.get("LIMITS")),
+        throttle_rates=_throttle_rates(given.get("THROTTLE_RATES")),
+        throttle_cache=_text(given, "THROTTLE_CACHE", "default"),
+        idempotency_ttl=_seconds(given, "IDEMPOTENCY_TTL", 86400, minimum=60),
+        idempotency_wait=_seconds(given, "IDEMPOTENCY_WAIT", 5, minimum=0),
+        idempotency_lease=_seconds(given, "IDEMPOTENCY_LEASE", 120, minimum=1),
+        reference_owner_check=_optional_dotted_path(given, "REFERENCE_OWNER_CHECK"),
+        rejection_detail=_choice(given, "REJECTION_DETAIL", REJECTION_DETAILS),
+        refund_permission_classes=_dotted_paths(given, "REFUND_PERMISSION_CLASSES", DEFAULT_REFUND_PERMISSION_CLASSES),
+    )
+
+
+def _api_error(key: str, problem: str) -> SettingError:
+    return SettingError(f"{API_SETTING}[{key!r}]", problem)
+
+
+def _text(given: Mapping[str, Any], key: str, default: str) -> str:
+    value = given.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise _api_error(key, "must be a non-empty string.")
+    return value
+
+
+def _choice(given: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = given.get(key, choices[0])
+    if value not in choices:
+        raise _api_error(key, f"must be one of {list(choices)} (default {choices[0]!r}), not {value!r}.")
+    return str(value)
+
+
+def _dotted_paths(given: Mapping[str, Any], key: str, default: list[str]) -> tuple[str, ...]:
+    value = given.get(key, default)
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _api_error(key, "must be a list of dotted paths to classes.")
+    if not all(isinstance(path, str) and "." in path for path in value):
+        raise _api_error(
+            key, "must be a list of dotted paths to classes, e.g. 'rest_framework.permissions.IsAdminUser'."
+        )
+    return tuple(value)
+
+
+def _optional_dotted_path(given: Mapping[str, Any], key: str) -> str | None:
+    value = given.get(key)
+    if value is not None and (not isinstance(value, str) or "." not in value):
+        raise _api_error(key, "must be None or the dotted path to a function, e.g. 'shop.api.owns_reference'.")
+    return value
+
+
+def _authentication_classes(given: Mapping[str, Any]) -> tuple[str, ...]:
+    # Explicit, whatever REST_FRAMEWORK says: HTTP Basic (DRF's other default) only when listed here.
+    if "AUTHENTICATION_CLASSES" in given and given["AUTHENTICATION_CLASSES"] is None:
+        raise _api_error(
+            "AUTHENTICATION_CLASSES",
+            "must be a list of dotted paths to authentication classes; None no longer means "
+            "REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES']: list the classes the API should accept "
+            f"(default {list(DEFAULT_AUTHENTICATION_CLASSES)}).",
+        )
+    return _dotted_paths(given, "AUTHENTICATION_CLASSES", list(DEFAULT_AUTHENTICATION_CLASSES))
+
+
+def _limits(value: Any) -> dict[str, int | None]:
+    value = {} if value is None else value
+    if not isinstance(value, Mapping) or set(value) - set(LIMIT_SCOPES):
+        raise _api_error("LIMITS", f"must be a dict with keys among {list(LIMIT_SCOPES)}.")
+    limits = {**DEFAULT_LIMITS, **value}
+    for scope, limit in limits.items():
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise _api_error("LIMITS", f"{scope!r} must be a whole number of attempts per day (1 or more), or None.")
+    return limits
+
+
+def _throttle_rates(value: Any) -> dict[str, str | None]:
+    value = {} if value is None else value
+    if not isinstance(value, Mapping) or set(value) - set(THROTTLE_SCOPES):
+        raise _api_error("THROTTLE_RATES", f"must be a dict with keys among {list(THROTTLE_SCOPES)}.")
+    rates = {**DEFAULT_THROTTLE_RATES, **value}
+    for scope, rate in rates.items():
+        if rate is not None and not _is_rate(rate):
+            raise _api_error("THROTTLE_RATES", f"{scope!r} must look like '10/min' (per s, min, hour or day), or None.")
+    return rates
+
+
+def _is_rate(rate: object) -> bool:
+    if not isinstance(rate, str):
+        return False
+    number, _, period = rate.partition("/")
+    return number.isdigit() and int(number) > 0 and period[:1] in _RATE_PERIODS
+
+
+def _seconds(given: Mapping[str, Any], key: str, default: float, *, minimum: float) -> float:
+    value = given.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise _api_error(key, f"must be a number of seconds, at least {minimum:g}.")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -378,7 +703,7 @@ SETTINGS: tuple[Setting, ...] = (
         _validate_merchants,
         'The merchants: a dict of alias → `{"BACKEND", "OPTIONS"}`, like `DATABASES`. `BACKEND` is `"sandbox"`, '
         '`"ppcli"` or a dotted path to a gateway class; `OPTIONS` are below. Several merchants are several aliases.',
-        'one alias, `"default"`, on the sandbox in test mode',
+        'one alias, `"default"`, on the sandbox; its `MODE` must be set when `DEBUG` is off',
     ),
     Setting(
         "KCP_ENCRYPTION_KEYS",
@@ -407,7 +732,7 @@ SETTINGS: tuple[Setting, ...] = (
         "KCP_API",
         None,
         _validate_api,
-        "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency, trusted proxies. "
+        "The REST API: permissions, authentication, merchant, daily caps, throttles, idempotency. "
         "Its keys are in [api.md](api.md#settings-kcp_api).",
         "`{}` (every key at its default)",
     ),
@@ -419,12 +744,30 @@ SETTINGS: tuple[Setting, ...] = (
         "7 days",
     ),
     Setting(
+        "KCP_REFUND_ACCOUNT_RULE",
+        "",
+        _dotted_path,
+        "Which verified account may receive a payment's refund: a dotted path to `f(payment, verification, user) -> "
+        "bool`. Empty: the verification was made for the payment's order (`reference`), and one that staff "
+        "entered is refunded by another user ([refunds.md](refunds.md#whose-account)).",
+        "empty (the built-in rule)",
+    ),
+    Setting(
         "KCP_NOTICE_IPS",
         list(DEFAULT_NOTICE_IPS),
         _networks,
         "The addresses or networks KCP's notices are accepted from; anything else gets 403. Behind a proxy, list "
-        'the proxy in `KCP_API["TRUSTED_PROXIES"]`, not here ([notices.md](notices.md)).',
+        "the proxy in `KCP_TRUSTED_PROXIES`, not here ([notices.md](notices.md)).",
         "KCP's published sender addresses",
+    ),
+    Setting(
+        "KCP_TRUSTED_PROXIES",
+        None,
+        _trusted_proxies,
+        "The reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed, by the REST API and the "
+        'notice view alike. Replaces `KCP_API["TRUSTED_PROXIES"]`, still read (with a deprecation warning) when '
+        "this is unset.",
+        "`[]` (no proxy: `REMOTE_ADDR` is the client)",
     ),
     Setting(
         "KCP_ADMIN_BULK_THRESHOLD",
@@ -487,17 +830,63 @@ def raw(name: str) -> Any:
 
 
 def get(name: str) -> Any:
-    """The setting as the app uses it: read now from ``django.conf.settings``, validated.
+    """The setting as the app uses it, validated: ``get("KCP_X")`` is ``kcp_settings.X``.
 
-    Raises :class:`SettingError` (an ``ImproperlyConfigured``) naming the setting and the rule.
+    Raises :class:`SettingError` (a ``KcpConfigurationError``, so an ``ImproperlyConfigured``)
+    naming the setting and the rule.
     """
-    return _row(name).validate(name, raw(name))
+    _row(name)
+    return getattr(kcp_settings, name.removeprefix("KCP_"))
+
+
+class KcpSettings:
+    """Every row of :data:`SETTINGS` as a typed attribute named without ``KCP_``, validated when first
+    read and kept until a setting changes (``setting_changed``: ``override_settings``, pytest-django's
+    ``settings``). An invalid setting raises each time it is read, never stays cached."""
+
+    MERCHANTS: dict[str, MerchantConfig]
+    ENCRYPTION_KEYS: list[tuple[str, bytes]]
+    INDEX_KEY: bytes
+    RECONCILE_MAX_ATTEMPTS: int
+    API: ApiSettings
+    REFUND_VERIFICATION_MAX_AGE: dt.timedelta
+    NOTICE_IPS: tuple[IpNetwork, ...]
+    TRUSTED_PROXIES: tuple[IpNetwork, ...]
+    ADMIN_BULK_THRESHOLD: int
+    ADMIN_BULK_MAX: int
+    BULK_CONCURRENCY: int
+    BULK_CHUNK_SIZE: int
+    BULK_TASK_BACKEND: str
+    BULK_QUEUE_NAME: str
+
+    def __getattr__(self, attribute: str) -> Any:
+        name = f"KCP_{attribute}"
+        if name not in _BY_NAME:
+            raise AttributeError(f"{attribute!r} is not a kcp-django setting (known: {', '.join(_BY_NAME)}).")
+        value = _BY_NAME[name].validate(name, raw(name))
+        self.__dict__[attribute] = value
+        return value
+
+    def merchant(self, alias: str = DEFAULT_ALIAS) -> MerchantConfig:
+        """``KCP_MERCHANTS[alias]`` validated (:func:`get_merchant`)."""
+        return get_merchant(alias)
+
+    def reload(self) -> None:
+        """Forget every value read so far; the next read validates the settings again."""
+        self.__dict__.clear()
+        get_merchant.cache_clear()
+
+
+#: The app's settings, typed: ``kcp_settings.BULK_CONCURRENCY``, ``kcp_settings.merchant("default")``.
+kcp_settings = KcpSettings()
+
+#: Django settings that change what a ``KCP_*`` setting validates to.
+_ALSO_READ = frozenset({"DEBUG", "SECRET_KEY"})
 
 
 def reconcile_max_attempts() -> int:
-    """``KCP_RECONCILE_MAX_ATTEMPTS``: how many times ``kcp_reconcile`` retries one row before staff must look."""
-    attempts: int = get("KCP_RECONCILE_MAX_ATTEMPTS")
-    return attempts
+    """``KCP_RECONCILE_MAX_ATTEMPTS`` (kept for callers; new code reads ``kcp_settings.RECONCILE_MAX_ATTEMPTS``)."""
+    return kcp_settings.RECONCILE_MAX_ATTEMPTS
 
 
 #: Environment variables :func:`settings_from_env` reads into ``KCP_MERCHANTS['default']['OPTIONS']``.
@@ -538,7 +927,8 @@ def settings_from_env(env: Any = None) -> dict[str, Any]:
     env = env or environ.Env()
     gateway = env.str("KCP_GATEWAY", default="sandbox")
     options = {
-        "MODE": env.str("KCP_MODE", default="test"),
+        # Unset stays unset: test mode with DEBUG on, an error with DEBUG off (production must choose).
+        "MODE": env.str("KCP_MODE", default=""),
         "SITE_CD": env.str("KCP_SITE_CD", default=""),
         "SITE_KEY": env.str("KCP_SITE_KEY", default=""),
         "HOME_DIR": env.str("KCP_HOME_DIR", default=""),
@@ -558,6 +948,6 @@ def settings_from_env(env: Any = None) -> dict[str, Any]:
 
 
 @receiver(setting_changed)
-def _forget_merchants(*, setting: str, **kwargs: Any) -> None:
-    if setting == "KCP_MERCHANTS":
-        get_merchant.cache_clear()
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("KCP_") or setting in _ALSO_READ:
+        kcp_settings.reload()

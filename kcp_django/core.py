@@ -117,12 +117,14 @@ ANSWER_CODES: dict[str, AnswerCodes] = {
     # KCP (pp_cli and KCP's own libraries): 9502 empty output, 6001-6004 request build/encryption
     # errors, 9601 enc_data without enc_info, and every S code (S101-S204: not sent, or no answer
     # read) are made up by the client, never by KCP's server. An account certification answered
-    # with any other code is KCP's "no" for that account.
+    # with any other code is KCP's "no" for that account: nothing moves on it. For refunds KCP
+    # publishes no code list, and no code other than 0000 can be sourced as a verdict: a refund
+    # answered with one is UNKNOWN, holds its payment, and staff resolve it from KCP's admin.
     "kcp": AnswerCodes(
         success=frozenset({"0000"}),
         local=frozenset({"9502", "6001", "6002", "6003", "6004", "9601"}),
         local_prefixes=("S",),
-        refusals={"verify": None, "refund": None},
+        refusals={"verify": None, "refund": frozenset()},
     ),
     # The embedded sandbox answers from its own documented table (docs/sandbox.md).
     "sandbox": AnswerCodes(

@@ -50,7 +50,7 @@ class KeyRing:
     @classmethod
     def from_settings(cls) -> KeyRing:
         """The ring of ``KCP_ENCRYPTION_KEYS``, read now (never cached, so ``override_settings`` works)."""
-        return cls(conf.get_encryption_keys())
+        return cls(conf.kcp_settings.ENCRYPTION_KEYS)
 
     @property
     def key_ids(self) -> list[str]:
@@ -170,7 +170,7 @@ def blind_index(bank_code: str, account_no: str, *, key: bytes | None = None) ->
     if not digits:
         raise ValueError("The account number has no digits.")
     canonical = f"{int(code):02d}:{digits}"
-    index_key = conf.get_index_key() if key is None else key
+    index_key = conf.kcp_settings.INDEX_KEY if key is None else key
     return hmac.new(index_key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
 
 

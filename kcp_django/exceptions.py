@@ -17,6 +17,34 @@ class KcpConfigurationError(KcpError, ImproperlyConfigured):
     """A setting is missing or wrong; the message names the setting to fix."""
 
 
+class SettingError(KcpConfigurationError):
+    """A setting breaks a rule: ``setting`` is where it lives in the settings module, ``variable``
+    the environment variable that fed it (empty when the settings module set it directly).
+
+    The message names what the user actually set: the variable when there is one. ``errors`` lists
+    every problem found in one reading (itself alone, or each problem of :meth:`combine`).
+    """
+
+    def __init__(self, setting: str, problem: str, variable: str = "") -> None:
+        self.setting = setting
+        self.problem = problem
+        self.variable = variable
+        self.errors: list[SettingError] = [self]
+        super().__init__(f"{variable or setting}: {problem}")
+
+    @classmethod
+    def combine(cls, errors: Iterable[SettingError]) -> SettingError:
+        """One error holding every problem of ``errors`` (which must not be empty), so that a fix
+        is not followed by the next problem, one run at a time."""
+        found = list(errors)
+        if len(found) == 1:
+            return found[0]
+        combined = cls(found[0].setting, "; ".join(str(error) for error in found[1:]), found[0].variable)
+        combined.args = ("\n".join(str(error) for error in found),)
+        combined.errors = found
+        return combined
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One broken rule on one input field.
@@ -98,6 +126,30 @@ class RefundRefused(KcpError, ValueError):
         self.rule = rule
         self.message = message
         super().__init__(f"{rule}: {message}")
+
+
+#: Every rule by which ``request_refund`` refuses a refund (``RefundRefused.rule``), in the order they
+#: are checked; the REST API answers each with 409 and the rule as ``code``. A test keeps it complete.
+REFUND_RULES = (
+    "payment_unknown",
+    "verification_required",
+    "account_required",
+    "account_twice",
+    "account_not_for_payment",
+    "verification_not_verified",
+    "verification_purged",
+    "verification_mode",
+    "verification_stale",
+    "idempotency_key_reused",
+    "full_refund_exists",
+    "earlier_refund_unknown",
+    "partial_refunds_exist",
+    "chain_mismatch",
+    "amount_exceeds_remaining",
+    "refund_in_progress",
+)
+#: The rules by which staff's ``resolve_refund`` refuses.
+RESOLVE_RULES = ("note_required", "still_being_sent")
 
 
 class RefundInTransaction(KcpError, RuntimeError):

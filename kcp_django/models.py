@@ -1,4 +1,4 @@
-"""Every verification request and KCP's answer to it."""
+"""Every verification request and KCP's answer to it, the payments refunds return, the refunds and KCP's notices."""
 
 from __future__ import annotations
 
@@ -11,6 +11,23 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django.banks import Bank, get_bank
 from kcp_django.fields import EncryptedTextField
 from kcp_django.masking import masked_account
+from kcp_django.payments.models import HOLDING_REFUNDS, Payment, PaymentMode
+
+__all__ = [
+    "HOLDING_REFUNDS",
+    "AccountVerification",
+    "AttemptCounter",
+    "BulkVerification",
+    "BulkVerificationItem",
+    "IdempotencyKey",
+    "KcpNotice",
+    "Payment",
+    "PaymentMode",
+    "Refund",
+    "RefundKind",
+    "RefundState",
+    "VerificationState",
+]
 
 
 class VerificationState(models.TextChoices):
@@ -24,10 +41,11 @@ class VerificationState(models.TextChoices):
 FINAL_STATES = frozenset({VerificationState.VERIFIED, VerificationState.REJECTED})
 
 
-class AccountVerification(models.Model):
-    """One account-certification attempt. Written only by :mod:`kcp_django.verifications`."""
-
-    State = VerificationState
+class AccountRequest(models.Model):
+    """What every request to KCP about a bank account stores: the account (encrypted, with its blind
+    index and last four digits), KCP's answer, who asked from where, and when. Abstract, no table of
+    its own: :class:`AccountVerification` and :class:`Refund` add their state, links and indexes.
+    """
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
@@ -40,13 +58,48 @@ class AccountVerification(models.Model):
     owner_nm = models.CharField(_("account holder name"), max_length=50)
     reference = models.CharField(_("shop reference"), max_length=100, blank=True, default="")
 
-    state = models.CharField(_("state"), max_length=10, choices=VerificationState.choices, default="PENDING")
     res_cd = models.CharField(_("result code (res_cd)"), max_length=8, blank=True, default="")
     res_msg = models.CharField(_("result message (res_msg)"), max_length=200, blank=True, default="")
-    tno = models.CharField(_("KCP transaction number (tno)"), max_length=20, blank=True, default="")
-    app_time = models.DateTimeField(_("certified at (app_time)"), null=True, blank=True)
     failure_reason = models.TextField(_("why the outcome is unknown"), blank=True, default="")
     raw_response = models.JSONField(_("KCP's answer (masked)"), default=dict, blank=True)
+    needs_review = models.BooleanField(_("needs staff review"), default=False)
+
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def account_no_masked(self) -> str:
+        """At most the last four digits, from the stored column: never decrypts."""
+        return masked_account(self.account_last4)
+
+    @property
+    def bank(self) -> Bank | None:
+        try:
+            return get_bank(self.bank_code)
+        except LookupError:
+            return None
+
+
+class AccountVerification(AccountRequest):
+    """One account-certification attempt. Written only by :mod:`kcp_django.verifications`."""
+
+    State = VerificationState
+
+    #: The SITE_CD, mode and kind of gateway that answered: a refund takes only a verification made under
+    #: its own SITE_CD and mode, and in real mode never one a test double answered. Rows from before
+    #: these columns count as test-mode rows answered by a test double.
+    site_cd = models.CharField(_("site code (SITE_CD)"), max_length=10, blank=True, default="")
+    mode = models.CharField(_("mode"), max_length=4, default="test")
+    test_double = models.BooleanField(_("answered by a test double"), default=True)
+
+    state = models.CharField(_("state"), max_length=10, choices=VerificationState.choices, default="PENDING")
+    tno = models.CharField(_("KCP transaction number (tno)"), max_length=20, blank=True, default="")
+    app_time = models.DateTimeField(_("certified at (app_time)"), null=True, blank=True)
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -56,10 +109,6 @@ class AccountVerification(models.Model):
         on_delete=models.SET_NULL,
         related_name="kcp_account_verifications",
     )
-    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     # Maintenance: kcp_django.maintenance.reconcile (attempts, lease, review) and kcp_django.maintenance.purge (purge).
     reconcile_attempts = models.PositiveSmallIntegerField(_("reconcile attempts"), default=0, editable=False)
@@ -67,7 +116,6 @@ class AccountVerification(models.Model):
         _("claimed by (kcp_reconcile)"), max_length=80, blank=True, default="", editable=False
     )
     claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True, editable=False)
-    needs_review = models.BooleanField(_("needs staff review"), default=False)
     purged_at = models.DateTimeField(_("personal data purged at"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -90,18 +138,6 @@ class AccountVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ordr_idxx} {self.bank_code} {self.account_no_masked} {self.state}"
-
-    @property
-    def account_no_masked(self) -> str:
-        """At most the last four digits, from the stored column: never decrypts."""
-        return masked_account(self.account_last4)
-
-    @property
-    def bank(self) -> Bank | None:
-        try:
-            return get_bank(self.bank_code)
-        except LookupError:
-            return None
 
     @property
     def is_final(self) -> bool:
@@ -261,7 +297,7 @@ class RefundState(models.TextChoices):
     UNKNOWN = "UNKNOWN", _("Unknown: check KCP's admin")
 
 
-class Refund(models.Model):
+class Refund(AccountRequest):
     """One refund request to KCP and what came of it. Written only by :mod:`kcp_django.refunds`.
 
     ``slot_key`` holds a place on the payment (``merchant|tno|full`` for a full refund,
@@ -276,11 +312,8 @@ class Refund(models.Model):
     #: idempotency key, without asking KCP again.
     replayed: bool = False
 
-    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
-    merchant = models.CharField(_("merchant alias"), max_length=50, default="default")
     kind = models.CharField(_("kind"), max_length=20, choices=RefundKind.choices)
     tno = models.CharField(_("KCP transaction number of the payment (tno)"), max_length=14)
-    ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40)
     mod_type = models.CharField(_("modification type (mod_type)"), max_length=8)
     after_shipping = models.BooleanField(_("after shipping"), default=False)
     verification = models.ForeignKey(
@@ -291,28 +324,17 @@ class Refund(models.Model):
         on_delete=models.PROTECT,
         related_name="refunds",
     )
-    bank_code = models.CharField(_("bank code"), max_length=2)
-    account_no = EncryptedTextField(_("account number"), blind_index_field="account_index", null=True)
-    account_index = models.CharField(_("account blind index"), max_length=64, editable=False)
-    account_last4 = models.CharField(_("last four digits"), max_length=4, blank=True, editable=False)
-    owner_nm = models.CharField(_("account holder name"), max_length=50)
     amount = models.PositiveBigIntegerField(_("amount (won)"), null=True, blank=True)
     remaining = models.PositiveBigIntegerField(_("remaining before this refund (won)"), null=True, blank=True)
     reason = models.CharField(_("reason (mod_desc)"), max_length=100, blank=True, default="")
-    reference = models.CharField(_("shop reference"), max_length=100, blank=True, default="")
     # NULL, not "": unique only where set (a unique index lets NULLs repeat on every database).
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True)  # noqa: DJ001
     fingerprint = models.CharField(_("request fingerprint"), max_length=64, editable=False)
     slot_key = models.CharField(max_length=120, null=True, blank=True, editable=False)  # noqa: DJ001
 
     state = models.CharField(_("state"), max_length=10, choices=RefundState.choices, default="PENDING")
-    res_cd = models.CharField(_("result code (res_cd)"), max_length=8, blank=True, default="")
-    res_msg = models.CharField(_("result message (res_msg)"), max_length=200, blank=True, default="")
     answer_tno = models.CharField(_("tno in KCP's answer"), max_length=20, blank=True, default="")
     app_time = models.DateTimeField(_("answered at (app_time)"), null=True, blank=True)
-    failure_reason = models.TextField(_("why the outcome is unknown"), blank=True, default="")
-    raw_response = models.JSONField(_("KCP's answer (masked)"), default=dict, blank=True)
-    needs_review = models.BooleanField(_("needs staff review"), default=False)
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -322,11 +344,7 @@ class Refund(models.Model):
         on_delete=models.SET_NULL,
         related_name="kcp_refunds",
     )
-    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
-    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("resolved by"),
@@ -337,6 +355,17 @@ class Refund(models.Model):
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolution_note = models.TextField(_("resolution note"), blank=True, default="")
+    #: The payment this refund returns (NULL only for rows from before payments were registered).
+    payment = models.ForeignKey(
+        "kcp_django.Payment",
+        verbose_name=_("payment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    #: KCP's answer when it arrived after staff had resolved the refund: kept here, never over the row.
+    late_answer = models.JSONField(_("KCP's late answer (masked)"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("refund")
@@ -365,17 +394,6 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tno} {self.account_no_masked} {self.state}"
-
-    @property
-    def account_no_masked(self) -> str:
-        return masked_account(self.account_last4)
-
-    @property
-    def bank(self) -> Bank | None:
-        try:
-            return get_bank(self.bank_code)
-        except LookupError:
-            return None
 
     @property
     def is_partial(self) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kcp_django.gateways.base import KST
 from kcp_django.models import AccountVerification, Refund
+from kcp_django.timezones import KST
 
 
 def verification_as_dict(row: AccountVerification) -> dict[str, Any]:

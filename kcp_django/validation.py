@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.utils.functional import Promise, lazy
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from .banks import resolve_bank_code
+from .catalogue import field_error as _error
 from .exceptions import FieldError, InvalidRequest
 
 OWNER_NM_MAX_BYTES = 20
@@ -34,58 +33,6 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 
 _ORDR_IDXX_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_-")
 _MAX_CHARACTERS_SHOWN = 10
-
-# Messages name the field and the rule. The limits are written into the msgids so translators see
-# them: keep them in step with the constants above.
-_MESSAGES: dict[tuple[str, str], Promise] = {
-    ("owner_nm", "required"): _("owner_nm (account holder name) is required."),
-    ("owner_nm", "type"): _("owner_nm (account holder name) must be text."),
-    ("owner_nm", "forbidden_character"): _(
-        "owner_nm (account holder name) contains characters KCP does not accept: %(chars)s"
-    ),
-    ("owner_nm", "encoding"): _(
-        "owner_nm (account holder name) may only use characters that EUC-KR can represent; "
-        "these cannot be sent: %(chars)s"
-    ),
-    ("owner_nm", "max_bytes"): _(
-        "owner_nm (account holder name) must be at most 20 bytes in EUC-KR "
-        "(a Korean syllable counts as 2); it is %(size)d bytes."
-    ),
-    ("account_no", "required"): _("account_no (account number) is required."),
-    ("account_no", "type"): _("account_no (account number) must be text or a non-negative integer."),
-    ("account_no", "forbidden_character"): _(
-        "account_no (account number) contains characters KCP does not accept: %(chars)s"
-    ),
-    ("account_no", "digits_only"): _(
-        "account_no (account number) may only contain digits (spaces and hyphens are removed); not allowed: %(chars)s"
-    ),
-    ("account_no", "max_digits"): _("account_no (account number) must be at most 20 digits; it has %(count)d."),
-    ("bank_code", "required"): _("bank_code (bank code) is required."),
-    ("bank_code", "type"): _("bank_code (bank code) must be text or an integer."),
-    ("bank_code", "forbidden_character"): _("bank_code (bank code) contains characters KCP does not accept: %(chars)s"),
-    ("bank_code", "unknown_bank"): _(
-        "bank_code (bank code) is not a bank KCP supports; use a code from KCP's bank code table "
-        "(e.g. 04 for KB Kookmin Bank)."
-    ),
-    ("ordr_idxx", "type"): _("ordr_idxx (order number) must be text."),
-    ("ordr_idxx", "forbidden_character"): _(
-        "ordr_idxx (order number) contains characters KCP does not accept: %(chars)s"
-    ),
-    ("ordr_idxx", "format"): _(
-        "ordr_idxx (order number) may only contain ASCII letters, digits, '_' and '-'; not allowed: %(chars)s"
-    ),
-    ("ordr_idxx", "max_length"): _("ordr_idxx (order number) must be at most 40 characters; it has %(length)d."),
-    ("reference", "type"): _("reference (shop reference) must be text."),
-    ("reference", "forbidden_character"): _(
-        "reference (shop reference) contains characters KCP does not accept: %(chars)s"
-    ),
-    ("reference", "max_length"): _("reference (shop reference) must be at most 100 characters; it has %(length)d."),
-    ("client_ip", "type"): _("client_ip (client IP address) must be text, or empty when unknown."),
-    ("client_ip", "ip_address"): _(
-        "client_ip (client IP address) must be one IPv4 or IPv6 address (e.g. 203.0.113.7 or 2001:db8::7) "
-        "without a zone, or empty when unknown."
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -164,19 +111,6 @@ def parse_client_ip(value: object) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
-
-
-def _interpolate(message: Promise, params: dict[str, object]) -> str:
-    return str(message) % params
-
-
-# ``gettext_lazy(...) % params`` would translate right away; this waits until the message is str()-ed.
-_interpolate_lazy = lazy(_interpolate, str)
-
-
-def _error(field: str, rule: str, **params: object) -> FieldError:
-    message = _MESSAGES[field, rule]
-    return FieldError(field, rule, _interpolate_lazy(message, params) if params else message)
 
 
 def _is_forbidden(char: str) -> bool:
@@ -319,3 +253,8 @@ def _reference(value: object, errors: list[FieldError]) -> str:
     if len(cleaned) > REFERENCE_MAX_LENGTH:
         errors.append(_error("reference", "max_length", length=len(cleaned)))
     return cleaned
+
+
+def check_reference(value: object, errors: list[FieldError]) -> str:
+    """A shop reference (an order number) by the rules every reference follows; errors go to ``errors``."""
+    return _reference(value, errors)

@@ -47,9 +47,12 @@ def without_random_digits(page: str) -> str:
     return page
 
 
-def make_verifications(count: int, *, start: int = 0) -> list[AccountVerification]:
+def make_verifications(count: int, *, start: int = 0, reference: str | None = None) -> list[AccountVerification]:
+    """Verified accounts, each for its own order (``order-N``) unless ``reference`` names one order."""
     return [
-        verify_refund_account(bank_code="04", account_no=account_number(n), owner_nm="홍길동", reference=f"order-{n}")
+        verify_refund_account(
+            bank_code="04", account_no=account_number(n), owner_nm="홍길동", reference=reference or f"order-{n}"
+        )
         for n in range(start, start + count)
     ]
 

@@ -53,3 +53,11 @@ def _empty_sandbox_outbox() -> Iterator[None]:
 def customer(db: None) -> Any:
     """A signed-up customer (username ``customer``), for tests that act as one."""
     return make_user("customer")
+
+
+@pytest.fixture
+def paid(db: None) -> list[Any]:
+    """The test payments registered (tests.support.payments.TNOS), each 10,000 won for ORDER-1."""
+    from tests.support.payments import pay_all
+
+    return pay_all()

@@ -6,7 +6,7 @@ import threading
 from typing import ClassVar
 
 from kcp_django.conf import MerchantConfig
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
 from kcp_django.models import AccountVerification
 
 
@@ -65,3 +65,15 @@ class UnlistedCodesGateway(ExplodingGateway):
     """Names a provider the core's table does not list."""
 
     answer_codes: ClassVar[str] = "no-such-provider"
+
+
+class HeldRefundGateway(ExplodingGateway):
+    """Answers a refund with 0000 only when the test lets it: staff can act while KCP is answering."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        HeldRefundGateway.entered.set()
+        HeldRefundGateway.release.wait(timeout=30)
+        return GatewayResult.from_fields({"res_cd": "0000", "res_msg": "정상처리", "tno": request.tno})

@@ -37,7 +37,7 @@ def test_settings_are_read_when_used_not_at_import() -> None:
 def test_a_changed_merchant_setting_is_read_again() -> None:
     # The configuration is kept between calls, and forgotten when the setting changes.
     assert conf.get_merchant() is conf.get_merchant()
-    with override_settings(KCP_MERCHANTS={"default": {"BACKEND": "sandbox", "OPTIONS": {"SANDBOX_LATENCY": 0.25}}}):
+    with override_settings(KCP_MERCHANTS=merchant(MODE="test", SANDBOX_LATENCY=0.25)):
         assert conf.get_merchant().options["SANDBOX_LATENCY"] == 0.25
     assert conf.get_merchant().options.get("SANDBOX_LATENCY") != 0.25
 
@@ -53,6 +53,12 @@ def test_a_changed_merchant_setting_is_read_again() -> None:
         ({"MODE": "test", "TIMEOUT": "soon"}, "TIMEOUT"),
         ({"MODE": "test", "SITE_CD": "TOO-LONG-CODE"}, "SITE_CD"),
         ({"MODE": "test", "SITE_KEY": "a,b"}, "SITE_KEY"),
+        ({"MODE": "test", "SANDBOX_LATENCY": "slow"}, "SANDBOX_LATENCY"),
+        ({"MODE": "test", "SANDBOX_LATENCY": -1}, "SANDBOX_LATENCY"),
+        ({"MODE": "test", "LAYOUT": {"tx_cd": "{ordr_idxx}"}}, "LAYOUT']['tx_cd"),
+        ({"MODE": "test", "LAYOUT": ["not", "a", "dict"]}, "LAYOUT"),
+        ({"MODE": "test", "REFUND_LAYOUTS": {"escrow-refnd": {}}}, "REFUND_LAYOUTS"),
+        ({"MODE": "test", "REFUND_LAYOUTS": {"escrow-refund": {"tx_cd": "123"}}}, "REFUND_LAYOUTS']['escrow-refund"),
     ],
 )
 def test_a_bad_merchant_setting_is_refused_naming_it(options: dict[str, Any], named: str) -> None:
@@ -60,6 +66,35 @@ def test_a_bad_merchant_setting_is_refused_naming_it(options: dict[str, Any], na
         conf.get_merchant()
     assert f"KCP_MERCHANTS['default']['OPTIONS']['{named}']" in str(caught.value)
     assert REAL_KEY not in str(caught.value)
+
+
+def test_every_problem_of_a_merchant_is_reported_at_once() -> None:
+    options = {"MODE": "real", "SITE_CD": "T0000", "SITE_KEY": "", "TIMEOUT": 900, "SANDBOX_LATENCY": "x"}
+    with override_settings(KCP_MERCHANTS=merchant(**options)), pytest.raises(conf.SettingError) as caught:
+        conf.get_merchant()
+
+    named = [error.setting.removeprefix("KCP_MERCHANTS['default']['OPTIONS']") for error in caught.value.errors]
+    assert named == ["['SITE_CD']", "['SITE_KEY']", "['TIMEOUT']", "['SANDBOX_LATENCY']"]
+    assert str(caught.value).count("\n") == 3
+
+
+def test_the_typed_settings_are_validated_at_first_use_and_read_again_on_change() -> None:
+    assert conf.kcp_settings.BULK_CONCURRENCY == 8
+    assert conf.kcp_settings.REFUND_VERIFICATION_MAX_AGE.days == 7
+    with override_settings(KCP_BULK_CONCURRENCY=3):
+        assert conf.kcp_settings.BULK_CONCURRENCY == 3
+    assert conf.kcp_settings.BULK_CONCURRENCY == 8
+    with override_settings(KCP_BULK_CONCURRENCY="3"), pytest.raises(conf.SettingError, match="KCP_BULK_CONCURRENCY"):
+        _ = conf.kcp_settings.BULK_CONCURRENCY
+    with pytest.raises(AttributeError, match="not a kcp-django setting"):
+        _ = conf.kcp_settings.BULK_CONCURENCY
+
+
+def test_a_setting_error_is_a_kcp_configuration_error() -> None:
+    from kcp_django.exceptions import KcpConfigurationError, KcpError
+
+    assert issubclass(conf.SettingError, KcpConfigurationError)
+    assert issubclass(conf.SettingError, KcpError) and issubclass(conf.SettingError, ImproperlyConfigured)
 
 
 def test_an_unknown_alias_names_the_configured_ones() -> None:
@@ -136,15 +171,40 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [key_id for key_id, _ in keys] == ["k2", "k1"]
 
 
-def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_helper_defaults_to_the_sandbox_in_test_mode_with_debug_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("KCP_MODE", "KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
         monkeypatch.delenv(name, raising=False)
 
     built = conf.settings_from_env(environ.Env())
 
-    with override_settings(**built):
+    with override_settings(DEBUG=True, **built):
         config = conf.get_merchant()
     assert (config.backend, config.mode, config.site_cd) == (conf.SANDBOX_BACKEND, "test", "T0000")
+
+
+def test_with_debug_off_an_unset_mode_is_an_error_naming_kcp_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A forgotten environment must not run a production shop on the sandbox.
+    for name in ("KCP_MODE", "KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+    with (
+        override_settings(DEBUG=False, **conf.settings_from_env(environ.Env())),
+        pytest.raises(conf.SettingError, match=r"^KCP_MODE: must be set to 'test' or 'real' when DEBUG is False"),
+    ):
+        conf.get_merchant()
+
+
+@pytest.mark.parametrize("merchants", [None, merchant(SITE_CD="T0000")])
+def test_with_debug_off_a_merchant_without_mode_is_refused(merchants: Any) -> None:
+    with (
+        override_settings(DEBUG=False, KCP_MERCHANTS=merchants),
+        pytest.raises(conf.SettingError, match=r"^KCP_MERCHANTS\['default'\]\['OPTIONS'\]\['MODE'\]: must be set"),
+    ):
+        conf.get_merchant()
+    with override_settings(DEBUG=True, KCP_MERCHANTS=merchants):
+        assert conf.get_merchant().mode == "test"
 
 
 @pytest.mark.parametrize(
@@ -203,6 +263,7 @@ def test_a_name_outside_the_table_is_no_setting() -> None:
 
 
 def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_MODE", "test")
     monkeypatch.setenv("KCP_TIMEOUT", "20")
     built = conf.settings_from_env(environ.Env())
     built["KCP_MERCHANTS"]["default"]["OPTIONS"]["TIMEOUT"] = 900  # the settings module's own value
@@ -215,6 +276,7 @@ def test_an_option_changed_after_the_environment_is_named_as_an_option(monkeypat
 def test_settings_from_the_environment_survive_a_deep_copy(monkeypatch: pytest.MonkeyPatch) -> None:
     import copy
 
+    monkeypatch.setenv("KCP_MODE", "test")
     monkeypatch.setenv("KCP_SITE_CD", "TOO-LONG")
     built = conf.settings_from_env(environ.Env())
 

@@ -33,6 +33,7 @@ def answer(res_cd: str, res_msg: str = "") -> GatewayResult:
         ("0000", "verify", Verdict.ACCEPTED),
         ("0000", "refund", Verdict.ACCEPTED),
         ("8999", "verify", Verdict.REJECTED),  # the guide's own example of KCP saying no
+        ("8999", "refund", Verdict.UNKNOWN),  # no refund code is sourced as a verdict: it must not free a payment
         ("9502", "verify", Verdict.UNKNOWN),  # pp_cli's empty output: made up locally
         ("S202", "refund", Verdict.UNKNOWN),  # could not connect: made up locally
         ("6003", "refund", Verdict.UNKNOWN),

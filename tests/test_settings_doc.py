@@ -36,8 +36,10 @@ def test_every_kcp_setting_the_code_reads_is_in_the_table() -> None:
     package = Path(conf.__file__).parent
     read = set()
     for path in package.rglob("*.py"):
-        read |= set(re.findall(r"""conf\.(?:get|raw)\(\s*["'](KCP_[A-Z_]+)["']""", path.read_text(encoding="utf-8")))
-    assert read, "the app reads its settings through conf.get / conf.raw"
+        text = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r"""conf\.(?:get|raw)\(\s*["'](KCP_[A-Z_]+)["']""", text))
+        read |= {f"KCP_{name}" for name in re.findall(r"kcp_settings\.([A-Z][A-Z_]+)\b", text)}
+    assert read, "the app reads its settings through conf.kcp_settings, conf.get or conf.raw"
     assert read <= {row.name for row in conf.SETTINGS}
 
 

@@ -7,7 +7,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from example_project.shop.models import Order, RefundRequest
-from kcp_django.admin import VerifyRefundAccountMixin
+from kcp_django.admin import KcpAccountActionsMixin
 
 
 @admin.register(Order)
@@ -25,7 +25,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(RefundRequest)
-class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class RefundRequestAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     kcp_bank_code_field = "bank_code"
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "holder_name"

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from kcp_django import conf
 from kcp_django.admin.permissions import VERIFY_PERMISSION
 from kcp_django.admin.sources import AccountSource
+from kcp_django.deprecation import renamed_names
 
 if TYPE_CHECKING:
     from django.contrib import admin
@@ -20,7 +21,7 @@ else:
     _ModelAdmin = object
 
 
-class RefundAccountAdmin(_ModelAdmin):
+class AccountSourceAdmin(_ModelAdmin):
     """The settings a shop's model admin gives, and the :class:`AccountSource` built from them."""
 
     #: Attribute paths on the model (``__`` follows relations; a method at the end is called).
@@ -58,3 +59,7 @@ class RefundAccountAdmin(_ModelAdmin):
 
     def has_kcp_verify_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(VERIFY_PERMISSION)
+
+
+#: ``RefundAccountAdmin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"RefundAccountAdmin": "AccountSourceAdmin"})

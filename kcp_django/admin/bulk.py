@@ -47,33 +47,6 @@ ITEM_BATCH_SIZE = 500
 SOURCE_BATCH_SIZE = 16
 
 
-def admin_bulk_threshold() -> int:
-    """More selected rows than this run in the background (``KCP_ADMIN_BULK_THRESHOLD``, default 20;
-    0 sends every run to the background)."""
-    threshold: int = conf.get("KCP_ADMIN_BULK_THRESHOLD")
-    return threshold
-
-
-def admin_bulk_max() -> int:
-    """The most rows one admin action may verify (``KCP_ADMIN_BULK_MAX``, default 10,000)."""
-    most: int = conf.get("KCP_ADMIN_BULK_MAX")
-    return most
-
-
-def bulk_concurrency() -> int:
-    """Gateway calls in flight at once per running chunk (``KCP_BULK_CONCURRENCY``, default 8)."""
-    concurrency: int = conf.get("KCP_BULK_CONCURRENCY")
-    return concurrency
-
-
-def bulk_chunk_size() -> int:
-    """Items per background task (``KCP_BULK_CHUNK_SIZE``, default 250), before rounding up to a
-    multiple of :func:`bulk_concurrency`. Each task ends with its last calls finishing one by one,
-    about half a call per slot: fewer, larger tasks waste less of that."""
-    size: int = conf.get("KCP_BULK_CHUNK_SIZE")
-    return size
-
-
 @dataclass
 class BulkCounts:
     verified: int = 0
@@ -161,7 +134,9 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
         .select_related("bulk", "bulk__requested_by")
         .order_by("pk")
     )
-    outcomes = _run_bounded(_run_one, _read_sources(items), len(items), concurrency or bulk_concurrency())
+    outcomes = _run_bounded(
+        _run_one, _read_sources(items), len(items), concurrency or conf.kcp_settings.BULK_CONCURRENCY
+    )
     for bulk_id in {item.bulk_id for item in items}:
         _finish_if_done(bulk_id)
     return BulkCounts.from_outcomes(outcomes)

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.sources import AccountSource
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DecryptionError, InvalidRequest
@@ -57,7 +57,7 @@ class LatestVerification:
 _COLUMNS = ("reference", "state", "account_index", "owner_nm", "res_msg", "ordr_idxx", "created_at", "purged_at")
 
 
-class LatestVerificationAdmin(RefundAccountAdmin):
+class LatestVerificationAdmin(AccountSourceAdmin):
     """Adds the column to the change list (turn it off with ``kcp_show_latest_verification = False``)."""
 
     kcp_show_latest_verification: bool = True

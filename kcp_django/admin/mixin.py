@@ -4,7 +4,7 @@
 The shop names where each row keeps its refund account::
 
     @admin.register(RefundRequest)
-    class RefundRequestAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):
+    class RefundRequestAdmin(KcpAccountActionsMixin, admin.ModelAdmin):
         kcp_bank_code_field = "bank_code"
         kcp_account_no_field = "account_no"
         kcp_owner_nm_field = "holder_name"
@@ -24,11 +24,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.admin.latest import LatestVerificationAdmin
 from kcp_django.admin.progress import BulkProgressAdmin
-from kcp_django.admin.refund_action import RefundActionAdmin
+from kcp_django.admin.refund_action import RefundToVerifiedAccountAdmin
 from kcp_django.admin.verify_action import VerifyActionAdmin
+from kcp_django.deprecation import renamed_names
 
 
-class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundActionAdmin):
+class KcpAccountActionsMixin(
+    VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundToVerifiedAccountAdmin
+):
     """Adds the "verify refund account" action, the latest-verification column, bulk progress and
     "Refund to this verified account"."""
 
@@ -46,3 +49,7 @@ class VerifyRefundAccountMixin(VerifyActionAdmin, LatestVerificationAdmin, BulkP
                 )
             )
         return messages
+
+
+#: ``VerifyRefundAccountMixin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"VerifyRefundAccountMixin": "KcpAccountActionsMixin"})

@@ -14,11 +14,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.bulk import recent_progress
 
 
-class BulkProgressAdmin(RefundAccountAdmin):
+class BulkProgressAdmin(AccountSourceAdmin):
     change_list_template = "admin/kcp_django/change_list_with_bulk_progress.html"
 
     def get_urls(self) -> list[URLPattern]:

@@ -30,10 +30,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path
+from kcp_django.deprecation import renamed_names
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import AccountVerification, Refund, RefundKind, RefundState, VerificationState
 from kcp_django.refunds import request_refund
@@ -119,7 +120,7 @@ class RefundForm(forms.Form):
         }
 
 
-class RefundActionAdmin(RefundAccountAdmin):
+class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     """Adds the action for staff with the ``kcp_django.request_refund`` permission."""
 
     #: Path to KCP's number of the payment (``tno``) on each row.
@@ -352,3 +353,7 @@ def refund_outcome_message(refund: Refund) -> str:
         )
         % values
     )
+
+
+#: ``RefundActionAdmin``, the name before it said what the class is: warns, goes in 0.3.
+__getattr__ = renamed_names(__name__, {"RefundActionAdmin": "RefundToVerifiedAccountAdmin"})

@@ -26,12 +26,13 @@ from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.exceptions import RefundRefused
 from kcp_django.models import KcpNotice, Refund, RefundState
-from kcp_django.refunds import resolve_refund
+from kcp_django.refunds import resolve_refund, send_signal_again, still_being_sent
 
 #: The states "resolve" applies to: the answer was lost.
 RESOLVABLE_STATES = (RefundState.UNKNOWN, RefundState.PENDING)
 #: Stored in the admin log (LogEntry.change_message) with the staff member's note.
 RESOLVE_LOG_MESSAGE = "Resolved as {state} after checking KCP's admin: {note}"
+SIGNAL_AGAIN_LOG_MESSAGE = "Signal for a {state} refund sent again"
 
 
 class ResolveForm(forms.Form):
@@ -83,7 +84,7 @@ class RefundAdmin(_ReadOnlyAdmin):
     search_help_text = _(
         "Exact KCP transaction number of the payment (tno), order number (ordr_idxx) or shop reference."
     )
-    actions = ["resolve_accepted", "resolve_rejected"]
+    actions = ["resolve_accepted", "resolve_rejected", "signal_again"]
     # Never the account number: only its masked form, on the list and on the detail page.
     fields = (
         "public_id",
@@ -166,7 +167,23 @@ class RefundAdmin(_ReadOnlyAdmin):
         if not request.user.has_perm(RESOLVE_REFUND_PERMISSION):
             actions.pop("resolve_accepted", None)
             actions.pop("resolve_rejected", None)
+            actions.pop("signal_again", None)
         return actions
+
+    @admin.action(description=_("Send the shop's signal again (after a receiver failed)"))
+    def signal_again(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+        if not request.user.has_perm(RESOLVE_REFUND_PERMISSION):
+            self.message_user(request, _("You may not resolve refunds."), messages.ERROR)
+            return
+        sent = [refund for refund in queryset if send_signal_again(refund)]
+        for refund in sent:
+            self.log_change(request, refund, SIGNAL_AGAIN_LOG_MESSAGE.format(state=refund.state))
+        self.message_user(
+            request,
+            _("Signals sent again for %(sent)d of %(selected)d refunds (accepted or completed ones only).")
+            % {"sent": len(sent), "selected": queryset.count()},
+            messages.SUCCESS if sent else messages.WARNING,
+        )
 
     @admin.action(description=_("Resolve: KCP accepted it"))
     def resolve_accepted(self, request: HttpRequest, queryset: QuerySet[Refund]) -> HttpResponse | None:
@@ -189,6 +206,14 @@ class RefundAdmin(_ReadOnlyAdmin):
             )
             return None
         refund = rows[0]
+        if refund.state == RefundState.PENDING and still_being_sent(refund):
+            self.message_user(
+                request,
+                _("Refund %(ordr_idxx)s is still being sent to KCP; resolve it only once its answer is overdue.")
+                % {"ordr_idxx": refund.ordr_idxx},
+                messages.ERROR,
+            )
+            return None
         if refund.state not in RESOLVABLE_STATES:
             self.message_user(
                 request,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import django
 
 from kcp_django import conf
-from kcp_django.admin.bulk import bulk_chunk_size, bulk_concurrency, run_items, skip_items
+from kcp_django.admin.bulk import run_items, skip_items
 
 if TYPE_CHECKING or django.VERSION >= (6, 0):
     from django.tasks import task
@@ -30,7 +30,7 @@ logger = logging.getLogger("kcp_django")
 @task()
 def verify_bulk_items(item_ids: list[int]) -> dict[str, int]:
     """Verify one chunk of a bulk run's items; returns how they ended."""
-    return run_items(item_ids, concurrency=bulk_concurrency()).as_dict()
+    return run_items(item_ids, concurrency=conf.kcp_settings.BULK_CONCURRENCY).as_dict()
 
 
 def enqueue_bulk(bulk: BulkVerification) -> int:
@@ -41,13 +41,13 @@ def enqueue_bulk(bulk: BulkVerification) -> int:
     """
     item_ids = list(bulk.items.filter(finished_at__isnull=True).order_by("pk").values_list("pk", flat=True))
     # Whole rounds of concurrent calls, so no thread idles while a chunk's last calls finish.
-    concurrency = bulk_concurrency()
-    size = -(-bulk_chunk_size() // concurrency) * concurrency
+    concurrency = conf.kcp_settings.BULK_CONCURRENCY
+    size = -(-conf.kcp_settings.BULK_CHUNK_SIZE // concurrency) * concurrency
     queued = 0
     try:
         configured = verify_bulk_items.using(
-            backend=conf.get("KCP_BULK_TASK_BACKEND"),
-            queue_name=conf.get("KCP_BULK_QUEUE_NAME"),
+            backend=conf.kcp_settings.BULK_TASK_BACKEND,
+            queue_name=conf.kcp_settings.BULK_QUEUE_NAME,
         )
         for start in range(0, len(item_ids), size):
             configured.enqueue(item_ids[start : start + size])

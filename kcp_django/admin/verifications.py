@@ -8,7 +8,7 @@ logger with the masked number. The list's ``?q=`` search matches order numbers, 
 numbers and shop references only.
 
 Shops add the same action to their own model admin with
-:class:`~kcp_django.admin.VerifyRefundAccountMixin`.
+:class:`~kcp_django.admin.KcpAccountActionsMixin`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django import conf
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.forms import VerifyAccountForm
-from kcp_django.admin.mixin import VerifyRefundAccountMixin
+from kcp_django.admin.mixin import KcpAccountActionsMixin
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
@@ -136,7 +136,7 @@ class BankFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccountVerification)
-class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     kcp_bank_code_field = "bank_code"
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "owner_nm"
@@ -148,7 +148,7 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
         "state_badge",
         "ordr_idxx",
         "bank_name",
-        "masked_account_no",
+        "account_no_masked",
         "owner_nm",
         "reference",
         "res_cd",
@@ -209,8 +209,11 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
         return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
 
     @admin.display(description=_("account number"))
-    def masked_account_no(self, obj: AccountVerification) -> str:
+    def account_no_masked(self, obj: AccountVerification) -> str:
         return obj.account_no_masked
+
+    #: Deprecated: the column's name before it matched the REST API's ``account_no_masked``.
+    masked_account_no = account_no_masked
 
     @admin.display(description=_("account number"))
     def account_number_with_reveal(self, obj: AccountVerification) -> str:
@@ -221,7 +224,7 @@ class AccountVerificationAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # t
 
     def get_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
         shown = (
-            "account_number_with_reveal" if request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION) else "masked_account_no"
+            "account_number_with_reveal" if request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION) else "account_no_masked"
         )
         return tuple(shown if name == "account_number" else name for name in self.fields)
 

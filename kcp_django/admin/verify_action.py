@@ -17,16 +17,14 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from kcp_django.admin.base import RefundAccountAdmin
+from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.bulk import (
     BulkCounts,
-    admin_bulk_max,
-    admin_bulk_threshold,
-    bulk_concurrency,
     run_items,
     start_bulk,
 )
 from kcp_django.admin.sources import RowPreview
+from kcp_django.conf import kcp_settings
 from kcp_django.validation import parse_client_ip
 
 if TYPE_CHECKING:
@@ -40,7 +38,7 @@ PREVIEW_ROWS = 20
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
-class VerifyActionAdmin(RefundAccountAdmin):
+class VerifyActionAdmin(AccountSourceAdmin):
     """Adds the action for staff with the verify permission."""
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
@@ -65,7 +63,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
         """What will be sent: a sample of the rows, the rows that cannot be sent, and the count of calls."""
         source = self.kcp_account_source()
         rows = queryset.count()
-        limit = admin_bulk_max()
+        limit = kcp_settings.ADMIN_BULK_MAX
         sample: list[RowPreview] = []
         problems: list[RowPreview] = []
         calls = 0
@@ -78,7 +76,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
                         sample.append(preview)
                 elif len(problems) < PREVIEW_ROWS:
                     problems.append(preview)
-        threshold = admin_bulk_threshold()
+        threshold = kcp_settings.ADMIN_BULK_THRESHOLD
         context = {
             **self.admin_site.each_context(request),
             "title": _("Verify refund accounts through KCP"),
@@ -95,7 +93,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
             "limit": limit,
             "in_background": rows > threshold,
             "threshold": threshold,
-            "concurrency": bulk_concurrency(),
+            "concurrency": kcp_settings.BULK_CONCURRENCY,
             "action_name": ACTION_NAME,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
@@ -111,7 +109,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
         if not _TOKEN.fullmatch(token):
             self.message_user(request, _("The confirmation form was incomplete; nothing was sent."), messages.ERROR)
             return
-        limit = admin_bulk_max()
+        limit = kcp_settings.ADMIN_BULK_MAX
         object_ids = list(queryset.values_list("pk", flat=True)[: limit + 1])
         if len(object_ids) > limit:
             self.message_user(
@@ -120,7 +118,7 @@ class VerifyActionAdmin(RefundAccountAdmin):
                 messages.ERROR,
             )
             return
-        in_background = len(object_ids) > admin_bulk_threshold()
+        in_background = len(object_ids) > kcp_settings.ADMIN_BULK_THRESHOLD
         user = request.user if request.user.is_authenticated else None
         bulk, created = start_bulk(
             model=self.model,

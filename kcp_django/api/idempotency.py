@@ -35,6 +35,10 @@ from django.utils import timezone
 from kcp_django import conf
 from kcp_django.models import IdempotencyKey
 
+#: The request header, and the longest key the verification endpoint takes (printable ASCII, no spaces).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
 POLL_INTERVAL = 0.05
 
 
@@ -65,7 +69,7 @@ class KeyInProgress(Exception):
 def fingerprint(payload: Mapping[str, Any]) -> str:
     """A keyed hash of ``payload`` (key order and JSON spacing do not matter)."""
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hmac.new(conf.get_index_key(), b"idempotency\x00" + canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(conf.kcp_settings.INDEX_KEY, b"idempotency\x00" + canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def claim(

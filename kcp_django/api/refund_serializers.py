@@ -7,38 +7,22 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 from kcp_django import conf
 from kcp_django.api.errors import field_errors
+from kcp_django.catalogue import field_error as _error
 from kcp_django.exceptions import FieldError, InvalidRequest
-from kcp_django.gateways.base import REFUND_KINDS
 from kcp_django.models import AccountVerification, Refund
+from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.refunds.inputs import normalize_refund
 from kcp_django.serialization import refund_as_dict
 
 REFERENCE_MAX_LENGTH = 100
 #: Fields of the answer that the API leaves out: the holder's name stays with the row.
 HIDDEN_FIELDS = frozenset({"owner_nm"})
-
-MESSAGES = {
-    ("verification", "format"): _("verification must be the id of a verification (a UUID)."),
-    ("verification", "not_found"): _("verification: no verification has this id."),
-    ("after_shipping", "type"): _("after_shipping must be true or false."),
-    ("reference", "type"): _("reference must be text."),
-    ("reference", "max_length"): _("reference must be at most 100 characters."),
-    ("merchant", "choice"): _("merchant must be an alias in KCP_MERCHANTS."),
-    ("non_field_errors", "not_an_object"): _(
-        "The request body must be a JSON object with at least the fields kind and tno."
-    ),
-}
-
-
-def _error(field: str, rule: str) -> FieldError:
-    return FieldError(field, rule, MESSAGES[field, rule])
 
 
 class _Raw:
@@ -158,7 +142,7 @@ class RefundRequestSerializer(serializers.Serializer[Any]):
         elif not isinstance(reference, str):
             errors.append(_error("reference", "type"))
         elif len(reference) > REFERENCE_MAX_LENGTH:
-            errors.append(_error("reference", "max_length"))
+            errors.append(_error("reference", "max_length", length=len(reference)))
         merchant = attrs.get("merchant")
         if merchant is not None and (
             not isinstance(merchant, str) or merchant not in {m.alias for m in conf.all_merchants()}

@@ -30,11 +30,13 @@ from rest_framework.throttling import BaseThrottle
 
 from kcp_django.api.client_ip import client_ip
 from kcp_django.api.errors import field_errors
+from kcp_django.api.idempotency import IDEMPOTENCY_HEADER
 from kcp_django.api.permissions import configured_permissions
 from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSerializer, check_tno
 from kcp_django.api.schema import document
 from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import SENSITIVE_FIELDS, KcpApiView
+from kcp_django.conf import kcp_settings
 from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
 from kcp_django.models import Refund, RefundState
 from kcp_django.refunds import request_refund
@@ -42,7 +44,6 @@ from kcp_django.refunds import request_refund
 logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:refund-detail"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 NO_STORE = "no-store"
 #: States KCP has given its word on: answered 201.
 FINAL_STATES = (RefundState.ACCEPTED, RefundState.COMPLETED, RefundState.REJECTED)
@@ -161,7 +162,7 @@ class RefundListCreateView(RefundApiView):
         return Response(RefundSerializer(row).data, status=code, headers=headers)
 
     def _client_ip(self, request: Request) -> str | None:
-        return client_ip(request._request, self.api_settings.trusted_proxies)
+        return client_ip(request._request, kcp_settings.TRUSTED_PROXIES)
 
     @document("refund_list")
     @sensitive_variables()

@@ -18,8 +18,6 @@ from kcp_django.api.serializers import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-
 
 def spectacular_installed() -> bool:
     return importlib.util.find_spec("drf_spectacular") is not None
@@ -50,6 +48,8 @@ def _unchanged(view: F) -> F:
 def _create() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+    from kcp_django.api.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
+
     error = _error_responses()
     return {
         "operation_id": "kcp_verifications_create",
@@ -63,23 +63,12 @@ def _create() -> dict[str, Any]:
         ),
         "request": VerificationRequestSerializer,
         "parameters": [
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                pattern=IDEMPOTENCY_KEY_PATTERN,
-                description="Any unique string per logical request (e.g. a UUID); remembered per user for "
+            _idempotency_key(
+                IDEMPOTENCY_KEY_MAX_LENGTH,
+                "Any unique string per logical request (e.g. a UUID); remembered per user for "
                 "KCP_API['IDEMPOTENCY_TTL'] seconds.",
             ),
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                required=True,
-                response=[201, 202],
-                description="Where to read this verification again.",
-            ),
+            _location([201, 202], "Where to read this verification again."),
             OpenApiParameter(
                 "Location",
                 str,
@@ -89,27 +78,17 @@ def _create() -> dict[str, Any]:
                 description="Where to read this verification again (outcome_not_stored); absent with "
                 "configuration_error, which stored nothing.",
             ),
-            OpenApiParameter(
-                "Idempotent-Replayed",
-                str,
-                OpenApiParameter.HEADER,
-                enum=["true"],
-                response=[201, 202],
-                description="Present when the answer is the stored first answer to this Idempotency-Key.",
-            ),
+            _replayed([201, 202], "Present when the answer is the stored first answer to this Idempotency-Key."),
             _retry_after(required=True, codes=[429, 503]),
         ],
         "responses": {
             201: OpenApiResponse(VerificationSerializer, description="Final outcome: verified or rejected."),
             202: OpenApiResponse(VerificationSerializer, description="Pending or unknown: poll Location."),
-            400: error("Invalid fields (each names the field and the rule), or a malformed Idempotency-Key."),
-            401: error("Not signed in (with an authentication scheme that answers 401)."),
-            403: error("Not signed in, not allowed, or a missing CSRF token with session authentication."),
+            **_sending_errors(error, "not allowed"),
             409: error(
                 "The ordr_idxx is already in use, or the first request with this Idempotency-Key is "
                 "still being answered (with Retry-After)."
             ),
-            415: error("The body is not JSON."),
             422: error("The Idempotency-Key was first used with another body."),
             429: error("A daily cap or the rate throttle is reached; see Retry-After."),
             503: error(
@@ -125,28 +104,19 @@ def _create() -> dict[str, Any]:
 
 
 def _retrieve() -> dict[str, Any]:
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-
     error = _error_responses()
-    return {
-        "operation_id": "kcp_verifications_retrieve",
-        "summary": "Read a verification",
-        "description": "Only the user who asked, or staff with kcp_django.view_accountverification, can read it; "
-        "anyone else gets 404.",
-        "parameters": [
-            OpenApiParameter("public_id", str, OpenApiParameter.PATH, description="The verification's `id`."),
-            _retry_after(required=True, codes=[429, 503]),
-        ],
-        "responses": {
-            200: OpenApiResponse(VerificationSerializer, description="The verification as stored now."),
-            401: error("Not signed in."),
-            403: error("Not signed in, or not allowed."),
-            404: error("No such verification, or not yours."),
-            429: error("Too many requests; see Retry-After."),
-            503: error("database_unavailable: the database failed; try again after Retry-After."),
-        },
-        "tags": ["verifications"],
-    }
+    described = _reading(
+        "kcp_verifications_retrieve",
+        "Read a verification",
+        "Only the user who asked, or staff with kcp_django.view_accountverification, can read it; anyone else "
+        "gets 404.",
+        VerificationSerializer,
+        "verification",
+        errors={403: "Not signed in, or not allowed.", 404: "No such verification, or not yours."},
+        retry_codes=[429, 503],
+    )
+    described["responses"][503] = error("database_unavailable: the database failed; try again after Retry-After.")
+    return described
 
 
 def _banks() -> dict[str, Any]:
@@ -173,9 +143,11 @@ def _banks() -> dict[str, Any]:
 
 
 def _refund_create() -> dict[str, Any]:
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+    from drf_spectacular.utils import OpenApiResponse
 
     from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSerializer
+    from kcp_django.exceptions import REFUND_RULES
+    from kcp_django.refunds.inputs import IDEMPOTENCY_KEY_MAX_LENGTH
 
     error = _error_responses()
     return {
@@ -190,48 +162,22 @@ def _refund_create() -> dict[str, Any]:
         ),
         "request": RefundRequestSerializer,
         "parameters": [
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                pattern=r"^[\x21-\x7e]{1,100}$",
-                description="Any unique string per refund (e.g. a UUID), per merchant: a repeat with the same "
+            _idempotency_key(
+                IDEMPOTENCY_KEY_MAX_LENGTH,
+                "Any unique string per refund (e.g. a UUID), per merchant: a repeat with the same "
                 "body answers the stored refund (200) and sends nothing; another body answers 409 "
                 "`idempotency_key_reused`.",
             ),
-            OpenApiParameter(
-                "Location",
-                str,
-                OpenApiParameter.HEADER,
-                required=True,
-                response=[200, 201, 202, 503],
-                description="Where to read this refund again.",
-            ),
-            OpenApiParameter(
-                "Idempotent-Replayed",
-                str,
-                OpenApiParameter.HEADER,
-                enum=["true"],
-                response=[200],
-                description="The refund was stored for this Idempotency-Key before this request.",
-            ),
+            _location([200, 201, 202, 503], "Where to read this refund again."),
+            _replayed([200], "The refund was stored for this Idempotency-Key before this request."),
             _retry_after(required=True, codes=[503]),
         ],
         "responses": {
             200: OpenApiResponse(RefundSerializer, description="A repeat of a stored Idempotency-Key: nothing sent."),
             201: OpenApiResponse(RefundSerializer, description="Final outcome: accepted, completed or rejected."),
             202: OpenApiResponse(RefundSerializer, description="Pending or unknown: staff resolve it in KCP's admin."),
-            400: error("Invalid fields (each names the field and the rule), the Idempotency-Key included."),
-            401: error("Not signed in (with an authentication scheme that answers 401)."),
-            403: error("Not signed in, not staff, without kcp_django.request_refund, or a missing CSRF token."),
-            409: error(
-                "Refused by a rule, nothing sent; `code` is the rule: verification_required, account_required, "
-                "account_twice, verification_not_verified, verification_purged, verification_other_merchant, "
-                "verification_stale, full_refund_exists, partial_refunds_exist, chain_mismatch, "
-                "refund_in_progress, idempotency_key_reused."
-            ),
-            415: error("The body is not JSON."),
+            **_sending_errors(error, "not staff, without kcp_django.request_refund"),
+            409: error(f"Refused by a rule, nothing sent; `code` is the rule: {', '.join(REFUND_RULES)}."),
             503: error(
                 "Nothing sent: `refund_configuration` (the merchant cannot refund; see the server log), "
                 "`refund_in_transaction` (the view ran inside a transaction), `database_unavailable`; or "
@@ -243,53 +189,116 @@ def _refund_create() -> dict[str, Any]:
 
 
 def _refund_list() -> dict[str, Any]:
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+    from drf_spectacular.utils import OpenApiParameter
 
     from kcp_django.api.refund_serializers import RefundSerializer
 
-    error = _error_responses()
-    return {
-        "operation_id": "kcp_refunds_list",
-        "summary": "The refunds of one payment",
-        "description": "Staff with `kcp_django.view_refund` only; oldest first.",
-        "parameters": [
-            OpenApiParameter("tno", str, OpenApiParameter.QUERY, required=True, pattern=r"^[0-9]{14}$"),
-            _retry_after(required=True, codes=[429]),
-        ],
-        "responses": {
-            200: OpenApiResponse(RefundSerializer(many=True), description="Every refund of the payment."),
-            400: error("tno is missing or not 14 digits."),
-            401: error("Not signed in."),
-            403: error("Not signed in, not staff, or without kcp_django.view_refund."),
-            429: error("Too many requests; see Retry-After."),
-        },
-        "tags": ["refunds"],
-    }
+    described = _reading(
+        "kcp_refunds_list",
+        "The refunds of one payment",
+        "Staff with `kcp_django.view_refund` only; oldest first.",
+        RefundSerializer(many=True),
+        "refunds",
+        errors={400: "tno is missing or not 14 digits.", 403: _REFUND_READERS},
+        path_parameter=False,
+    )
+    described["parameters"].insert(
+        0, OpenApiParameter("tno", str, OpenApiParameter.QUERY, required=True, pattern=r"^[0-9]{14}$")
+    )
+    described["responses"][200].description = "Every refund of the payment."
+    return described
 
 
 def _refund_retrieve() -> dict[str, Any]:
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-
     from kcp_django.api.refund_serializers import RefundSerializer
 
+    return _reading(
+        "kcp_refunds_retrieve",
+        "Read a refund",
+        "Staff with `kcp_django.view_refund` only.",
+        RefundSerializer,
+        "refund",
+        errors={403: _REFUND_READERS, 404: "No such refund."},
+    )
+
+
+_REFUND_READERS = "Not signed in, not staff, or without kcp_django.view_refund."
+
+
+def _reading(
+    operation_id: str,
+    summary: str,
+    description: str,
+    serializer: Any,
+    noun: str,
+    *,
+    errors: dict[int, str],
+    retry_codes: list[int] | None = None,
+    path_parameter: bool = True,
+) -> dict[str, Any]:
+    """A GET of stored rows: the answer, who may not read them, and the rate throttle's 429."""
+    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
     error = _error_responses()
-    return {
-        "operation_id": "kcp_refunds_retrieve",
-        "summary": "Read a refund",
-        "description": "Staff with `kcp_django.view_refund` only.",
-        "parameters": [
-            OpenApiParameter("public_id", str, OpenApiParameter.PATH, description="The refund's `id`."),
-            _retry_after(required=True, codes=[429]),
-        ],
-        "responses": {
-            200: OpenApiResponse(RefundSerializer, description="The refund as stored now."),
-            401: error("Not signed in."),
-            403: error("Not signed in, not staff, or without kcp_django.view_refund."),
-            404: error("No such refund."),
-            429: error("Too many requests; see Retry-After."),
-        },
-        "tags": ["refunds"],
+    parameters = [_retry_after(required=True, codes=retry_codes or [429])]
+    if path_parameter:
+        parameters.insert(
+            0, OpenApiParameter("public_id", str, OpenApiParameter.PATH, description=f"The {noun}'s `id`.")
+        )
+    responses = {
+        200: OpenApiResponse(serializer, description=f"The {noun} as stored now."),
+        401: error("Not signed in."),
     }
+    responses.update({status: error(text) for status, text in errors.items()})
+    responses[429] = error("Too many requests; see Retry-After.")
+    return {
+        "operation_id": operation_id,
+        "summary": summary,
+        "description": description,
+        "parameters": parameters,
+        "responses": dict(sorted(responses.items())),
+        "tags": ["refunds" if operation_id.startswith("kcp_refunds") else "verifications"],
+    }
+
+
+def _sending_errors(error: Callable[[str], Any], who: str) -> dict[int, Any]:
+    """What a POST answers before anything is sent: bad fields, no sign-in, not allowed, not JSON."""
+    return {
+        400: error("Invalid fields (each names the field and the rule), or a malformed Idempotency-Key."),
+        401: error("Not signed in (with an authentication scheme that answers 401)."),
+        403: error(f"Not signed in, {who}, or a missing CSRF token with session authentication."),
+        415: error("The body is not JSON."),
+    }
+
+
+def _idempotency_key(max_length: int, description: str) -> Any:
+    """The ``Idempotency-Key`` header: printable ASCII without spaces, up to the endpoint's limit."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        "Idempotency-Key",
+        str,
+        OpenApiParameter.HEADER,
+        required=False,
+        pattern=rf"^[\x21-\x7e]{{1,{max_length}}}$",
+        description=description,
+    )
+
+
+def _location(codes: list[int], description: str) -> Any:
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        "Location", str, OpenApiParameter.HEADER, required=True, response=codes, description=description
+    )
+
+
+def _replayed(codes: list[int], description: str) -> Any:
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        "Idempotent-Replayed", str, OpenApiParameter.HEADER, enum=["true"], response=codes, description=description
+    )
 
 
 def _retry_after(*, required: bool, codes: list[int]) -> Any:

@@ -16,8 +16,8 @@ from rest_framework.fields import empty
 from kcp_django.api.errors import field_errors
 from kcp_django.banks import BANKS, MERGED_BANK_CODES, Bank
 from kcp_django.exceptions import FieldError, InvalidRequest
-from kcp_django.gateways.base import KST
 from kcp_django.models import AccountVerification, VerificationState
+from kcp_django.timezones import KST
 from kcp_django.validation import REFERENCE_MAX_LENGTH, NormalizedInput, normalize
 
 FIELDS = ("bank_code", "account_no", "owner_nm", "reference", "ordr_idxx")

@@ -14,16 +14,16 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from kcp_django.api.client_ip import client_ip
-from kcp_django.api.conf import get_api_settings
+from kcp_django.conf import kcp_settings
 
 
 class KcpRateThrottle(SimpleRateThrottle):
-    """Per signed-in user, or per client IP for anonymous callers (``TRUSTED_PROXIES`` honoured)."""
+    """Per signed-in user, or per client IP for anonymous callers (``KCP_TRUSTED_PROXIES`` honoured)."""
 
     scope = "kcp"
 
     def __init__(self) -> None:
-        self.api_settings = get_api_settings()
+        self.api_settings = kcp_settings.API
         self.cache = caches[self.api_settings.throttle_cache]
         super().__init__()
 
@@ -35,7 +35,7 @@ class KcpRateThrottle(SimpleRateThrottle):
         if user is not None and user.is_authenticated:
             ident = f"user:{user.pk}"
         else:
-            ident = f"ip:{client_ip(request._request, self.api_settings.trusted_proxies) or 'unknown'}"
+            ident = f"ip:{client_ip(request._request, kcp_settings.TRUSTED_PROXIES) or 'unknown'}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 

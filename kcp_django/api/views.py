@@ -42,7 +42,7 @@ from rest_framework.views import APIView
 
 from kcp_django.api import errors, idempotency, limits
 from kcp_django.api.client_ip import client_ip
-from kcp_django.api.conf import ApiSettings, get_api_settings
+from kcp_django.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
 from kcp_django.api.reporting import protect_error_reports
@@ -56,6 +56,7 @@ from kcp_django.api.serializers import (
 )
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
+from kcp_django.conf import ApiSettings, kcp_settings
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, KcpConfigurationError
 from kcp_django.models import AccountVerification
@@ -73,8 +74,6 @@ REFUSALS = (
     errors.ConfigurationError,
     exceptions.ValidationError,
 )
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
 NO_STORE = "no-store"
 BANKS_CACHE_CONTROL = "public, max-age=86400"
 
@@ -100,7 +99,7 @@ class KcpApiView(APIView):
 
     @property
     def api_settings(self) -> ApiSettings:
-        return get_api_settings()
+        return kcp_settings.API
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return configured_authenticators(self.api_settings.authentication_classes)
@@ -185,7 +184,7 @@ class VerificationCreateView(KcpApiView):
         """Take an attempt against the caps, verify through the service, answer the stored row."""
         api = self.api_settings
         normalized: NormalizedInput = data["normalized"]
-        ip = client_ip(request._request, api.trusted_proxies)
+        ip = client_ip(request._request, kcp_settings.TRUSTED_PROXIES)
         try:
             limits.take_attempt(_caps(api, normalized, request, ip))
         except limits.CapReached as exc:

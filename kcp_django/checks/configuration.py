@@ -55,6 +55,8 @@ def _setting_problems() -> list[tuple[ImproperlyConfigured, str]]:
     for alias in aliases:
         try:
             conf.get_merchant(alias)
+        except conf.SettingError as exc:
+            found += [(problem, "kcp_django.E001") for problem in exc.errors]  # every problem, in one run
         except ImproperlyConfigured as exc:
             found.append((exc, "kcp_django.E001"))
     for row in conf.SETTINGS:
@@ -98,10 +100,8 @@ PER_PROCESS_CACHES = frozenset(
 def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``KCP_API`` is valid, names a configured merchant and cache; with ``DEBUG`` off, its
     throttles (when mounted and on) use a shared cache."""
-    from kcp_django.api.conf import get_api_settings
-
     try:
-        api = get_api_settings()
+        api = conf.kcp_settings.API
         try:
             aliases = conf.merchant_aliases()
         except ImproperlyConfigured:
@@ -126,12 +126,10 @@ def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
 def check_api_throttle_cache_for_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``check --deploy`` warns about a per-process throttle cache even with ``DEBUG`` on (with it off,
     :func:`check_api_settings` already has)."""
-    from kcp_django.api.conf import get_api_settings
-
     if not settings.DEBUG:
         return []
     try:
-        api = get_api_settings()
+        api = conf.kcp_settings.API
     except ImproperlyConfigured:
         return []  # E002 explains
     if api.throttle_cache not in settings.CACHES:
@@ -142,9 +140,7 @@ def check_api_throttle_cache_for_deploy(app_configs: Any = None, **kwargs: Any) 
 def _per_process_throttle_cache() -> list[CheckMessage]:
     from django.urls import NoReverseMatch, reverse
 
-    from kcp_django.api.conf import get_api_settings
-
-    api = get_api_settings()
+    api = conf.kcp_settings.API
     try:
         reverse("kcp_api:verification-list")
     except NoReverseMatch:

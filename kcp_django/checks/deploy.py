@@ -35,7 +35,7 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 def _merchant_options() -> Iterator[tuple[str, Mapping[str, Any]]]:
     merchants = conf.raw("KCP_MERCHANTS")
     if merchants is None:
-        merchants = {conf.DEFAULT_ALIAS: {"OPTIONS": {"MODE": "test"}}}
+        merchants = {conf.DEFAULT_ALIAS: {"OPTIONS": {}}}
     if not isinstance(merchants, Mapping):
         return  # kcp_django.E001 explains a malformed setting
     for alias, entry in merchants.items():
@@ -44,7 +44,8 @@ def _merchant_options() -> Iterator[tuple[str, Mapping[str, Any]]]:
 
 
 def _mode(options: Mapping[str, Any]) -> str:
-    return str(options.get("MODE", "test")).lower()
+    """The mode as written (``""`` when unset: with DEBUG off that is kcp_django.E001)."""
+    return str(options.get("MODE") or "").strip().lower()
 
 
 def _test_credentials_in_real_mode(alias: str, options: Mapping[str, Any]) -> list[CheckMessage]:
@@ -72,12 +73,22 @@ def _test_credentials_in_real_mode(alias: str, options: Mapping[str, Any]) -> li
 def _test_mode_in_production(alias: str, options: Mapping[str, Any]) -> list[CheckMessage]:
     if _mode(options) != "test" or settings.DEBUG:
         return []
+    if conf.declared_backend(alias) == conf.SANDBOX_BACKEND:
+        what = (
+            "on the sandbox while DEBUG is False: the sandbox asks KCP nothing and answers by fixed rules on the "
+            'account number, the holder name and the payment\'s tno, so almost every account "verifies" and '
+            'every refund is "accepted" without any money moving.'
+        )
+    else:
+        what = (
+            "in test mode while DEBUG is False: accounts and refunds go to KCP's test server (testpaygw.kcp.co.kr), "
+            "whose answers say nothing about real accounts and which moves no real money."
+        )
     return [
         Warning(
-            f"KCP_MERCHANTS[{alias!r}] is in test mode while DEBUG is False: accounts are checked against KCP's "
-            "test server (testpaygw.kcp.co.kr), whose answers say nothing about real accounts.",
-            hint="Set OPTIONS['MODE'] = 'real' (KCP_MODE=real) with your contract's site code and key; on a "
-            "staging server, add 'kcp_django.W101' to SILENCED_SYSTEM_CHECKS.",
+            f"KCP_MERCHANTS[{alias!r}] is {what}",
+            hint="Set OPTIONS['MODE'] = 'real' (KCP_MODE=real) on BACKEND 'ppcli' (KCP_GATEWAY=ppcli) with your "
+            "contract's site code and key; on a staging server, add 'kcp_django.W101' to SILENCED_SYSTEM_CHECKS.",
             id="kcp_django.W101",
         )
     ]

@@ -14,16 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo
 
 from kcp_django.exceptions import KcpConfigurationError
 from kcp_django.masking import mask_fields
+from kcp_django.refund_kinds import REFUND_KINDS as REFUND_KINDS  # re-exported: the layouts and the fake use it
+from kcp_django.timezones import KST
 
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
 
 SUCCESS_CODE = "0000"
-KST = ZoneInfo("Asia/Seoul")
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,6 @@ class VerificationRequest:
             f"VerificationRequest(ordr_idxx={self.ordr_idxx!r}, bank_code={self.bank_code!r}, "
             f"account_no={masked['account_no']!r}, owner_nm={masked['owner_nm']!r})"
         )
-
-
-#: The refund kinds, as the service and the layout tables name them.
-REFUND_KINDS = ("escrow-cancel", "escrow-refund", "vbank-refund")
 
 
 @dataclass(frozen=True)

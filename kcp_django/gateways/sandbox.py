@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from kcp_django.exceptions import OutcomeUnknown
 from kcp_django.gateways.base import (
-    KST,
     SUCCESS_CODE,
     GatewayResult,
     RefundRequest,
     VerificationRequest,
     format_app_time,
 )
+from kcp_django.timezones import KST
 
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig

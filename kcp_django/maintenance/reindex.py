@@ -90,7 +90,7 @@ def rebuild_blind_indexes(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
-    new_key = conf.get_index_key()
+    new_key = conf.kcp_settings.INDEX_KEY
     if hmac.compare_digest(old_key, new_key):
         raise ValueError("The old index key is the configured KCP_INDEX_KEY: there is nothing to rebuild.")
     report = ReindexReport()

@@ -1,26 +1,29 @@
-"""The notice view's settings, read when used (so ``override_settings`` works) and validated.
+"""Deprecated: the notice view's settings live in :mod:`kcp_django.conf` with every other setting.
 
-``KCP_NOTICE_IPS``: the addresses or networks KCP sends notices from (default: the sender addresses
-KCP publishes, :data:`DEFAULT_NOTICE_IPS`). Behind a reverse proxy, the proxy's address goes into
-``KCP_API["TRUSTED_PROXIES"]`` (the same setting the REST API uses), never into ``KCP_NOTICE_IPS``.
+``KCP_NOTICE_IPS`` is ``kcp_settings.NOTICE_IPS``; the proxies whose ``X-Forwarded-For`` is believed
+are ``kcp_settings.TRUSTED_PROXIES`` (``KCP_TRUSTED_PROXIES``, shared with the REST API). Each old
+name warns and goes in kcp-django 0.3 (docs/upgrading.md).
 """
 
 from __future__ import annotations
 
 from kcp_django import conf
-from kcp_django.api.conf import get_api_settings
-from kcp_django.client_ip import IpNetwork
-
-#: KCP's published notice senders, the default of ``KCP_NOTICE_IPS``.
-DEFAULT_NOTICE_IPS = conf.DEFAULT_NOTICE_IPS
+from kcp_django.deprecation import moved_names, replaced_names
 
 
-def notice_networks() -> tuple[IpNetwork, ...]:
-    """``KCP_NOTICE_IPS`` as networks (from the settings table); an error names the setting and the entry."""
-    networks: tuple[IpNetwork, ...] = conf.get("KCP_NOTICE_IPS")
-    return networks
+def _notice_networks() -> tuple[conf.IpNetwork, ...]:
+    return conf.kcp_settings.NOTICE_IPS
 
 
-def trusted_proxies() -> tuple[IpNetwork, ...]:
-    """The proxies whose ``X-Forwarded-For`` is believed: ``KCP_API["TRUSTED_PROXIES"]``, as for the API."""
-    return get_api_settings().trusted_proxies
+def _trusted_proxies() -> tuple[conf.IpNetwork, ...]:
+    return conf.kcp_settings.TRUSTED_PROXIES
+
+
+__getattr__ = replaced_names(
+    __name__,
+    {
+        "notice_networks": ("kcp_django.conf.kcp_settings.NOTICE_IPS", _notice_networks),
+        "trusted_proxies": ("kcp_django.conf.kcp_settings.TRUSTED_PROXIES", _trusted_proxies),
+    },
+    fallback=moved_names(__name__, "kcp_django.conf", ["DEFAULT_NOTICE_IPS"]),
+)

@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from kcp_django.client_ip import client_ip, in_networks, parse_address
-from kcp_django.notices.conf import notice_networks, trusted_proxies
+from kcp_django.conf import kcp_settings
 from kcp_django.notices.receiving import RESULT_NOT_STORED, receive_notice
 
 logger = logging.getLogger("kcp_django.notices")
@@ -67,9 +67,9 @@ def answer(result: str, *, status: int = 200) -> HttpResponse:
 def notice(request: HttpRequest) -> HttpResponse:
     """Receive one of KCP's notices: 403 from an address not in ``KCP_NOTICE_IPS``, else KCP's answer page."""
     try:
-        sender = client_ip(request, trusted_proxies())
+        sender = client_ip(request, kcp_settings.TRUSTED_PROXIES)
         address = parse_address(sender or "")
-        if address is None or not in_networks(address, notice_networks()):
+        if address is None or not in_networks(address, kcp_settings.NOTICE_IPS):
             logger.warning("kcp_django: notice refused: %s is not in KCP_NOTICE_IPS", sender or "(no address)")
             return HttpResponseForbidden(
                 _("Notices are accepted only from KCP's addresses (KCP_NOTICE_IPS)."), content_type="text/plain"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kcp_django.gateways.base import KST
 from kcp_django.models import Payment, Refund
 from kcp_django.serialization import refund_as_dict
+from kcp_django.timezones import KST
 
 
 def payment_refunds(payment: Payment) -> list[Refund]:

@@ -7,6 +7,12 @@
 KCP's notices that complete refunds are received and matched in :mod:`kcp_django.notices`.
 """
 
-from kcp_django.refunds.service import complete_refund, request_refund, resolve_refund
+from kcp_django.refunds.service import (
+    complete_refund,
+    request_refund,
+    resolve_refund,
+    send_signal_again,
+    still_being_sent,
+)
 
-__all__ = ["complete_refund", "request_refund", "resolve_refund"]
+__all__ = ["complete_refund", "request_refund", "resolve_refund", "send_signal_again", "still_being_sent"]

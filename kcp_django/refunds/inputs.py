@@ -9,11 +9,9 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
-
+from kcp_django.catalogue import field_error as _error
 from kcp_django.exceptions import FieldError, InvalidRequest
-from kcp_django.gateways.base import REFUND_KINDS
+from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.validation import FORBIDDEN_CHARACTERS
 
 TNO_DIGITS = 14
@@ -21,28 +19,6 @@ TNO_DIGITS = 14
 AMOUNT_MAX = 9_999_999_999
 REASON_MAX_BYTES = 100
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
-
-_MESSAGES: dict[tuple[str, str], Promise] = {
-    ("kind", "choice"): _("kind must be one of escrow-cancel, escrow-refund, vbank-refund."),
-    ("tno", "required"): _("tno (KCP's number of the payment) is required."),
-    ("tno", "format"): _("tno (KCP's number of the payment) must be exactly 14 digits."),
-    ("amount", "type"): _("amount must be a whole number of won."),
-    ("amount", "range"): _("amount must be above 0 and at most 9,999,999,999 won."),
-    ("remaining", "type"): _("remaining must be a whole number of won."),
-    ("remaining", "range"): _("remaining must be above 0 and at most 9,999,999,999 won."),
-    ("remaining", "required"): _("a partial refund needs both amount and remaining (the amount left before it)."),
-    ("remaining", "less_than_amount"): _("remaining (the amount left before this refund) must be at least amount."),
-    ("amount", "partial_not_supported"): _(
-        "amount: only vbank-refund can refund part of a payment; escrow refunds return the whole payment."
-    ),
-    ("reason", "type"): _("reason must be text."),
-    ("reason", "forbidden_character"): _(
-        "reason contains characters KCP does not accept: , & ; \\ | ' \" < > or controls."
-    ),
-    ("reason", "encoding"): _("reason may only use characters that EUC-KR can represent."),
-    ("reason", "max_bytes"): _("reason must be at most 100 bytes in EUC-KR (a Korean syllable counts as 2)."),
-    ("idempotency_key", "format"): _("idempotency_key must be 1 to 100 printable ASCII characters without spaces."),
-}
 
 
 @dataclass(frozen=True)
@@ -56,11 +32,8 @@ class RefundInput:
 
     @property
     def is_partial(self) -> bool:
-        return self.remaining is not None
-
-
-def _error(field: str, rule: str) -> FieldError:
-    return FieldError(field, rule, _MESSAGES[field, rule])
+        """A partial refund names its amount; ``remaining`` then comes from the payment (or must equal it)."""
+        return self.amount is not None
 
 
 def _whole_won(field: str, value: object, errors: list[FieldError]) -> int | None:
@@ -127,7 +100,7 @@ def normalize_refund(
         errors.append(_error("tno", "format"))
     amount_won = _whole_won("amount", amount, errors)
     remaining_won = _whole_won("remaining", remaining, errors)
-    if (amount is None or amount == "") != (remaining is None or remaining == ""):
+    if (amount is None or amount == "") and not (remaining is None or remaining == ""):
         errors.append(_error("remaining", "required"))
     elif amount_won is not None and remaining_won is not None and remaining_won < amount_won:
         errors.append(_error("remaining", "less_than_amount"))
@@ -156,3 +129,18 @@ def normalize_refund(
         reason=reason_text,
         idempotency_key=idempotency_key,
     )
+
+
+def check_tno(value: object, errors: list[FieldError]) -> str:
+    """KCP's 14-digit transaction number of a payment, or an error appended to ``errors``."""
+    tno_text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not tno_text:
+        errors.append(_error("tno", "required"))
+    elif not (tno_text.isascii() and tno_text.isdigit() and len(tno_text) == TNO_DIGITS):
+        errors.append(_error("tno", "format"))
+    return tno_text
+
+
+def check_whole_won(field: str, value: object, errors: list[FieldError]) -> int | None:
+    """A whole number of won above 0, or an error naming ``field`` appended to ``errors``."""
+    return _whole_won(field, value, errors)

@@ -27,21 +27,30 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from kcp_django import conf, core
 from kcp_django.core import Outcome, Verdict
 from kcp_django.crypto import blind_index, last_four
-from kcp_django.exceptions import AnswerNotStored, RefundInTransaction, RefundRefused
+from kcp_django.exceptions import AnswerNotStored, KcpConfigurationError, RefundInTransaction, RefundRefused
 from kcp_django.gateways.base import RefundRequest
-from kcp_django.models import AccountVerification, KcpNotice, Refund, RefundState, VerificationState
+from kcp_django.models import (
+    HOLDING_REFUNDS,
+    AccountVerification,
+    KcpNotice,
+    Payment,
+    Refund,
+    RefundState,
+    VerificationState,
+)
 from kcp_django.refunds.inputs import RefundInput, normalize_refund
 from kcp_django.signals import refund_accepted, refund_completed
 from kcp_django.validation import generate_ordr_idxx, normalize, normalize_client_ip
@@ -54,11 +63,15 @@ logger = logging.getLogger("kcp_django.refunds")
 
 __all__ = [
     "HOLDING_STATES",
+    "account_rule",
     "complete_refund",
+    "default_account_rule",
     "mod_type_for",
     "request_refund",
     "resolve_refund",
+    "send_signal_again",
     "slot_key",
+    "still_being_sent",
     "verification_max_age",
 ]
 
@@ -81,9 +94,10 @@ def mod_type_for(kind: str, *, partial: bool, after_shipping: bool) -> str:
     return "STPD" if partial else "STHD"
 
 
-def slot_key(merchant: str, tno: str, remaining: int | None) -> str:
-    """The refund's place on its payment: one full refund, or one partial refund per remaining amount."""
-    return f"{merchant}|{tno}|{'full' if remaining is None else remaining}"
+def slot_key(site_cd: str, tno: str, remaining: int | None) -> str:
+    """The refund's place on its payment, a backstop in the database under the payment's lock: one
+    full refund, or one partial refund per remaining amount."""
+    return f"{site_cd}|{tno}|{'full' if remaining is None else remaining}"
 
 
 @sensitive_variables("account_no", "owner_nm", "account", "request")
@@ -127,16 +141,32 @@ def request_refund(
             "request_refund() was called inside a transaction: a refund's row must be committed before KCP is "
             "called. Call it outside transaction.atomic() (decorate views with transaction.non_atomic_requests)."
         )
-    account = _account(data, verification, alias, bank_code=bank_code, account_no=account_no, owner_nm=owner_nm)
+    payment = Payment.objects.using(using).filter(site_cd=merchant_config.site_cd, tno=data.tno).first()
+    if payment is None:
+        raise RefundRefused(
+            "payment_unknown",
+            _("No payment %(tno)s is registered for this merchant: register it first (register_payment).")
+            % {"tno": data.tno},
+        )
+    account = _account(
+        data,
+        verification,
+        merchant_config,
+        payment,
+        user,
+        bank_code=bank_code,
+        account_no=account_no,
+        owner_nm=owner_nm,
+    )
     fingerprint = _fingerprint(data, alias, account, verification, after_shipping)
     if data.idempotency_key is not None:
         repeat = _repeat(using, alias, data.idempotency_key, fingerprint)
         if repeat is not None:
             return repeat
-    _check_payment(using, alias, data)
 
     row = Refund(
         merchant=alias,
+        payment=payment,
         kind=data.kind,
         tno=data.tno,
         ordr_idxx=generate_ordr_idxx().replace("KCPD", "KCPR", 1),
@@ -149,23 +179,23 @@ def request_refund(
         account_last4=last_four(account["account_no"]),
         owner_nm=account["owner_nm"],
         amount=data.amount,
-        remaining=data.remaining,
         reason=data.reason,
-        reference=str(reference or "")[:100],
+        reference=str(reference or payment.reference)[:100],
         idempotency_key=data.idempotency_key,
         fingerprint=fingerprint,
-        slot_key=slot_key(alias, data.tno, data.remaining),
         requested_by_id=core.user_pk(user),
         client_ip=client_ip or None,
     )
     try:
-        row.save(using=using, force_insert=True)  # autocommit: committed before KCP is asked
+        _hold(using, payment, row, data)  # committed before KCP is asked, the payment's lock released
     except IntegrityError:
         if data.idempotency_key is not None:
             repeat = _repeat(using, alias, data.idempotency_key, fingerprint)
             if repeat is not None:
                 return repeat
-        raise _slot_taken(using, alias, data) from None
+        raise RefundRefused(
+            "refund_in_progress", _("Another refund of this payment was stored at the same moment; look again.")
+        ) from None
 
     request = RefundRequest(
         kind=row.kind,
@@ -189,7 +219,8 @@ def request_refund(
         row.account_no_masked,
     )
     outcome = core.call(gateway, "refund", request, label=f"refund {row.ordr_idxx}")
-    _store(using, row, columns_of(outcome))
+    if not _store(using, row, columns_of(outcome)):
+        _keep_late_answer(using, row, outcome)
     logger.info(
         "kcp_django: refund %s (%s) of tno %s: %s res_cd=%s",
         row.ordr_idxx,
@@ -198,7 +229,7 @@ def request_refund(
         row.state,
         row.res_cd or "-",
     )
-    if row.state == RefundState.ACCEPTED:
+    if row.state == RefundState.ACCEPTED and not row.late_answer:
         core.send_after_commit(refund_accepted, sender=Refund, using=using, refund=row)
     return row
 
@@ -207,14 +238,17 @@ def request_refund(
 def _account(
     data: RefundInput,
     verification: AccountVerification | None,
-    merchant: str,
+    config: conf.MerchantConfig,
+    payment: Payment,
+    user: Any,
     *,
     bank_code: object,
     account_no: object,
     owner_nm: object,
 ) -> dict[str, str]:
-    """The account to pay into, after the rules on where it comes from."""
+    """The account to pay into, after the rules on where it comes from and whose it is."""
     given = any(value not in (None, "") for value in (bank_code, account_no, owner_nm))
+    sender = core.user_pk(user)
     if verification is None:
         if data.kind != "vbank-refund":
             raise RefundRefused(
@@ -224,6 +258,12 @@ def _account(
         if not given:
             raise RefundRefused(
                 "account_required", _("Give a verification, or the bank, account number and holder name.")
+            )
+        if sender is not None and sender == payment.payer_id:
+            # Four eyes: whoever types an account in does not also refund their own payment into it.
+            raise RefundRefused(
+                "account_not_for_payment",
+                _("You paid this payment yourself: another staff member must refund it to an account typed in."),
             )
         checked = normalize(bank_code=bank_code, account_no=account_no, owner_nm=owner_nm, ordr_idxx="REFUND")
         return {"bank_code": checked.bank_code, "account_no": checked.account_no, "owner_nm": checked.owner_nm}
@@ -241,11 +281,15 @@ def _account(
         raise RefundRefused(
             "verification_purged", _("The verification's personal data was purged; verify the account again.")
         )
-    if verification.merchant != merchant:
+    if (verification.site_cd, verification.mode) != (config.site_cd, config.mode) or (
+        config.mode == "real" and verification.test_double
+    ):
         raise RefundRefused(
-            "verification_other_merchant",
-            _("The verification was made for merchant %(theirs)s, not %(ours)s.")
-            % {"theirs": verification.merchant, "ours": merchant},
+            "verification_mode",
+            _(
+                "The verification was answered under another site code or mode, or by a test gateway; verify the "
+                "account again under this merchant."
+            ),
         )
     verified_at = verification.completed_at or verification.created_at
     max_age = verification_max_age()
@@ -258,11 +302,43 @@ def _account(
             )
             % {"days": f"{max_age.total_seconds() / 86400:g}"},
         )
+    if account_rule()(payment, verification, user) is not True:
+        raise RefundRefused(
+            "account_not_for_payment",
+            _(
+                "This account was not verified for this payment's order, or the person who entered it cannot also "
+                "refund into it; verify the customer's account under the order."
+            ),
+        )
     return {
         "bank_code": verification.bank_code,
         "account_no": str(verification.account_no),
         "owner_nm": verification.owner_nm,
     }
+
+
+def default_account_rule(payment: Payment, verification: AccountVerification, user: Any) -> bool:
+    """The built-in ``KCP_REFUND_ACCOUNT_RULE``: the verification was made for the payment's order
+    (same ``reference``), and a verification someone other than the payer entered (staff) is
+    refunded by another user: no one both enters an account and pays into it."""
+    if not payment.reference or verification.reference != payment.reference:
+        return False
+    entered_by = verification.requested_by_id
+    if entered_by is not None and entered_by != payment.payer_id:
+        return bool(core.user_pk(user) != entered_by)
+    return True
+
+
+def account_rule() -> Callable[[Payment, AccountVerification, Any], bool]:
+    """``KCP_REFUND_ACCOUNT_RULE`` imported, or :func:`default_account_rule`."""
+    path: str = conf.get("KCP_REFUND_ACCOUNT_RULE")
+    if not path:
+        return default_account_rule
+    try:
+        rule: Callable[[Payment, AccountVerification, Any], bool] = import_string(path)
+    except ImportError as exc:
+        raise KcpConfigurationError(f"KCP_REFUND_ACCOUNT_RULE: {path} cannot be imported ({exc}).") from exc
+    return rule
 
 
 def _fingerprint(
@@ -300,41 +376,67 @@ def _repeat(using: str, merchant: str, key: str, fingerprint: str) -> Refund | N
     return stored
 
 
-def _check_payment(using: str, merchant: str, data: RefundInput) -> None:
-    """The payment's other refunds allow this one (the unique ``slot_key`` settles races)."""
-    others = Refund.objects.using(using).filter(merchant=merchant, tno=data.tno, state__in=HOLDING_STATES)
-    if others.filter(remaining__isnull=True).exists():
-        raise RefundRefused("full_refund_exists", _("This payment already has a full refund that was not rejected."))
-    partials = others.filter(remaining__isnull=False)
-    if not data.is_partial:
-        if partials.exists():
-            raise RefundRefused(
-                "partial_refunds_exist",
-                _("This payment has partial refunds; refund the rest as a partial refund of the remaining amount."),
-            )
-        return
-    last = partials.order_by("remaining").first()
-    if last is not None and last.remaining is not None and last.amount is not None:
-        expected = last.remaining - last.amount
-        if data.remaining != expected:
-            raise RefundRefused(
-                "chain_mismatch",
-                _("remaining must be %(expected)d won: the last partial refund left that much.")
-                % {"expected": expected},
-            )
+def _hold(using: str, payment: Payment, row: Refund, data: RefundInput) -> None:
+    """Check the payment's other refunds and store ``row`` PENDING, in one short transaction that
+    holds the payment's lock, committed before KCP is asked (no lock is held during the call).
+
+    The lock is the payment row itself: an UPDATE first (a row lock on PostgreSQL and MariaDB,
+    SQLite's write lock), so two requests for one payment take turns, whatever they ask for.
+    """
+    with transaction.atomic(using=using):
+        Payment.objects.using(using).filter(pk=payment.pk).update(updated_at=timezone.now())
+        refunds = Refund.objects.using(using).filter(payment=payment).filter(HOLDING_REFUNDS)
+        if connections[using].features.has_select_for_update:
+            refunds = refunds.select_for_update()  # read as committed now, not as of a snapshot
+        holding = list(refunds.only("pk", "public_id", "state", "amount", "remaining", "merchant", "created_at"))
+        full = next((refund for refund in holding if refund.remaining is None), None)
+        if full is not None:
+            raise _full_refund_held(full)
+        if not data.is_partial:
+            if holding:
+                raise RefundRefused(
+                    "partial_refunds_exist",
+                    _("This payment has partial refunds; refund the rest as a partial refund of the remaining amount."),
+                )
+            row.slot_key = slot_key(payment.site_cd, payment.tno, None)
+        else:
+            left = payment.amount - sum(refund.amount or 0 for refund in holding)
+            if data.remaining is not None and data.remaining != left:
+                raise RefundRefused(
+                    "chain_mismatch",
+                    _("The payment has %(left)s won left to refund, not %(given)s.")
+                    % {"left": f"{left:,}", "given": f"{data.remaining:,}"},
+                )
+            assert data.amount is not None
+            if data.amount > left:
+                raise RefundRefused(
+                    "amount_exceeds_remaining",
+                    _("The payment has only %(left)s won left to refund.") % {"left": f"{max(left, 0):,}"},
+                )
+            row.remaining = left
+            row.slot_key = slot_key(payment.site_cd, payment.tno, left)
+        row.save(using=using, force_insert=True)
 
 
-def _slot_taken(using: str, merchant: str, data: RefundInput) -> RefundRefused:
-    holder = Refund.objects.using(using).filter(slot_key=slot_key(merchant, data.tno, data.remaining)).first()
-    state = holder.state if holder is not None else "PENDING"
-    if data.is_partial:
+def _full_refund_held(refund: Refund) -> RefundRefused:
+    if refund.state == RefundState.PENDING and still_being_sent(refund):
         return RefundRefused(
             "refund_in_progress",
-            _("A partial refund of this payment with the same remaining amount is already %(state)s.")
-            % {"state": state},
+            _("A refund of this payment is being sent to KCP right now (%(id)s); wait for its answer.")
+            % {"id": refund.public_id},
+        )
+    if refund.state in (RefundState.UNKNOWN, RefundState.PENDING):
+        return RefundRefused(
+            "earlier_refund_unknown",
+            _(
+                "An earlier refund of this payment (%(id)s) has no known outcome yet: nothing is sent again until "
+                "staff check KCP's admin and resolve it."
+            )
+            % {"id": refund.public_id},
         )
     return RefundRefused(
-        "full_refund_exists", _("This payment already has a full refund (%(state)s).") % {"state": state}
+        "full_refund_exists",
+        _("This payment was already refunded in full (%(state)s).") % {"state": refund.get_state_display()},
     )
 
 
@@ -367,15 +469,38 @@ def columns_of(outcome: Outcome) -> dict[str, Any]:
     return columns
 
 
-def _store(using: str, row: Refund, changes: Mapping[str, Any]) -> None:
-    """Write the outcome over the PENDING row, trying again while the database is briefly away."""
-    core.store(
+def _store(using: str, row: Refund, changes: Mapping[str, Any]) -> bool:
+    """Write the outcome over the PENDING row, trying again while the database is briefly away;
+    False when staff resolved the row first (``row`` is then reloaded as stored)."""
+    return core.store(
         row,
         changes,
         guard=Q(state=RefundState.PENDING),
         using=using,
         label=f"refund {row.ordr_idxx}",
         not_stored=lambda exc: _not_stored(row, changes, exc),
+    )
+
+
+def _keep_late_answer(using: str, row: Refund, outcome: Outcome) -> None:
+    """KCP answered after staff resolved the refund: keep the answer beside theirs, flag the row."""
+    late = {
+        "state": STATES[outcome.verdict],
+        "res_cd": outcome.res_cd,
+        "res_msg": outcome.res_msg,
+        "tno": outcome.tno,
+        "failure_reason": outcome.failure_reason,
+        "answered_at": (outcome.answered_at or timezone.now()).isoformat(),
+    }
+    Refund.objects.using(using).filter(pk=row.pk).update(late_answer=late, needs_review=True, updated_at=timezone.now())
+    row.refresh_from_db(using=using)
+    logger.error(
+        "kcp_django: refund %s was resolved by staff as %s while KCP was still answering; KCP's answer (%s res_cd=%s) "
+        "is kept on the row and it is flagged for review",
+        row.ordr_idxx,
+        row.state,
+        late["state"],
+        outcome.res_cd or "-",
     )
 
 
@@ -398,12 +523,32 @@ def _not_stored(row: Refund, changes: Mapping[str, Any], exc: BaseException) -> 
     )
 
 
+#: Added to the merchant's TIMEOUT: how long a PENDING refund counts as in flight.
+IN_FLIGHT_MARGIN = dt.timedelta(seconds=60)
+
+
+def still_being_sent(refund: Refund) -> bool:
+    """A PENDING refund younger than its merchant's timeout plus a margin may still get KCP's answer."""
+    try:
+        timeout = conf.get_merchant(refund.merchant).timeout
+    except KcpConfigurationError:
+        timeout = 15.0
+    except Exception:  # an alias that no longer exists: nothing can be in flight for it
+        return False
+    return refund.created_at > timezone.now() - dt.timedelta(seconds=timeout) - IN_FLIGHT_MARGIN
+
+
 def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = None, using: str = "default") -> bool:
     """Record what staff found in KCP's admin for a refund whose answer was lost (UNKNOWN, or
     PENDING); True when it moved. A refund found rejected gives its place on the payment back."""
     note = note.strip()
     if not note:
         raise RefundRefused("note_required", _("Say what KCP's admin shows: a note is required."))
+    if refund.state == RefundState.PENDING and still_being_sent(refund):
+        raise RefundRefused(
+            "still_being_sent",
+            _("This refund is still being sent to KCP; wait for its answer before resolving it."),
+        )
     changes: dict[str, Any] = {
         "state": RefundState.ACCEPTED if accepted else RefundState.REJECTED,
         "resolved_by_id": core.user_pk(user),
@@ -447,3 +592,18 @@ def complete_refund(refund: Refund, notice: KcpNotice, *, using: str = "default"
         refund.state, refund.completed_at = RefundState.COMPLETED, now
         core.send_after_commit(refund_completed, sender=Refund, using=using, refund=refund, notice=notice)
     return bool(moved)
+
+
+def send_signal_again(refund: Refund, *, using: str = "default") -> bool:
+    """Send the signal of ``refund``'s stored state again, for staff after a receiver failed (its
+    error is in the log): ``refund_accepted`` for an accepted refund, ``refund_completed`` (with the
+    notice that completed it) for a completed one. False for any other state: nothing is sent."""
+    refund.refresh_from_db(using=using)
+    if refund.state == RefundState.ACCEPTED:
+        core.send_after_commit(refund_accepted, sender=Refund, using=using, refund=refund)
+        return True
+    if refund.state == RefundState.COMPLETED:
+        notice = KcpNotice.objects.using(using).filter(refund=refund).order_by("received_at").first()
+        core.send_after_commit(refund_completed, sender=Refund, using=using, refund=refund, notice=notice)
+        return True
+    return False

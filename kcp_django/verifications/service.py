@@ -43,7 +43,7 @@ from kcp_django import conf, core
 from kcp_django.core import Outcome, Verdict
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError
-from kcp_django.gateways.base import GatewayResult, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, VerificationRequest, is_test_double
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.validation import NormalizedInput, normalize, normalize_client_ip
@@ -127,7 +127,14 @@ def verify_normalized(
     # A test double in real mode, a gateway that could send nothing or fails to start: refuse before any row.
     gateway = core.open_gateway(merchant_config, "verify")
 
-    row, created = _claim(using, data, merchant_config.alias, core.user_pk(user), client_ip or None)
+    row, created = _claim(
+        using,
+        data,
+        merchant_config,
+        core.user_pk(user),
+        client_ip or None,
+        test_double=is_test_double(type(gateway)),
+    )
     if created:
         request = VerificationRequest(
             ordr_idxx=data.ordr_idxx,
@@ -176,19 +183,29 @@ def _trail_after(row: AccountVerification, outcome: Outcome, stored: bool) -> No
 
 
 def _claim(
-    db: str, data: NormalizedInput, merchant: str, user_pk: Any, client_ip: str | None
+    db: str,
+    data: NormalizedInput,
+    config: conf.MerchantConfig,
+    user_pk: Any,
+    client_ip: str | None,
+    *,
+    test_double: bool,
 ) -> tuple[AccountVerification, bool]:
     """Commit a PENDING row for ``data.ordr_idxx``, or find the one already there.
 
     The insert comes first and the unique ``ordr_idxx`` finds the row already there (a repeat, a
     racing request): an order number is nearly always new, so no lookup precedes every call.
     """
+    merchant = config.alias
     account_index = blind_index(data.bank_code, data.account_no)
     try:
         row = _insert(
             db,
             AccountVerification(
                 merchant=merchant,
+                site_cd=config.site_cd,
+                mode=config.mode,
+                test_double=test_double,
                 ordr_idxx=data.ordr_idxx,
                 bank_code=data.bank_code,
                 account_no=data.account_no,

@@ -13,9 +13,10 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from kcp_django.admin.bulk import bulk_concurrency, run_items, start_bulk
+from kcp_django.admin.bulk import run_items, start_bulk
 from kcp_django.admin.sources import AccountSource
 from kcp_django.admin.tasks import enqueue_bulk
+from kcp_django.conf import kcp_settings
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
 from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, run_action
@@ -229,4 +230,4 @@ def test_a_broken_concurrency_setting_is_named(value: object) -> None:
         override_settings(KCP_BULK_CONCURRENCY=value),
         pytest.raises(ImproperlyConfigured, match="KCP_BULK_CONCURRENCY"),
     ):
-        bulk_concurrency()
+        _ = kcp_settings.BULK_CONCURRENCY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 from django.contrib import admin
@@ -16,7 +17,7 @@ from django.utils import timezone, translation
 
 from example_project.shop.models import Order
 from example_project.shop.models import RefundRequest as ShopRefund
-from kcp_django.admin import VerifyRefundAccountMixin
+from kcp_django.admin import KcpAccountActionsMixin
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, BulkVerificationItem
@@ -169,7 +170,7 @@ def test_without_the_permission_the_shop_list_has_no_verify_action() -> None:
 
 
 def test_a_mixin_without_its_attributes_says_which_to_set() -> None:
-    class IncompleteAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    class IncompleteAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         kcp_bank_code_field = "bank_code"
 
     model_admin = IncompleteAdmin(RefundRequest, admin.AdminSite(name="incomplete"))
@@ -257,7 +258,7 @@ def test_a_purged_linked_verification_keeps_its_state_instead_of_account_changed
 
 
 def test_a_verification_field_that_is_not_a_link_to_a_verification_fails_the_check() -> None:
-    class WrongLinkAdmin(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    class WrongLinkAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         kcp_bank_code_field = "bank_code"
         kcp_account_no_field = "account_no"
         kcp_owner_nm_field = "holder_name"
@@ -268,3 +269,18 @@ def test_a_verification_field_that_is_not_a_link_to_a_verification_fails_the_che
     (message,) = model_admin.check()
     assert message.id == "kcp_django.E013"
     assert "kcp_verification_field" in message.msg and "'order'" in message.msg
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("kcp_django.admin", "VerifyRefundAccountMixin", "KcpAccountActionsMixin"),
+        ("kcp_django.admin.mixin", "VerifyRefundAccountMixin", "KcpAccountActionsMixin"),
+        ("kcp_django.admin.base", "RefundAccountAdmin", "AccountSourceAdmin"),
+        ("kcp_django.admin.refund_action", "RefundActionAdmin", "RefundToVerifiedAccountAdmin"),
+    ],
+)
+def test_the_admin_classes_old_names_still_import_with_a_warning(module: str, old: str, new: str) -> None:
+    imported = importlib.import_module(module)
+    with pytest.deprecated_call(match=new):
+        assert getattr(imported, old) is getattr(imported, new)

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from kcp_django.admin import VerifyRefundAccountMixin
+from kcp_django.admin import KcpAccountActionsMixin
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
@@ -23,8 +23,9 @@ from kcp_django.verifications import verify_refund_account
 from tests.admin_support import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
 from tests.refund_admin_support import inputs
 from tests.shopapp.models import RefundRequest as ShopRow
+from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 REFUNDS = "admin:kcp_django_refund_changelist"
 NOTICES = "admin:kcp_django_kcpnotice_changelist"
@@ -70,7 +71,7 @@ def messages_of(response: Any) -> list[str]:
 
 @pytest.fixture
 def verified() -> AccountVerification:
-    [row] = make_verifications(1)
+    [row] = make_verifications(1, reference=ORDER)
     return row
 
 
@@ -244,7 +245,7 @@ def test_a_second_full_refund_of_a_payment_is_refused_by_rule(verified: AccountV
 
     refused = client.post(reverse(CHANGELIST), inputs(page2))
 
-    assert "This payment already has a full refund that was not rejected." in refused.content.decode()
+    assert "This payment was already refunded in full" in refused.content.decode()
     assert len(refund_outbox) == 1
 
 
@@ -378,7 +379,7 @@ def test_a_shop_row_verified_under_its_reference_is_refunded_with_the_admins_con
     )
     assert verification.state == "VERIFIED"
 
-    class VbankRefunds(VerifyRefundAccountMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    class VbankRefunds(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         kcp_bank_code_field = "bank_code"
         kcp_account_no_field = "account_no"
         kcp_owner_nm_field = "holder_name"

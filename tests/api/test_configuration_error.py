@@ -74,3 +74,15 @@ def test_the_idempotency_key_is_free_again_once_the_settings_are_fixed(customer:
 
     assert answered.status_code == 201
     assert answered.json()["status"] == "verified"
+
+
+def test_with_debug_off_a_merchant_without_mode_answers_503_and_stores_nothing(customer: Any) -> None:
+    # A production server whose environment forgot KCP_MODE must not verify on the sandbox.
+    no_mode = {"default": {"BACKEND": "sandbox", "OPTIONS": {}}}
+    with override_settings(DEBUG=False, KCP_MERCHANTS=no_mode):
+        response = client_for(customer).post(VERIFICATIONS, request_body())
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "configuration_error"
+    assert not AccountVerification.objects.exists()
+    assert len(outbox) == 0

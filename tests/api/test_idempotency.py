@@ -17,7 +17,7 @@ from kcp_django.models import AccountVerification, IdempotencyKey
 from kcp_django.verifications import verify_refund_account
 from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 KEY = "3f1c9a52-8d1e-4c55-9a40-1f0e6b2d7c11"
 

@@ -10,10 +10,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from kcp_django.api import limits
-from kcp_django.api.conf import get_api_settings
-from kcp_django.gateways.base import KST
+from kcp_django.conf import kcp_settings
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, AttemptCounter
+from kcp_django.timezones import KST
 from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,7 +107,7 @@ def test_the_owner_check_must_be_a_dotted_path() -> None:
         override_settings(KCP_API={"REFERENCE_OWNER_CHECK": ["shop.api.owns_reference"]}),
         pytest.raises(ImproperlyConfigured, match="REFERENCE_OWNER_CHECK"),
     ):
-        get_api_settings()
+        _ = kcp_settings.API
 
 
 def test_a_refused_attempt_uses_up_nothing_else() -> None:

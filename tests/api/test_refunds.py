@@ -18,8 +18,9 @@ from kcp_django.verifications import verify_refund_account
 from tests.api_support import api_settings, client_for, make_user
 from tests.fake_kit import merchants_with
 from tests.leak_guard import guard
+from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 REFUNDS = "/kcp/refunds/"
 ACCOUNT = "123-456-789012"
@@ -37,7 +38,7 @@ def _empty_refund_outbox() -> None:
 @pytest.fixture
 def verified() -> AccountVerification:
     guard.add_account_text(ACCOUNT)
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
     assert row.state == "VERIFIED"
     return row
 
@@ -155,7 +156,7 @@ def test_an_unknown_outcome_is_202_and_readable_at_location(refunder: Any, verif
     assert again.status_code == 200 and again.json() == response.json()
     # Never sent again by code: a repeat with another key is refused while it holds its place.
     repeat = client.post(REFUNDS, body(verified, tno=TNO_NO_ANSWER), HTTP_IDEMPOTENCY_KEY="another")
-    assert repeat.status_code == 409 and repeat.json()["code"] == "full_refund_exists"
+    assert repeat.status_code == 409 and repeat.json()["code"] == "earlier_refund_unknown"
     assert len(refund_outbox) == 1
 
 
@@ -166,14 +167,14 @@ def test_a_vbank_refund_to_an_account_given_directly_never_answers_the_number(re
         "bank_code": "88",
         "account_no": "110-987-654321",
         "owner_nm": "김환불",
-        "amount": 10000,
-        "remaining": 30000,
+        "amount": 3000,
+        "remaining": 10000,
     }
     response = client_for(refunder).post(REFUNDS, data)
 
     assert response.status_code == 201, response.json()
     answer = response.json()
-    assert (answer["amount"], answer["remaining"], answer["mod_type"]) == (10000, 30000, "STPD")
+    assert (answer["amount"], answer["remaining"], answer["mod_type"]) == (3000, 10000, "STPD")
     assert answer["account_no_masked"] == "********4321"
     assert "110987654321" not in response.content.decode() and "김환불" not in response.content.decode()
 
@@ -187,8 +188,8 @@ def test_the_refunds_of_a_payment_are_listed_oldest_first(refunder: Any) -> None
         "account_no": "110-987-654321",
         "owner_nm": "김환불",
     }
-    first = client.post(REFUNDS, {**account, "amount": 10000, "remaining": 30000}).json()
-    second = client.post(REFUNDS, {**account, "amount": 5000, "remaining": 20000}).json()
+    first = client.post(REFUNDS, {**account, "amount": 5000, "remaining": 10000}).json()
+    second = client.post(REFUNDS, {**account, "amount": 2000}).json()
     client.post(REFUNDS, {**account, "tno": "20261127000002"})
 
     listed = client.get(REFUNDS, {"tno": TNO})

@@ -117,3 +117,44 @@ def test_a_configuration_error_is_a_503_without_location(openapi: dict[str, Any]
     assert answer["headers"]["Location"].get("required", False) is False  # outcome_not_stored only
     assert answer["headers"]["Retry-After"]["required"] is True
     assert create["responses"]["201"]["headers"]["Location"]["required"] is True
+
+
+def refusal_rules_raised_in_the_package() -> set[str]:
+    """Every literal rule id given to ``RefundRefused(...)`` anywhere in kcp_django."""
+    import ast
+    from pathlib import Path
+
+    import kcp_django
+
+    found = set()
+    for path in Path(kcp_django.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "RefundRefused"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(node.args[0].value)
+    return found
+
+
+def test_the_refund_rules_in_code_are_every_rule_raised_and_each_is_documented(openapi: dict[str, Any]) -> None:
+    from kcp_django.exceptions import REFUND_RULES, RESOLVE_RULES
+
+    assert set(REFUND_RULES) | set(RESOLVE_RULES) == refusal_rules_raised_in_the_package()
+    refused = operation(openapi, "/kcp/refunds/", "post")["responses"]["409"]["description"]
+    assert [rule for rule in REFUND_RULES if rule not in refused] == []
+
+
+def test_each_idempotency_key_pattern_is_the_limit_its_endpoint_enforces(openapi: dict[str, Any]) -> None:
+    import re
+
+    from kcp_django.api.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH as VERIFICATION_LIMIT
+    from kcp_django.refunds.inputs import IDEMPOTENCY_KEY_MAX_LENGTH as REFUND_LIMIT
+
+    for path, limit in (("/kcp/verifications/", VERIFICATION_LIMIT), ("/kcp/refunds/", REFUND_LIMIT)):
+        [header] = [p for p in operation(openapi, path, "post")["parameters"] if p["name"] == "Idempotency-Key"]
+        pattern = re.compile(header["schema"]["pattern"])
+        assert pattern.fullmatch("k" * limit) and not pattern.fullmatch("k" * (limit + 1)), path
+        assert not pattern.fullmatch("with space")

@@ -249,7 +249,7 @@ def test_the_service_learns_the_user_and_the_client_ip(customer: Any) -> None:
 def test_x_forwarded_for_is_believed_only_from_trusted_proxies(customer: Any) -> None:
     forwarded = {"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.9"}
     client_for(customer).post(VERIFICATIONS, request_body(reference="direct"), **forwarded)
-    with api_settings(TRUSTED_PROXIES=["10.0.0.0/8"]):
+    with api_settings(), override_settings(KCP_TRUSTED_PROXIES=["10.0.0.0/8"]):
         client_for(customer).post(VERIFICATIONS, request_body(reference="proxied"), **forwarded)
 
     assert AccountVerification.objects.get(reference="direct").client_ip == "10.0.0.5"

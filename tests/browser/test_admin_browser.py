@@ -34,7 +34,7 @@ def assert_only_last_four(page: Any, rows: list[AccountVerification]) -> None:
     for row in rows:
         assert row.account_no not in html
         assert row.account_no[-5:] not in without_random_digits(html)
-    cells = page.locator("td.field-masked_account_no").all_inner_texts()
+    cells = page.locator("td.field-account_no_masked").all_inner_texts()
     assert cells and all(MASKED.match(cell.strip()) for cell in cells), cells
 
 
@@ -81,7 +81,7 @@ def test_staff_without_the_permission_see_no_action_and_no_full_number(page: Any
     assert page.locator("input.action-select").count() == 0
     assert_only_last_four(page, rows)
     page.click(f"text={rows[0].ordr_idxx}")
-    page.wait_for_selector(".field-masked_account_no")
+    page.wait_for_selector(".field-account_no_masked")
     assert rows[0].account_no not in page.content()
     assert page.locator("text=전체 번호 보기").count() == 0
 

@@ -28,7 +28,11 @@ def merchant(**options: Any) -> dict[str, Any]:
 
 
 def test_a_bad_merchant_setting_is_one_error_naming_the_option() -> None:
-    [message] = kcp_messages(KCP_MERCHANTS={"default": merchant(MODE="real", SITE_CD="A52Q7")})
+    [message] = [
+        m
+        for m in kcp_messages(KCP_MERCHANTS={"default": merchant(MODE="real", SITE_CD="A52Q7")})
+        if m.id == "kcp_django.E001"
+    ]
 
     assert message.id == "kcp_django.E001"
     assert "KCP_MERCHANTS['default']['OPTIONS']['SITE_KEY']: is empty" in message.msg
@@ -38,7 +42,11 @@ def test_a_bad_merchant_setting_is_one_error_naming_the_option() -> None:
 
 
 def test_each_broken_alias_is_reported_once() -> None:
-    merchants = {"shop": merchant(MODE="live"), "market": merchant(TIMEOUT="soon"), "default": merchant()}
+    merchants = {
+        "shop": merchant(MODE="live"),
+        "market": merchant(MODE="test", TIMEOUT="soon"),
+        "default": merchant(MODE="test"),
+    }
 
     messages = kcp_messages(KCP_MERCHANTS=merchants)
 
@@ -52,8 +60,9 @@ def test_settings_from_the_environment_are_named_by_their_variable(monkeypatch: 
     monkeypatch.setenv("KCP_SITE_CD", "A52Q7")
     monkeypatch.setenv("KCP_SITE_KEY", "")
 
-    [message] = kcp_messages(**conf.settings_from_env(environ.Env()))
+    messages = kcp_messages(**conf.settings_from_env(environ.Env()))
 
+    [message] = [m for m in messages if "KCP_SITE_KEY" in m.msg]
     assert message.id == "kcp_django.E001"
     assert message.msg.startswith("KCP settings are invalid: KCP_SITE_KEY: is empty")
     assert "OPTIONS" not in message.msg
@@ -61,6 +70,7 @@ def test_settings_from_the_environment_are_named_by_their_variable(monkeypatch: 
 
 
 def test_an_environment_timeout_out_of_range_names_kcp_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KCP_MODE", "test")
     monkeypatch.setenv("KCP_TIMEOUT", "900")
 
     [message] = kcp_messages(**conf.settings_from_env(environ.Env()))
@@ -69,12 +79,27 @@ def test_an_environment_timeout_out_of_range_names_kcp_timeout(monkeypatch: pyte
     assert message.hint is not None and "environment variable KCP_TIMEOUT" in message.hint
 
 
-def test_keys_that_depend_on_a_broken_merchant_do_not_repeat_its_error() -> None:
-    merchants = {"default": merchant(MODE="real", SITE_CD="T0000", SITE_KEY=REAL_KEY)}
+def test_real_mode_reports_every_problem_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # KCP_MODE=real alone: the site code, the site key, both keys and the sandbox, not one per fix.
+    for name in ("KCP_SITE_CD", "KCP_SITE_KEY", "KCP_GATEWAY", "KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KCP_MODE", "real")
 
-    messages = kcp_messages(KCP_MERCHANTS=merchants, KCP_ENCRYPTION_KEYS=[], KCP_INDEX_KEY="")
+    messages = kcp_messages(**conf.settings_from_env(environ.Env()))
+
+    errors = sorted(
+        m.msg.removeprefix("KCP settings are invalid: ").split(":")[0] for m in messages if m.id == "kcp_django.E001"
+    )
+    assert errors == ["KCP_ENCRYPTION_KEYS", "KCP_INDEX_KEY", "KCP_SITE_CD", "KCP_SITE_KEY"]
+    [sandbox] = [m for m in messages if m.id != "kcp_django.E001"]
+    assert sandbox.id == "kcp_django.E011" and "a test double that answers without asking KCP" in sandbox.msg
+
+
+def test_with_debug_off_an_unset_mode_fails_the_check() -> None:
+    messages = kcp_messages(DEBUG=False, KCP_MERCHANTS=None)
 
     assert [m.id for m in messages] == ["kcp_django.E001"]
+    assert "KCP_MERCHANTS['default']['OPTIONS']['MODE']: must be set to 'test' or 'real'" in messages[0].msg
 
 
 def test_missing_keys_in_real_mode_are_one_error_each() -> None:

@@ -102,6 +102,22 @@ def test_folders_beside_the_web_served_ones_are_fine(tmp_path: Path) -> None:
     assert kcp_deploy_ids(KCP_MERCHANTS=real_merchant(**options), **served) == []
 
 
+def test_the_test_mode_warning_says_what_the_sandbox_is() -> None:
+    merchants = {
+        "default": {"BACKEND": "sandbox", "OPTIONS": {"MODE": "test"}},
+        "kit": {"BACKEND": "ppcli", "OPTIONS": {"MODE": "test", "HOME_DIR": "/opt/kcp"}},
+    }
+    with override_settings(**{**PRODUCTION, "KCP_MERCHANTS": merchants}):
+        warnings = {
+            m.msg.split("]")[0]: m.msg for m in run_checks(include_deployment_checks=True) if m.id == "kcp_django.W101"
+        }
+
+    sandbox, kit = warnings["KCP_MERCHANTS['default'"], warnings["KCP_MERCHANTS['kit'"]
+    assert "asks KCP nothing" in sandbox and "fixed rules" in sandbox
+    assert "test server" not in sandbox
+    assert "KCP's test server (testpaygw.kcp.co.kr)" in kit
+
+
 def test_test_mode_without_debug_is_a_warning_per_merchant() -> None:
     merchants = {
         "default": {"BACKEND": "sandbox", "OPTIONS": {"MODE": "test"}},
@@ -109,7 +125,8 @@ def test_test_mode_without_debug_is_a_warning_per_merchant() -> None:
         **{"real": real_merchant()["default"]},
     }
 
-    assert kcp_deploy_ids(KCP_MERCHANTS=merchants) == ["kcp_django.W101", "kcp_django.W101"]
+    # "second" has no MODE: with DEBUG off that is an error (kcp_django.E001), not a warning.
+    assert kcp_deploy_ids(KCP_MERCHANTS=merchants) == ["kcp_django.W101"]
     assert kcp_deploy_ids(KCP_MERCHANTS=merchants, DEBUG=True) == []
 
 

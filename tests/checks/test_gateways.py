@@ -123,8 +123,19 @@ def test_a_backend_that_cannot_be_imported_is_an_error() -> None:
     assert "tests.no_such_module.Gateway cannot be imported" in message.msg
 
 
-def test_a_merchant_conf_refuses_is_left_to_e001() -> None:
+def test_a_merchant_conf_refuses_is_left_to_e001_but_its_test_double_is_said_in_the_same_run() -> None:
     with override_settings(KCP_MERCHANTS={"default": merchant("sandbox", MODE="real", SITE_CD="T0000")}):
         ids = [m.id for m in run_checks()]
     assert "kcp_django.E001" in ids
-    assert not GATEWAY_IDS.intersection(ids)
+    assert GATEWAY_IDS.intersection(ids) == {"kcp_django.E011"}
+
+
+def test_a_merchant_with_bad_options_still_has_its_missing_binary_reported_in_the_same_run(tmp_path: Path) -> None:
+    # Real mode with a test site code and no pp_cli: two fixes, both named by one `check`.
+    broken = merchant("ppcli", MODE="real", SITE_CD="T0000", HOME_DIR=str(tmp_path / "no-kit"))
+    with override_settings(KCP_MERCHANTS={"default": broken}):
+        messages = [m for m in run_checks() if (m.id or "").startswith("kcp_django.E0")]
+
+    assert sorted(m.id or "" for m in messages) == ["kcp_django.E001", "kcp_django.E012"]
+    assert "KCP_MERCHANTS['default']['OPTIONS']['SITE_CD']" in messages[0].msg + messages[1].msg
+    assert str(tmp_path / "no-kit") in next(m.msg for m in messages if m.id == "kcp_django.E012")

@@ -100,7 +100,9 @@ def test_layout_override_from_options(tmp_path: Path) -> None:
 
 def test_broken_layout_runs_nothing(tmp_path: Path) -> None:
     install("recorder", tmp_path / "bin" / "pp_cli")
-    merchant = ppcli_merchant(tmp_path, LAYOUT={"payx_data": {"acco": {"owner_nm": "{owner}"}}})
+    # The settings refuse such a merchant (tests/test_conf.py); the gateway still does if handed one.
+    broken = {"LAYOUT": {"payx_data": {"acco": {"owner_nm": "{owner}"}}}}
+    merchant = dataclasses.replace(ppcli_merchant(tmp_path), options=broken)
     with pytest.raises(GatewayUnavailable, match="LAYOUT"):
         PpCliGateway(merchant).verify(REQUEST)
     assert not (tmp_path / "bin" / "argv.bin").exists()
@@ -405,9 +407,9 @@ def test_a_gateway_that_could_send_nothing_is_a_configuration_error(
 ) -> None:
     if "LAYOUT" in options:
         install("recorder", tmp_path / "bin" / "pp_cli")
-    merchant = ppcli_merchant(tmp_path, alias="shop2", **options)
     with pytest.raises(KcpConfigurationError) as caught:
-        PpCliGateway.check_ready(merchant)
+        # A broken LAYOUT is refused as the merchant is read; the others when the gateway is readied.
+        PpCliGateway.check_ready(ppcli_merchant(tmp_path, alias="shop2", **options))
     assert str(caught.value).startswith("KCP_MERCHANTS['shop2']")
     for text in named:
         assert text in str(caught.value)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from kcp_django.exceptions import GatewayUnavailable, OutcomeUnknown, RefundRefused
+from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown, RefundRefused
 from kcp_django.gateways.base import RefundRequest
 from kcp_django.gateways.ppcli.client import ARG_KEYS, PpCliGateway
 from kcp_django.gateways.sandbox import SandboxGateway
@@ -21,6 +21,9 @@ from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
 from tests.fake_kit import make_fake_kit, ppcli_merchants
 from tests.ppcli_standins import SITE_KEY, install, install_fake, ppcli_merchant
+from tests.support.payments import ORDER
+
+pytestmark = pytest.mark.usefixtures("paid")
 
 ACCOUNT_NO = "1234567890123"
 HOLDER = "홍길동"
@@ -220,8 +223,10 @@ def test_a_merchants_refund_layouts_change_tx_cd_and_add_and_remove_fields(tmp_p
 )
 def test_a_broken_refund_layouts_runs_nothing_and_names_the_setting(tmp_path: Path, layouts: Any, words: str) -> None:
     install("recorder", tmp_path / "bin" / "pp_cli")
+    # The settings refuse such a merchant (tests/test_conf.py); the gateway still does if handed one.
+    merchant = dataclasses.replace(ppcli_merchant(tmp_path), options={"REFUND_LAYOUTS": layouts})
     with pytest.raises(GatewayUnavailable) as caught:
-        PpCliGateway(ppcli_merchant(tmp_path, REFUND_LAYOUTS=layouts)).refund(VBANK_FULL)
+        PpCliGateway(merchant).refund(VBANK_FULL)
     assert "REFUND_LAYOUTS" in caught.value.reason
     assert words in caught.value.reason
     assert not (tmp_path / "bin" / "argv.bin").exists()
@@ -424,7 +429,7 @@ def kit(tmp_path: Path) -> Path:
 @pytest.fixture
 def verified(kit: Path) -> AccountVerification:
     with override_settings(KCP_MERCHANTS=ppcli_merchants(kit, timeout=10)):
-        row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm=HOLDER)
+        row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm=HOLDER, reference=ORDER)
     assert row.state == "VERIFIED", row.failure_reason
     return row
 
@@ -436,12 +441,13 @@ E2E = [
     pytest.param("escrow-refund", TNO, {}, "ACCEPTED", "0000", id="escrow-refund"),
     pytest.param("vbank-refund", TNO, {}, "ACCEPTED", "0000", id="vbank-refund"),
     pytest.param("vbank-refund", TNO, {"amount": 3000, "remaining": 10000}, "ACCEPTED", "0000", id="vbank-partial"),
-    pytest.param("escrow-refund", "20261127000008", {}, "REJECTED", "8801", id="refused"),
+    # KCP publishes no refund codes: any answer but 0000 through pp_cli holds the payment as UNKNOWN.
+    pytest.param("escrow-refund", "20261127000008", {}, "UNKNOWN", "8801", id="refused"),
     pytest.param(
         "vbank-refund",
         TNO,
         {"verification": None, "bank_code": "04", "account_no": "0001234567", "owner_nm": HOLDER},
-        "REJECTED",
+        "UNKNOWN",
         "8105",
         id="vbank-account-not-found",
     ),
@@ -449,7 +455,7 @@ E2E = [
         "vbank-refund",
         TNO,
         {"verification": None, "bank_code": "04", "account_no": "123456789012", "owner_nm": "김불일치"},
-        "REJECTED",
+        "UNKNOWN",
         "8104",
         id="vbank-holder-mismatch",
     ),
@@ -513,7 +519,7 @@ def test_a_pp_cli_fault_leaves_the_refund_unknown_and_it_is_never_sent_again(
     assert refund.state == "UNKNOWN"
     assert reason in refund.failure_reason
     assert repeat.pk == refund.pk and repeat.state == "UNKNOWN"
-    assert other_key.value.rule == "full_refund_exists"
+    assert other_key.value.rule == "earlier_refund_unknown"
     assert fake_calls(kit, refund.ordr_idxx) == 1
     assert Refund.objects.count() == 1
     for text in (refund.failure_reason, str(refund.raw_response)):
@@ -522,17 +528,15 @@ def test_a_pp_cli_fault_leaves_the_refund_unknown_and_it_is_never_sent_again(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broken_refund_layouts_gives_the_payments_place_back_and_runs_nothing(
+def test_a_broken_refund_layouts_is_refused_before_anything_is_stored_or_run(
     kit: Path, verified: AccountVerification
 ) -> None:
     merchants = ppcli_merchants(kit, timeout=10)
     merchants["default"]["OPTIONS"]["REFUND_LAYOUTS"] = "00200000"  # not a dict of kind -> table
-    with override_settings(KCP_MERCHANTS=merchants):
-        refund = request_refund(kind="escrow-refund", tno=TNO, verification=verified)
+    runs_before = fake_calls(kit, "")  # the verification's own run
+    with override_settings(KCP_MERCHANTS=merchants), pytest.raises(KcpConfigurationError, match="REFUND_LAYOUTS"):
+        request_refund(kind="escrow-refund", tno=TNO, verification=verified)
 
-    # Nothing was sent, so the refund is not UNKNOWN (which would hold the payment until staff step in).
-    assert refund.state == "REJECTED"
-    assert refund.failure_reason.startswith("not sent:")
-    assert "REFUND_LAYOUTS" in refund.failure_reason
-    assert refund.slot_key is None
-    assert fake_calls(kit, refund.ordr_idxx) == 0
+    # Nothing was stored, so nothing holds the payment's place, and nothing was run.
+    assert not Refund.objects.exists()
+    assert fake_calls(kit, "") == runs_before

@@ -64,7 +64,11 @@ def test_a_refund_layout_that_cannot_render_fails_naming_the_setting(home: Path)
 
     assert status == 1
     (failure,) = lines_of(output, "FAIL")
-    assert failure.startswith("FAIL refund layouts:") and "REFUND_LAYOUTS" in failure and "tx_cd" in failure
+    # The settings refuse it when the merchant is first read, naming the alias, the kind and the entry.
+    assert failure.startswith("FAIL settings:")
+    assert (
+        "KCP_MERCHANTS['default']['OPTIONS']['REFUND_LAYOUTS']['escrow-cancel']['tx_cd']: must be 8 digits" in failure
+    )
     assert any(
         line.startswith("OK   refund layouts: default") for line in lines_of(run_check(ppcli_settings(home))[1], "OK")
     )

@@ -24,6 +24,9 @@ from kcp_django.gateways.base import GatewayResult, RefundRequest
 from kcp_django.gateways.sandbox import SandboxGateway, refund_outbox
 from kcp_django.models import Refund
 from tests.fake_kit import merchants_with
+from tests.support.payments import ORDER
+
+pytestmark = pytest.mark.usefixtures("paid")
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123-456-789012"
@@ -38,6 +41,9 @@ def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
     env["DATABASE_URL"] = f"sqlite:///{database}"
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    # The shop's checkout registered the payments these tests refund.
+    register = "from tests.support.payments import pay_all; pay_all()"
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", register], cwd=ROOT, env=env, check=True, timeout=120)
     return env
 
 
@@ -60,7 +66,17 @@ def kcp_refund(env: dict[str, str], *args: str, stdin: str | None = None) -> sub
 @pytest.fixture(scope="module")
 def verification_id(shop_env: dict[str, str]) -> str:
     done = manage(
-        shop_env, "kcp_verify", "--bank-code", "04", "--account-no", ACCOUNT, "--owner-nm", "홍길동", "--json"
+        shop_env,
+        "kcp_verify",
+        "--bank-code",
+        "04",
+        "--account-no",
+        ACCOUNT,
+        "--owner-nm",
+        "홍길동",
+        "--reference",
+        ORDER,
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["id"])
@@ -128,7 +144,7 @@ def test_an_unknown_refund_is_never_sent_again(shop_env: dict[str, str], verific
     assert again.returncode == 2
     assert json.loads(again.stdout) == {
         "error": "refused",
-        "rule": "full_refund_exists",
+        "rule": "earlier_refund_unknown",
         "message": json.loads(again.stdout)["message"],
     }
 
@@ -195,7 +211,7 @@ def test_account_no_dash_reads_the_number_from_stdin(shop_env: dict[str, str]) -
         "--amount",
         "1,000",
         "--remaining",
-        "5000",
+        "10000",
         "--json",
         stdin=DIRECT_ACCOUNT + "\n",
     )
@@ -203,7 +219,7 @@ def test_account_no_dash_reads_the_number_from_stdin(shop_env: dict[str, str]) -
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert (answer["status"], answer["account_no_masked"], answer["mod_type"]) == ("accepted", "********4321", "STPD")
-    assert (answer["amount"], answer["remaining"]) == (1000, 5000)
+    assert (answer["amount"], answer["remaining"]) == (1000, 10000)
     assert_no_full_number(done)
 
 

@@ -138,7 +138,7 @@ def test_a_setting_a_system_check_refuses_exits_4_with_the_problem_as_json(shop_
     assert done.returncode == 4, done.stderr
     answer = json.loads(done.stdout)
     assert answer["fields"] == []
-    [problem] = answer["error"]
+    [problem] = [error for error in answer["error"] if "KCP_SITE_KEY" in error]
     assert "kcp_django.E001" in problem
     assert "KCP_SITE_KEY: is empty" in problem
     assert "OPTIONS" not in problem.split("HINT")[0], "the message names the variable that was set"
@@ -152,6 +152,33 @@ def test_a_setting_a_system_check_refuses_exits_4_without_json_too(shop_env: dic
     assert done.stdout == ""
     assert "KCP_SITE_CD: 'T0000' is a KCP test site code" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def stored_rows(env: dict[str, str]) -> int:
+    script = "from kcp_django.models import AccountVerification; print(AccountVerification.objects.count())"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return int(done.stdout.split()[-1])
+
+
+def test_with_debug_off_and_no_mode_it_exits_4_and_stores_nothing(shop_env: dict[str, str]) -> None:
+    # A forgotten environment on a production server: no KCP_MODE must not mean the sandbox.
+    production = {**shop_env, "DEBUG": "False"}
+    before = stored_rows(shop_env)
+
+    done = kcp_verify(production, *ACCOUNT, "--json")
+
+    assert done.returncode == 4, done.stderr
+    [problem] = json.loads(done.stdout)["error"]
+    assert "kcp_django.E001" in problem
+    assert "KCP_MODE: must be set to 'test' or 'real' when DEBUG is False" in problem
+    assert stored_rows(shop_env) == before
 
 
 def test_an_unknown_merchant_alias_exits_4_with_json(shop_env: dict[str, str]) -> None:

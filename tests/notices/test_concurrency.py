@@ -14,7 +14,7 @@ from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
 from tests.notices.notice_support import ACCOUNT, TNO, post, result_of, tx01
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 COPIES = 50
 
@@ -22,7 +22,7 @@ COPIES = 50
 def test_fifty_copies_at_once_are_stored_once_and_complete_the_refund_once() -> None:
     refund_outbox.clear()
     refund = request_refund(
-        kind="vbank-refund", tno=TNO, bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", amount=500, remaining=900
+        kind="vbank-refund", tno=TNO, bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", amount=500, remaining=10000
     )
     fields = tx01(refund)
     start = threading.Barrier(COPIES)

@@ -13,14 +13,14 @@ from kcp_django.models import KcpNotice, Refund
 from kcp_django.refunds import request_refund
 from tests.notices.notice_support import ACCOUNT, TNO
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 
 @pytest.fixture
 def refund() -> Refund:
     refund_outbox.clear()
     return request_refund(
-        kind="vbank-refund", tno=TNO, bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", amount=700, remaining=700
+        kind="vbank-refund", tno=TNO, bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", amount=700, remaining=10000
     )
 
 

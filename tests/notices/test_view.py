@@ -15,16 +15,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client
 
+from kcp_django.conf import DEFAULT_NOTICE_IPS, kcp_settings
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
-from kcp_django.notices.conf import DEFAULT_NOTICE_IPS, notice_networks
 from kcp_django.notices.views import decode_notice
 from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
 from kcp_django.verifications import verify_refund_account
 from tests.notices.notice_support import ACCOUNT, FORM, KCP_ADDRESS, TNO, TNO_REFUSED, URL, body, post, result_of, tx01
+from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +70,7 @@ def vbank_refund() -> Refund:
 
 @pytest.fixture
 def verified() -> AccountVerification:
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
     assert row.state == "VERIFIED"
     return row
 
@@ -124,7 +125,7 @@ def test_kcp_notice_ips_takes_networks(vbank_refund: Refund, settings: Any) -> N
 def test_a_bad_kcp_notice_ips_names_the_setting(value: Any, settings: Any) -> None:
     settings.KCP_NOTICE_IPS = value
     with pytest.raises(ImproperlyConfigured, match="KCP_NOTICE_IPS"):
-        notice_networks()
+        _ = kcp_settings.NOTICE_IPS
 
 
 def test_a_bad_setting_answers_not_stored_without_a_trace(vbank_refund: Refund, settings: Any) -> None:
@@ -137,7 +138,7 @@ def test_a_bad_setting_answers_not_stored_without_a_trace(vbank_refund: Refund, 
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_checked(vbank_refund: Refund, settings: Any) -> None:
-    settings.KCP_API = {"TRUSTED_PROXIES": ["10.0.0.0/8"]}
+    settings.KCP_TRUSTED_PROXIES = ["10.0.0.0/8"]
 
     through_proxy = post(tx01(vbank_refund), address="10.0.0.2", HTTP_X_FORWARDED_FOR=KCP_ADDRESS)
     assert result_of(through_proxy) == "0000"
@@ -361,8 +362,8 @@ def test_tx01_completes_an_escrow_refund(verified: AccountVerification) -> None:
 
 def test_the_example_shop_reads_kcp_notice_ips_from_the_environment() -> None:
     script = (
-        "import django; django.setup(); from kcp_django.notices.conf import DEFAULT_NOTICE_IPS, notice_networks; "
-        "print(','.join(str(n) for n in notice_networks()))"
+        "import django; django.setup(); from kcp_django.conf import DEFAULT_NOTICE_IPS, kcp_settings; "
+        "print(','.join(str(n) for n in kcp_settings.NOTICE_IPS))"
     )
     root = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from kcp_django.refunds import request_refund
 from tests import database_outages
 from tests.fake_kit import merchants_with
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 DIRECT = {"bank_code": "04", "account_no": "123-456-789012", "owner_nm": "홍길동"}
 TNO = "20261127000001"
@@ -58,7 +58,7 @@ def test_a_lasting_outage_leaves_the_refund_pending_and_it_is_never_sent_again(o
     assert request_refund(kind="vbank-refund", tno=TNO, idempotency_key="refund-1", **DIRECT).pk == stored.pk
     with pytest.raises(RefundRefused) as refused:
         request_refund(kind="vbank-refund", tno=TNO, idempotency_key="refund-2", **DIRECT)
-    assert refused.value.rule == "full_refund_exists"
+    assert refused.value.rule == "refund_in_progress"
     assert len(refund_outbox) == 1
 
 

@@ -14,8 +14,9 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund, resolve_refund
 from kcp_django.verifications import verify_refund_account
+from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 ACCOUNT = "123-456-789012"
 DIGITS = "123456789012"
@@ -31,7 +32,7 @@ def _empty_refund_outbox() -> None:
 
 @pytest.fixture
 def verified() -> AccountVerification:
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
     assert row.state == "VERIFIED"
     return row
 
@@ -55,7 +56,8 @@ def test_after_shipping_the_cancel_is_ste4(verified: AccountVerification) -> Non
     ("change", "rule"),
     [
         ({"state": "REJECTED"}, "verification_not_verified"),
-        ({"merchant": "other"}, "verification_other_merchant"),
+        ({"site_cd": "T0007"}, "verification_mode"),
+        ({"mode": "real"}, "verification_mode"),
         ({"purged_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}, "verification_purged"),
         ({"completed_at": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}, "verification_stale"),
     ],
@@ -103,7 +105,7 @@ def test_a_directly_given_account_is_checked_by_the_guides_rules() -> None:
         ({"tno": "123"}, "tno"),
         ({"amount": 0, "remaining": 100}, "amount"),
         ({"amount": 200, "remaining": 100}, "remaining"),
-        ({"amount": 100}, "remaining"),
+        ({"remaining": 100}, "remaining"),
         ({"reason": "가" * 51}, "reason"),
         ({"reason": "a,b"}, "reason"),
         ({"kind": "card-cancel"}, "kind"),

@@ -46,6 +46,13 @@ def check_layout(merchant: MerchantConfig) -> Check:
     return Check("layout", True, f"{custom}, tx_cd {layout.tx_cd}")
 
 
+def validate_refund_layouts(override: object) -> None:
+    """Raise ``ImproperlyConfigured`` unless ``OPTIONS["REFUND_LAYOUTS"]`` renders every refund kind
+    (:mod:`kcp_django.conf` runs it when a merchant is first read)."""
+    for kind in REFUND_KINDS:
+        refund_layout(kind, override)  # type: ignore[arg-type]
+
+
 def check_refund_layouts(merchant: MerchantConfig) -> Check:
     """``OPTIONS["REFUND_LAYOUTS"]`` renders every refund kind (the tables are inferred in part)."""
     override = merchant.options.get("REFUND_LAYOUTS")

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         if options["max_attempts"] is not None and options["max_attempts"] < 1:
             raise CommandError("--max-attempts must be at least 1.")
         try:
-            max_attempts = options["max_attempts"] or conf.reconcile_max_attempts()
+            max_attempts = options["max_attempts"] or conf.kcp_settings.RECONCILE_MAX_ATTEMPTS
             longest_wait = longest_timeout()
             if older_than < longest_wait:
                 self.stderr.write(

@@ -1,0 +1,1 @@
+"""What the tests share: payments, gateways and forms, each in one module."""
