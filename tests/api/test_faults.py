@@ -16,6 +16,7 @@ from django.views.debug import ExceptionReporter
 
 from kcp_django.gateways.sandbox import outbox, refund_outbox
 from kcp_django.models import AccountVerification, AttemptCounter, Refund
+from kcp_django.payments import register_payment
 from kcp_django.signals import verification_finished
 from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
@@ -191,6 +192,13 @@ def refund_staff() -> Any:
     wanted = ("request_refund", "view_refund")
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="kcp_django", codename__in=wanted))
     return type(user).objects.get(pk=user.pk)
+
+
+@pytest.fixture(autouse=True)
+def _refund_payment(db: None) -> None:
+    """The payment the refunds below return (tests that verify only never look at it), none sent yet."""
+    register_payment(tno=REFUND_TNO, amount=10_000, reference="ORDER-1")
+    refund_outbox.clear()
 
 
 def direct_vbank_refund() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from kcp_django.maintenance import rotate_keys as rotation
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.maintenance.rotate_keys import rotate_keys, rows_per_key
 from kcp_django.models import AccountVerification, Refund
+from kcp_django.payments import register_payment
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
 
@@ -236,8 +237,12 @@ def refund_column(pk: int, column: str) -> Any:
 
 
 def refund_of(tno: str, state: str, *, days: int, needs_review: bool = False) -> Refund:
-    """A refund sent through the sandbox to a verified account, then moved to ``state`` and aged."""
-    verification = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm="홍길동")
+    """A refund of a registered payment, sent through the sandbox to an account verified for its order,
+    then moved to ``state`` and aged."""
+    register_payment(tno=tno, amount=10_000, reference=f"order-{tno}")
+    verification = verify_refund_account(
+        bank_code="04", account_no="123-456-789012", owner_nm="홍길동", reference=f"order-{tno}"
+    )
     refund = request_refund(kind="escrow-cancel", tno=tno, verification=verification, reason="단순 변심")
     assert refund.state == "ACCEPTED" and refund.owner_nm == "홍길동"
     Refund.objects.filter(pk=refund.pk).update(
