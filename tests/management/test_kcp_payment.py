@@ -205,3 +205,23 @@ def test_as_a_process_a_refused_registration_exits_2_and_a_good_one_0(tmp_path: 
     assert good.stdout.startswith(f"registered  {TNO}")
     assert bad.returncode == 2, bad.stderr
     assert json.loads(bad.stdout)["fields"] == ["amount"]
+
+
+def test_registering_confirms_a_payment_the_upgrade_created_and_clears_its_flag() -> None:
+    """docs/upgrading.md: a payment made from refunds stored before 0.2 is confirmed by registering it."""
+    site_cd = settings.KCP_MERCHANTS["default"]["OPTIONS"]["SITE_CD"]
+    Payment.objects.create(
+        site_cd=site_cd, tno=TNO, amount=1000, needs_review=True, review_reason="created by the 0.2 migration"
+    )
+
+    code, out, _err = register("--json")
+
+    assert code == 0
+    answer = json.loads(out)
+    assert (answer["paid"], answer["reference"], answer["needs_review"], answer["review_reason"]) == (
+        30000,
+        "ORDER-7",
+        False,
+        "",
+    )
+    assert Payment.objects.get().amount == 30000
