@@ -54,12 +54,16 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "workers": 1,
             "threads": 4,
             "memory_rows": 40,
-            "memory_latency": 0.0,
+            "memory_latency": 0.001,
         },
     },
     "refund": {
         "full": {"repetitions": 31, "calls": 12},
         "quick": {"repetitions": 2, "calls": 2},
+    },
+    "celery": {
+        "full": {"rows": 2000, "latency": 0.05, "threads": 8, "workers": [1, 2, 4]},
+        "quick": {"rows": 16, "latency": 0.01, "threads": 2, "workers": [1, 2]},
     },
 }
 
@@ -101,7 +105,14 @@ def _teardown_django(original_database: str | None) -> None:
 
 
 def _benchmarks() -> dict[str, Callable[..., Row | list[Row]]]:
-    from benchmarks import api_overhead, bulk_runs, ppcli_overhead, refund_overhead, service_overhead
+    from benchmarks import (
+        api_overhead,
+        bulk_runs,
+        celery_scaling,
+        ppcli_overhead,
+        refund_overhead,
+        service_overhead,
+    )
 
     return {
         "api": api_overhead.run,
@@ -109,6 +120,7 @@ def _benchmarks() -> dict[str, Callable[..., Row | list[Row]]]:
         "ppcli": ppcli_overhead.run,
         "bulk": bulk_runs.run,
         "refund": refund_overhead.run,
+        "celery": celery_scaling.run,
     }
 
 
@@ -142,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         help="SQLite only: write-ahead log (default) or SQLite's default rollback journal",
     )
     parser.add_argument(
-        "--bulk-workers",
+        "--bulk-workers",  # rows 4, 5 and 7
         type=int,
         choices=[1, 2, 4],
         default=1,

@@ -9,7 +9,8 @@ p50/p99 latency over every request.
 
 A third endpoint, measured in the same rounds, is the bare one making the app's two writes (the
 PENDING row committed before KCP is asked, then the answer over it): the candidate against it is
-what the app's code costs, apart from what its design does.
+what the app's code costs, apart from what its design does, and it is the row's baseline and
+target; the one-insert endpoint's figures are in the details.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from benchmarks.measure import Row
 from benchmarks.processes import free_port, scratch, start, stop, wait_for_http
 from benchmarks.urls import BARE_PATH, TWO_WRITES_PATH
 
-TARGET = 0.8
+TARGET = 0.95
 CANDIDATE_PATH = "/kcp/verifications/"
 WORKERS = 2
 THREADS = 4
@@ -112,19 +113,22 @@ def run(*, rounds: int, seconds: float, connections: int, warmup: float) -> Row:
     candidate = statistics.median(r.throughput for r in results["candidate"])
     baseline = statistics.median(r.throughput for r in results["baseline"])
     two_writes = statistics.median(r.throughput for r in results["two_writes"])
+    # The target is what the app's code costs: against a bare endpoint making the same two writes.
+    # The design's second write is the difference between that endpoint and the one-insert baseline.
     return Row(
         name="API overhead",
-        metric="requests/s (POST /kcp/verifications/ vs bare DRF insert)",
+        metric="requests/s (POST /kcp/verifications/ vs a bare DRF endpoint making the same two writes)",
         candidate=candidate,
-        baseline=baseline,
+        baseline=two_writes,
         target=f"ratio >= {TARGET}",
-        passed=candidate / baseline >= TARGET,
+        passed=candidate / two_writes >= TARGET,
         details={
+            "baseline_rps": round(baseline, 1),
+            "candidate_vs_baseline": round(candidate / baseline, 3),
             "candidate_p50_ms": round(percentile(latencies("candidate"), 0.50) * 1000, 2),
             "candidate_p99_ms": round(percentile(latencies("candidate"), 0.99) * 1000, 2),
             "baseline_p50_ms": round(percentile(latencies("baseline"), 0.50) * 1000, 2),
             "baseline_p99_ms": round(percentile(latencies("baseline"), 0.99) * 1000, 2),
-            "two_writes_rps": round(two_writes, 1),
             "candidate_vs_two_writes": round(candidate / two_writes, 3),
             "two_writes_vs_baseline": round(two_writes / baseline, 3),
             "two_writes_p50_ms": round(percentile(latencies("two_writes"), 0.50) * 1000, 2),

@@ -8,7 +8,9 @@
 - the REST API with its daily caps and rate throttles off, as ``.ci/schemathesis`` does: every
   benchmark request is then served, not refused;
 - django-tasks-db's database backend, for the ``db_worker`` processes of the bulk rows;
-- ``KCP_BENCH_SANDBOX_LATENCY`` (seconds, default 0): the sandbox's delay in processes started with it.
+- ``KCP_BENCH_SANDBOX_LATENCY`` (seconds, default 0): the sandbox's delay in processes started with it;
+- ``KCP_BENCH_CELERY_QUEUE``: Celery (django-tasks-fennel, RabbitMQ or ``KCP_CELERY_BROKER_URL``) instead
+  of the database backend, on a queue of that name that goes away with its last worker (row 8).
 """
 
 import copy
@@ -21,6 +23,8 @@ if not os.environ.get("KCP_BENCH_SCRATCH"):
     os.environ["KCP_BENCH_SCRATCH"] = tempfile.mkdtemp(prefix="kcp-bench-")
 BENCH_SCRATCH = os.environ["KCP_BENCH_SCRATCH"]
 os.environ.setdefault("DATABASE_URL", "sqlite://")
+# DEBUG is off below, where a merchant's mode must be stated (kcp_django.E001): the sandbox, in test mode.
+os.environ.setdefault("KCP_MODE", "test")
 # Shared by the API row's gunicorn workers (kcp_django.W002 wants a cache every worker sees).
 os.environ.setdefault("CACHE_URL", f"filecache://{BENCH_SCRATCH}/cache")
 
@@ -62,6 +66,19 @@ KCP_MERCHANTS["default"]["OPTIONS"]["SANDBOX_LATENCY"] = float(os.environ.get("K
 if "django_tasks_db" not in INSTALLED_APPS:
     INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_db"]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+if os.environ.get("KCP_BENCH_CELERY_QUEUE"):
+    from kombu.entity import Queue
+
+    KCP_BULK_QUEUE_NAME = os.environ["KCP_BENCH_CELERY_QUEUE"]
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_tasks_fennel"]
+    TASKS = {"default": {"BACKEND": "django_tasks_fennel.CeleryBackend"}}
+    TASKS["default"]["QUEUES"] = ["default", KCP_BULK_QUEUE_NAME]  # type: ignore[assignment]
+    CELERY_BROKER_URL = os.environ.get("KCP_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    CELERY_TASK_QUEUES = [Queue(KCP_BULK_QUEUE_NAME, auto_delete=True)]  # type: ignore[no-untyped-call]
+    CELERY_TASK_ACKS_LATE = True
+    CELERY_TASK_REJECT_ON_WORKER_LOST = True
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if os.environ.get("KCP_BENCH_CALL_LOG"):
     # The bulk rows' workers: every gateway call logged, to count them.
     KCP_MERCHANTS["default"]["BACKEND"] = "tests.bulk_worker.gateways.CallLoggingSandbox"

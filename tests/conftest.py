@@ -10,7 +10,13 @@ from tests import leak_guard
 from tests.api_support import make_user
 
 #: Test modules that are slow by nature, marked here so `pytest -m "not slow"` leaves them out.
-SLOW_MODULES = {"test_fuzz.py", "test_benchmarks.py", "test_multi_host.py", "test_bulk_worker.py"}
+SLOW_MODULES = {
+    "test_fuzz.py",
+    "test_benchmarks.py",
+    "test_multi_host.py",
+    "test_bulk_worker.py",
+    "test_bulk_celery.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

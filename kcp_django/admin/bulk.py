@@ -17,11 +17,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, connections, models, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kcp_django import conf
@@ -45,6 +47,9 @@ SHOWN_FOR = dt.timedelta(days=7)
 ITEM_BATCH_SIZE = 500
 #: Source rows a worker reads per query.
 SOURCE_BATCH_SIZE = 16
+#: Finished items written per UPDATE: one statement for many rows, while the run's progress still
+#: moves every few dozen rows.
+RECORD_BATCH_SIZE = 32
 
 
 @dataclass
@@ -134,9 +139,16 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
         .select_related("bulk", "bulk__requested_by")
         .order_by("pk")
     )
-    outcomes = _run_bounded(
-        _run_one, _read_sources(items), len(items), concurrency or conf.kcp_settings.BULK_CONCURRENCY
-    )
+    recorder = _Recorder()
+    try:
+        outcomes = _run_bounded(
+            partial(_run_one, recorder=recorder),
+            _read_sources(items),
+            len(items),
+            concurrency or conf.kcp_settings.BULK_CONCURRENCY,
+        )
+    finally:
+        recorder.flush()
     for bulk_id in {item.bulk_id for item in items}:
         _finish_if_done(bulk_id)
     return BulkCounts.from_outcomes(outcomes)
@@ -152,11 +164,30 @@ def _read_sources(items: list[BulkVerificationItem]) -> Iterator[_Work]:
         bulk = bulk_items[0].bulk
         model = apps.get_model(bulk.source_model)
         source = AccountSource.from_dict(bulk.source_fields)
+        rows_of = model._default_manager.all()
+        if columns := _source_columns(model, source):
+            rows_of = rows_of.only(*columns)
         for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
             batch = bulk_items[start : start + SOURCE_BATCH_SIZE]
-            rows = {str(pk): row for pk, row in model._default_manager.in_bulk([i.object_id for i in batch]).items()}
+            rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
             for item in batch:
                 yield _work_for(item, rows.get(item.object_id), source, bulk)
+
+
+def _source_columns(model: type[models.Model], source: AccountSource) -> list[str] | None:
+    """The columns the source reads, when every path names a plain column of ``model``; None (all
+    columns) when one follows a relation or names a property or method, which may read any."""
+    paths = [path for path in source.as_dict().values() if path]
+    columns = []
+    for path in paths:
+        try:
+            field = model._meta.get_field(path)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(field, "concrete", False) or field.is_relation:
+            return None
+        columns.append(path)
+    return columns
 
 
 def _work_for(
@@ -171,10 +202,10 @@ def _work_for(
         return _Work(item, None, f"cannot read the row: {type(exc).__name__}")
 
 
-def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None) -> str:
+def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None, *, recorder: _Recorder) -> str:
     item = work.item
     if work.account is None:
-        _record(item, error=work.error)
+        recorder.add(item, error=work.error)
         return SKIPPED
     try:
         verification = verify_refund_account(
@@ -185,23 +216,69 @@ def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None) ->
             gateway_slot=slot,
         )
     except InvalidRequest as exc:
-        _record(item, error="; ".join(f"{error.field}: {error.rule}" for error in exc.errors))
+        recorder.add(item, error="; ".join(f"{error.field}: {error.rule}" for error in exc.errors))
         return SKIPPED
     except DuplicateOrderError:
         # The row changed since this item first ran: its order number belongs to the old account.
-        _record(item, error="ordr_idxx: used for a different account")
+        recorder.add(item, error="ordr_idxx: used for a different account")
         return SKIPPED
     except Exception as exc:
         logger.exception("kcp_django: bulk item %s failed", item.ordr_idxx)
-        _record(item, error=f"error: {type(exc).__name__}")
+        recorder.add(item, error=f"error: {type(exc).__name__}")
         return SKIPPED
-    _record(item, verification=verification)
+    if verification.state == VerificationState.PENDING:
+        # Another run of this item called KCP and has no answer stored: it is still in flight on
+        # another worker, or its worker died during the call. Never sent again from here.
+        logger.warning(
+            "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
+            "it stays PENDING for kcp_reconcile",
+            item.ordr_idxx,
+        )
+    recorder.add(item, verification=verification)
     return str(verification.state)
 
 
-def _record(item: BulkVerificationItem, *, verification: AccountVerification | None = None, error: str = "") -> None:
-    BulkVerificationItem.objects.filter(pk=item.pk, finished_at__isnull=True).update(
-        verification=verification, error=error[:200], finished_at=timezone.now()
+class _Recorder:
+    """Marks items finished :data:`RECORD_BATCH_SIZE` at a time, in one UPDATE each time.
+
+    Called from every thread of a chunk; the thread that fills a batch writes it, on its own
+    connection. An item that has its verification is linked to it through its own ``ordr_idxx``
+    (the verification's is unique), so the batch's UPDATE is the same statement whatever its rows.
+    A skipped item (rare) is written at once, with its reason. An item not yet written when its
+    worker dies is still unfinished: the chunk's next run asks the service again, which answers
+    from the stored row without calling KCP.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[int] = []
+
+    def add(
+        self, item: BulkVerificationItem, *, verification: AccountVerification | None = None, error: str = ""
+    ) -> None:
+        if verification is None:
+            BulkVerificationItem.objects.filter(pk=item.pk, finished_at__isnull=True).update(
+                error=error[:200], finished_at=timezone.now()
+            )
+            return
+        with self._lock:
+            self._pending.append(item.pk)
+            if len(self._pending) < RECORD_BATCH_SIZE:
+                return
+            batch, self._pending = self._pending, []
+        _write_verified(batch)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if batch:
+            _write_verified(batch)
+
+
+def _write_verified(item_pks: list[int]) -> None:
+    verification = AccountVerification.objects.filter(ordr_idxx=OuterRef("ordr_idxx")).values("pk")[:1]
+    BulkVerificationItem.objects.filter(pk__in=item_pks, finished_at__isnull=True).update(
+        verification_id=Subquery(verification), finished_at=timezone.now()
     )
 
 

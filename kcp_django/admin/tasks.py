@@ -4,6 +4,11 @@
 keys only; a worker reads each source row when it runs the item. Which backend and queue take the
 work is set by ``KCP_BULK_TASK_BACKEND`` and ``KCP_BULK_QUEUE_NAME`` (both ``"default"``): with
 Django's immediate backend the work runs inside the request that enqueued it.
+
+Any backend may run a chunk more than once (Celery redelivers the chunks of a worker that died,
+and may deliver one twice): :func:`~kcp_django.admin.bulk.run_items` skips the items already
+finished, and the service answers an order number it has stored from its row, so a row is sent to
+KCP at most once whatever the engine does. docs/deployment.md sets up the engines.
 """
 
 from __future__ import annotations

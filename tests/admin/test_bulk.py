@@ -119,6 +119,42 @@ def test_a_worker_reads_the_source_rows_a_batch_at_a_time(monkeypatch: pytest.Mo
     assert counts.verified == 10
 
 
+def test_a_worker_reads_only_the_columns_the_source_names() -> None:
+    bulk = start(make_refunds(3))
+
+    with CaptureQueriesContext(connection) as captured:
+        counts = run_items(item_ids(bulk), concurrency=1)
+
+    source_table = f"FROM {connection.ops.quote_name(RefundRequest._meta.db_table)}"
+    (read,) = [
+        q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and source_table in q["sql"]
+    ]
+    assert connection.ops.quote_name("holder_name") in read
+    assert connection.ops.quote_name("order_number") not in read  # a column the source never reads
+    assert counts.verified == 3
+
+
+def test_a_source_path_naming_a_property_reads_whole_rows() -> None:
+    refunds = make_refunds(3)
+    source = AccountSource(
+        bank_code="bank_code", account_no="account_no", owner_nm="holder_name", reference="reference"
+    )
+    bulk, _ = start_bulk(
+        model=RefundRequest,
+        source=source,
+        object_ids=[r.pk for r in refunds],
+        confirmation_token="p" * 32,
+        merchant="default",
+        in_background=True,
+    )
+
+    counts = run_items(item_ids(bulk), concurrency=1)
+
+    assert counts.verified == 3
+    references = set(AccountVerification.objects.values_list("reference", flat=True))
+    assert references == {f"refund-{r.pk}" for r in refunds}  # RefundRequest.reference, a property
+
+
 def test_a_row_that_cannot_be_read_midway_is_skipped_and_the_rest_still_run() -> None:
     refunds = make_refunds(9)
     bulk = start(refunds)

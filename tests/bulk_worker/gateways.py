@@ -13,20 +13,28 @@ from kcp_django.gateways.sandbox import SandboxGateway
 
 
 class CallLoggingSandbox(SandboxGateway):
-    """Appends ``<ordr_idxx> <start> <end> <pid>`` to ``OPTIONS["CALL_LOG"]`` after every call."""
+    """Appends ``<ordr_idxx> <start> <end> <pid>`` to ``OPTIONS["CALL_LOG"]`` after every call.
+
+    With ``OPTIONS["LOG_STARTS"]`` it also appends ``<ordr_idxx> <start> - <pid>`` before the call,
+    so a call whose process was killed before it ended is still counted (:func:`read_starts`).
+    """
 
     def verify(self, request: VerificationRequest) -> GatewayResult:
         started = time.time()
+        if self.merchant.options.get("LOG_STARTS"):
+            self._append(f"{request.ordr_idxx} {started:.6f} - {os.getpid()}\n")
         try:
             return super().verify(request)
         finally:
-            line = f"{request.ordr_idxx} {started:.6f} {time.time():.6f} {os.getpid()}\n".encode()
-            # One write() on an O_APPEND descriptor: lines from many processes never interleave.
-            descriptor = os.open(self.merchant.options["CALL_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(descriptor, line)
-            finally:
-                os.close(descriptor)
+            self._append(f"{request.ordr_idxx} {started:.6f} {time.time():.6f} {os.getpid()}\n")
+
+    def _append(self, line: str) -> None:
+        # One write() on an O_APPEND descriptor: lines from many processes never interleave.
+        descriptor = os.open(self.merchant.options["CALL_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, line.encode())
+        finally:
+            os.close(descriptor)
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,22 @@ class Call:
 
 
 def read_calls(path: Path) -> list[Call]:
+    """The calls that ended."""
     if not path.exists():
         return []
     calls = []
     for line in path.read_text().splitlines():
         ordr_idxx, started, ended, pid = line.split()
-        calls.append(Call(ordr_idxx, float(started), float(ended), int(pid)))
+        if ended != "-":
+            calls.append(Call(ordr_idxx, float(started), float(ended), int(pid)))
     return calls
+
+
+def read_starts(path: Path) -> list[tuple[str, int]]:
+    """``(ordr_idxx, pid)`` of every call that started, ended or not (needs ``LOG_STARTS``)."""
+    if not path.exists():
+        return []
+    return [(line.split()[0], int(line.split()[3])) for line in path.read_text().splitlines() if line.split()[2] == "-"]
 
 
 def most_in_flight(calls: list[Call]) -> int:

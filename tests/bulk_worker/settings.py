@@ -18,7 +18,8 @@ DATABASES = copy.deepcopy(DATABASES)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"]["NAME"] = DATABASES["default"]["TEST"]["NAME"].replace("test-db", "test-db-worker")
 else:
-    DATABASES["default"]["TEST"]["NAME"] = "test_kcp_bulk_worker"
+    # Named after the database in DATABASE_URL, so runs against different databases never share one.
+    DATABASES["default"]["TEST"]["NAME"] = f"test_{DATABASES['default']['NAME']}_bulk_worker"
 if os.environ.get("KCP_WORKER_TEST_DATABASE"):
     DATABASES["default"]["NAME"] = os.environ["KCP_WORKER_TEST_DATABASE"]
 
