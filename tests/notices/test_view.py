@@ -285,7 +285,8 @@ def test_tx01_does_not_complete_an_escrow_cancel(verified: AccountVerification) 
     assert refund.state == "ACCEPTED" and KcpNotice.objects.get().needs_review
 
 
-@pytest.mark.parametrize("tx_cd", ["TX00", "TX02", "TX03", "TX04", "TX07"])
+# TX00 records a payment's deposit: tests/notices/test_deposits.py.
+@pytest.mark.parametrize("tx_cd", ["TX02", "TX03", "TX04", "TX07"])
 def test_other_notices_are_stored_and_signalled_only(
     vbank_refund: Refund, tx_cd: str, signals: list[tuple[str, dict[str, Any]]]
 ) -> None:
