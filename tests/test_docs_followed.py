@@ -143,7 +143,7 @@ def test_the_integration_page_followed_in_a_fresh_project(tmp_path: Path) -> Non
             follower.run(line)
         login_page, login_html = get(f"http://127.0.0.1:{port}/accounts/login/")
 
-    statuses = [answer.get("status") for answer in follower.answers]
+    statuses = [answer.get("status") for answer in follower.answers if "status" in answer]
     assert statuses == ["verified", "accepted", "completed"], follower.answers
     assert login_page == 200 and 'name="password"' in login_html, "a customer has somewhere to sign in"
 
