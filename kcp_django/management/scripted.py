@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from django.core import checks
-from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext
@@ -61,21 +61,6 @@ class ScriptedCommand(BaseCommand):
 
 #: argparse's own status for a command line it refuses.
 USAGE_EXIT = 2
-
-
-def system_check_errors(stderr: OutputWrapper, warning_style: object) -> list[str]:
-    """Run the system checks as ``manage.py check`` does: errors returned as ``"id: message HINT: …"``,
-    warnings written to ``stderr``, silenced ones left out. (:meth:`ScriptedOutput.check_configuration`
-    does the same with the one JSON shape.)"""
-    problems = []
-    for message in checks.run_checks():
-        if message.is_silenced():
-            continue
-        if message.is_serious():
-            problems.append(f"{message.id}: {message.msg}" + (f" HINT: {message.hint}" if message.hint else ""))
-        else:
-            stderr.write(str(message), style_func=warning_style)  # type: ignore[arg-type]
-    return problems
 
 
 # --- one JSON shape for every outcome ------------------------------------------------------------
