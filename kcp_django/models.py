@@ -137,7 +137,7 @@ class AccountVerification(AccountRequest):
         ]
 
     def __str__(self) -> str:
-        return f"{self.ordr_idxx} {self.bank_code} {self.account_no_masked} {self.state}"
+        return f"{self.ordr_idxx} {self.account_no_masked} ({self.get_state_display()})"
 
     @property
     def is_final(self) -> bool:
@@ -393,7 +393,7 @@ class Refund(AccountRequest):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.tno} {self.account_no_masked} {self.state}"
+        return f"{self.get_kind_display()} {self.tno} {self.account_no_masked} ({self.get_state_display()})"
 
     @property
     def is_partial(self) -> bool:

@@ -275,7 +275,7 @@ def _account(
         raise RefundRefused(
             "verification_not_verified",
             _("The verification is %(state)s; a refund pays only to a VERIFIED account.")
-            % {"state": verification.state},
+            % {"state": verification.get_state_display()},
         )
     if verification.purged_at is not None or not verification.account_no:
         raise RefundRefused(
