@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from kcp_django.gateways.sandbox import outbox
-from tests import leak_guard
-from tests.api_support import make_user
+from kcp_django.gateways.sandbox import outbox, refund_outbox
+from tests.support import leak_guard
+from tests.support.api import make_user
 
 #: Test modules that are slow by nature, marked here so `pytest -m "not slow"` leaves them out.
 SLOW_MODULES = {
@@ -50,9 +50,24 @@ def _no_secret_leaked_by_this_test() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _empty_sandbox_outbox() -> Iterator[None]:
+    """The sandbox's records of verifications and refunds sent, empty for every test."""
     outbox.clear()
+    refund_outbox.clear()
     yield
     outbox.clear()
+    refund_outbox.clear()
+
+
+@pytest.fixture
+def verified(db: None) -> Any:
+    """A VERIFIED account (04, 123-456-789012, 홍길동) verified for the test payments' order."""
+    from kcp_django.verifications import verify_refund_account
+    from tests.support.payments import ORDER
+
+    leak_guard.guard.add_account_text("123-456-789012")
+    row = verify_refund_account(bank_code="04", account_no="123-456-789012", owner_nm="홍길동", reference=ORDER)
+    assert row.state == "VERIFIED"
+    return row
 
 
 @pytest.fixture

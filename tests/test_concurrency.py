@@ -9,7 +9,7 @@ import pytest
 
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification
-from tests.api_support import api_settings, client_for, make_user, request_body, run_concurrently
+from tests.support.api import api_settings, client_for, make_user, request_body, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.verifications import verify_refund_account
-from tests.fake_kit import merchants_with
+from tests.support.kit import merchants_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ def test_a_provider_table_that_lists_its_refusals_reads_any_other_code_as_no_ver
 
 def test_a_gateway_that_fails_to_start_leaves_no_row_and_sends_nothing() -> None:
     with (
-        override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.BrokenAtStartGateway")),
+        override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.BrokenAtStartGateway")),
         pytest.raises(KcpConfigurationError, match="could not be set up"),
     ):
         verify_refund_account(**ACCOUNT)
@@ -68,7 +68,7 @@ def test_a_gateway_that_fails_to_start_leaves_no_row_and_sends_nothing() -> None
 
 def test_a_gateway_naming_an_unknown_answer_table_is_refused_before_a_row() -> None:
     with (
-        override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.UnlistedCodesGateway")),
+        override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.UnlistedCodesGateway")),
         pytest.raises(KcpConfigurationError, match="no-such-provider"),
     ):
         verify_refund_account(**ACCOUNT)

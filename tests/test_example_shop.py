@@ -26,8 +26,8 @@ from kcp_django.exceptions import InvalidRequest
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, KcpNotice, Payment, Refund
 from kcp_django.refunds import complete_refund
-from tests.admin_support import make_staff
-from tests.refund_admin_support import inputs
+from tests.support.admin import make_staff
+from tests.support.forms import inputs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

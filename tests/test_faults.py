@@ -20,8 +20,8 @@ from kcp_django.exceptions import AnswerNotStored, KcpConfigurationError
 from kcp_django.maintenance.reconcile import reconcile
 from kcp_django.models import AccountVerification
 from kcp_django.verifications import verify_refund_account
-from tests import database_outages
-from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants
+from tests.support import outages
+from tests.support.kit import make_fake_kit, merchants_with, ppcli_merchants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,18 +140,18 @@ def test_the_sandboxs_timeout_is_unknown() -> None:
 
 @pytest.fixture
 def outage_gateway() -> Iterator[None]:
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.database_outages.OutageGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.outages.OutageGateway")):
         yield
-    if database_outages.planned is not None:
-        database_outages.planned.stop()
-        database_outages.planned = None
-    database_outages.close_all()
+    if outages.planned is not None:
+        outages.planned.stop()
+        outages.planned = None
+    outages.close_all()
 
 
 def test_a_brief_database_outage_while_storing_is_ridden_out(
     outage_gateway: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    database_outages.planned = database_outages.Outage(lasting=False)
+    outages.planned = outages.Outage(lasting=False)
 
     row = verify_once()
 
@@ -163,7 +163,7 @@ def test_a_brief_database_outage_while_storing_is_ridden_out(
 
 
 def test_a_lasting_database_outage_leaves_a_pending_row_for_kcp_reconcile(outage_gateway: None) -> None:
-    outage = database_outages.planned = database_outages.Outage(lasting=True)
+    outage = outages.planned = outages.Outage(lasting=True)
     before = AccountVerification.objects.count()
 
     with pytest.raises(AnswerNotStored) as caught:
@@ -189,14 +189,14 @@ def test_a_lasting_database_outage_leaves_a_pending_row_for_kcp_reconcile(outage
 
 
 def test_kcp_verify_says_the_row_stays_pending_when_the_database_is_gone(outage_gateway: None) -> None:
-    database_outages.planned = database_outages.Outage(lasting=True)
+    outages.planned = outages.Outage(lasting=True)
     out, err = StringIO(), StringIO()
 
     with pytest.raises(SystemExit) as exited:
         call_command(
             "kcp_verify", "--bank-code", "04", "--account-no", ACCOUNT, "--owner-nm", "홍길동", stdout=out, stderr=err
         )
-    database_outages.planned.stop()
+    outages.planned.stop()
 
     assert exited.value.code == 3
     assert "stays PENDING" in err.getvalue() and "kcp_reconcile" in err.getvalue()

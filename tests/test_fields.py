@@ -25,9 +25,9 @@ from kcp_django.crypto import KeyRing, blind_index
 from kcp_django.exceptions import DecryptionError
 from kcp_django.fields import EncryptedTextField, reencrypt
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import make_staff
 from tests.fieldapp.models import Holder, OtherHolder
 from tests.shopapp.models import RefundRequest as ShopRefund
+from tests.support.admin import make_staff
 
 pytestmark = pytest.mark.django_db
 

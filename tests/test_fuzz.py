@@ -19,7 +19,7 @@ from kcp_django.exceptions import InvalidRequest
 from kcp_django.models import AccountVerification
 from kcp_django.validation import normalize
 from kcp_django.verifications import verify_refund_account
-from tests.api_support import api_settings, make_user
+from tests.support.api import api_settings, make_user
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The suite-wide leak guard (tests/leak_guard.py) does catch a leak where one happens."""
+"""The suite-wide leak guard (tests/support/leak_guard.py) does catch a leak where one happens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from django.template import Context, Template
 
 from kcp_django.validation import normalize
-from tests.leak_guard import guard
+from tests.support.leak_guard import guard
 
 
 def test_the_guard_sees_a_full_account_number_in_a_log_line_and_a_page() -> None:
@@ -30,7 +30,7 @@ def test_the_guard_sees_a_site_key() -> None:
 
 
 def test_an_account_number_the_api_client_sends_is_watched_as_typed_in_bodies_and_headers(customer: object) -> None:
-    from tests.api_support import VERIFICATIONS, client_for, request_body
+    from tests.support.api import VERIFICATIONS, client_for, request_body
 
     client_for(customer).post(VERIFICATIONS, request_body(account_no="110-999-888777"))
     assert guard.take_findings() == []  # the API's own answer showed only the masked number

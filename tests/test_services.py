@@ -20,8 +20,8 @@ from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.signals import verification_finished
 from kcp_django.verifications import verify_refund_account
-from tests.fake_kit import make_fake_kit, merchants_with, ppcli_merchants
-from tests.gateways_for_tests import ObservingGateway
+from tests.support.gateways import ObservingGateway
+from tests.support.kit import make_fake_kit, merchants_with, ppcli_merchants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,7 +181,7 @@ def test_racing_requests_with_one_order_number_make_one_row_and_one_call() -> No
 
 def test_the_pending_row_is_committed_and_unlocked_while_the_gateway_works() -> None:
     ObservingGateway.seen.clear()
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.ObservingGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.ObservingGateway")):
         row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
     assert ObservingGateway.seen == {"state": "PENDING", "wrote": True}
@@ -244,7 +244,7 @@ def test_outside_any_transaction_the_pending_row_is_committed_before_the_call_an
 ) -> None:
     caplog.set_level("WARNING", logger="kcp_django.trail")
     ObservingGateway.seen.clear()
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.ObservingGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.ObservingGateway")):
         verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
     assert ObservingGateway.seen == {"state": "PENDING", "wrote": True}
@@ -270,9 +270,9 @@ def test_the_signal_is_sent_once_after_commit() -> None:
 @pytest.mark.parametrize(
     ("backend", "reason"),
     [
-        ("tests.gateways_for_tests.ExplodingGateway", "RuntimeError"),
-        ("tests.gateways_for_tests.NoResultCodeGateway", "without res_cd"),
-        ("tests.gateways_for_tests.ClientErrorGateway", "9502"),
+        ("tests.support.gateways.ExplodingGateway", "RuntimeError"),
+        ("tests.support.gateways.NoResultCodeGateway", "without res_cd"),
+        ("tests.support.gateways.ClientErrorGateway", "9502"),
     ],
 )
 def test_a_broken_gateway_leaves_an_unknown_row_with_its_reason(backend: str, reason: str) -> None:
@@ -325,7 +325,7 @@ def test_the_configuration_error_is_an_improperly_configured() -> None:
     assert issubclass(KcpConfigurationError, ImproperlyConfigured)
 
 
-@pytest.mark.parametrize("backend", ["sandbox", "tests.gateways_for_tests.ExplodingGateway"])
+@pytest.mark.parametrize("backend", ["sandbox", "tests.support.gateways.ExplodingGateway"])
 def test_real_mode_refuses_a_test_double_and_stores_nothing(backend: str) -> None:
     with (
         override_settings(KCP_MERCHANTS={"default": {"BACKEND": backend, "OPTIONS": REAL_OPTIONS}}),

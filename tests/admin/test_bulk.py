@@ -19,10 +19,10 @@ from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.conf import kcp_settings
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
-from tests.admin_support import REFUND_CHANGELIST, make_refunds, make_staff, run_action
 from tests.bulk_worker.gateways import most_in_flight, read_calls
-from tests.fake_kit import merchants_with
 from tests.shopapp.models import RefundRequest
+from tests.support.admin import REFUND_CHANGELIST, make_refunds, make_staff, run_action
+from tests.support.kit import merchants_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -34,9 +34,9 @@ from kcp_django.admin.bulk import BulkCounts, recent_progress, start_bulk
 from kcp_django.admin.sources import AccountSource
 from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
-from tests.admin_support import account_number
 from tests.bulk_worker.gateways import read_calls, read_starts
 from tests.shopapp.models import RefundRequest
+from tests.support.admin import account_number
 
 pytestmark = [
     pytest.mark.skipif(

@@ -28,9 +28,9 @@ from kcp_django.admin.bulk import start_bulk
 from kcp_django.admin.sources import AccountSource
 from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.models import AccountVerification, BulkVerificationItem
-from tests.admin_support import account_number
 from tests.bulk_worker.gateways import most_in_flight, read_calls
 from tests.shopapp.models import RefundRequest
+from tests.support.admin import account_number
 
 pytestmark = [
     pytest.mark.skipif(

@@ -22,8 +22,8 @@ from kcp_django.gateways.sandbox import outbox
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.models import AccountVerification, BulkVerificationItem
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import ACTION, REFUND_CHANGELIST, confirmation_post, make_refunds, make_staff, run_action
 from tests.shopapp.models import RefundRequest
+from tests.support.admin import ACTION, REFUND_CHANGELIST, confirmation_post, make_refunds, make_staff, run_action
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from kcp_django.models import Payment, Refund
 from kcp_django.payments import register_payment
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import make_staff
+from tests.support.admin import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

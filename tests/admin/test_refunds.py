@@ -20,9 +20,9 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
-from tests.refund_admin_support import inputs
 from tests.shopapp.models import RefundRequest as ShopRow
+from tests.support.admin import CHANGELIST, REFUND_CHANGELIST, make_refunds, make_staff, make_verifications
+from tests.support.forms import inputs
 from tests.support.payments import ORDER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
@@ -32,11 +32,6 @@ NOTICES = "admin:kcp_django_kcpnotice_changelist"
 TNO = "20261127000001"
 TNO_REFUSED = "20261127000008"
 TNO_NO_ANSWER = "20261127000009"
-
-
-@pytest.fixture(autouse=True)
-def _empty_refund_outbox() -> None:
-    refund_outbox.clear()
 
 
 def logged_in(*permissions: str, username: str = "refunder") -> Client:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from kcp_django.admin.verifications import REVEAL_LOG_MESSAGE
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification
-from tests.admin_support import (
+from tests.support.admin import (
     ACTION,
     CHANGELIST,
     account_number,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api_support import api_settings
+from tests.support.api import api_settings
 
 
 @pytest.fixture(autouse=True)

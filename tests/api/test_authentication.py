@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, api_settings, client_for, request_body
+from tests.support.api import VERIFICATIONS, api_settings, client_for, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

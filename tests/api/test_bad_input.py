@@ -8,7 +8,7 @@ import pytest
 
 from kcp_django.api.parsers import MAX_DEPTH
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, client_for
+from tests.support.api import VERIFICATIONS, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kcp_django.banks import BANKS
-from tests.api_support import BANKS as BANKS_URL
-from tests.api_support import client_for
+from tests.support.api import BANKS as BANKS_URL
+from tests.support.api import client_for
 
 pytestmark = pytest.mark.django_db
 

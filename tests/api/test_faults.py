@@ -18,7 +18,7 @@ from kcp_django.gateways.sandbox import outbox, refund_outbox
 from kcp_django.models import AccountVerification, AttemptCounter, Refund
 from kcp_django.payments import register_payment
 from kcp_django.signals import verification_finished
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.support.api import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from kcp_django.api import idempotency
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, IdempotencyKey
 from kcp_django.verifications import verify_refund_account
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
+from tests.support.api import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 

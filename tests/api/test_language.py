@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.support.api import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from kcp_django.conf import kcp_settings
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, AttemptCounter
 from kcp_django.timezones import KST
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
+from tests.support.api import VERIFICATIONS, api_settings, client_for, make_user, request_body, run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

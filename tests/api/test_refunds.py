@@ -1,6 +1,6 @@
 """``/kcp/refunds/`` as a back-office tool uses it: real database, the sandbox, Django's test client.
 
-Every response goes through the leak scanner of :mod:`tests.api_support`: no full account number.
+Every response goes through the leak scanner of :mod:`tests.support.api`: no full account number.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ from django.test import override_settings
 
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
-from kcp_django.verifications import verify_refund_account
-from tests.api_support import api_settings, client_for, make_user
-from tests.fake_kit import merchants_with
-from tests.leak_guard import guard
-from tests.support.payments import ORDER
+from tests.support.api import api_settings, client_for, make_user
+from tests.support.kit import merchants_with
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
@@ -29,19 +26,6 @@ DIGITS = "123456789012"
 TNO = "20261127000001"
 TNO_NO_ANSWER = "20261127000009"
 TNO_REFUSED = "20261127000008"
-
-
-@pytest.fixture(autouse=True)
-def _empty_refund_outbox() -> None:
-    refund_outbox.clear()
-
-
-@pytest.fixture
-def verified() -> AccountVerification:
-    guard.add_account_text(ACCOUNT)
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
-    assert row.state == "VERIFIED"
-    return row
 
 
 def staff_with(*codenames: str, username: str = "backoffice") -> Any:
@@ -313,7 +297,7 @@ def test_the_same_key_for_another_refund_is_409(refunder: Any, verified: Account
 def test_a_merchant_that_cannot_refund_is_503_and_nothing_is_sent(refunder: Any) -> None:
     merchants = {
         **merchants_with(),
-        "norefund": {**merchants_with()["default"], "BACKEND": "tests.gateways_for_tests.ExplodingGateway"},
+        "norefund": {**merchants_with()["default"], "BACKEND": "tests.support.gateways.ExplodingGateway"},
     }
     data = {"kind": "vbank-refund", "tno": TNO, "bank_code": "04", "account_no": "110-234-567890", "owner_nm": "홍길동"}
     with override_settings(KCP_MERCHANTS=merchants):
@@ -371,7 +355,7 @@ def test_errors_are_in_the_callers_language(refunder: Any, verified: AccountVeri
     with override_settings(
         KCP_MERCHANTS={
             **merchants_with(),
-            "norefund": {**merchants_with()["default"], "BACKEND": "tests.gateways_for_tests.ExplodingGateway"},
+            "norefund": {**merchants_with()["default"], "BACKEND": "tests.support.gateways.ExplodingGateway"},
         }
     ):
         unavailable = client.post(REFUNDS, body(verified, merchant="norefund"), HTTP_ACCEPT_LANGUAGE="ko")

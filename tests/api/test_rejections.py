@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission
 
-from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
+from tests.support.api import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from kcp_django.gateways.sandbox import outbox
-from tests.api_support import VERIFICATIONS, client_for, request_body
+from tests.support.api import VERIFICATIONS, client_for, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

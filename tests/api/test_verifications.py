@@ -15,15 +15,15 @@ from rest_framework.serializers import Serializer
 from kcp_django.api.serializers import SHOW_RESULT_CODE, VerificationSerializer
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, IdempotencyKey
-from tests import database_outages
-from tests.api_support import (
+from tests.support import outages
+from tests.support.api import (
     VERIFICATIONS,
     api_settings,
     client_for,
     make_user,
     request_body,
 )
-from tests.fake_kit import merchants_with
+from tests.support.kit import merchants_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -272,14 +272,14 @@ def test_an_order_number_of_another_user_is_refused_like_a_reused_one(customer: 
 
 
 def test_an_answer_the_database_would_not_take_leaves_a_row_to_poll(customer: Any) -> None:
-    outage = database_outages.planned = database_outages.Outage(lasting=True)
+    outage = outages.planned = outages.Outage(lasting=True)
     try:
-        with override_settings(KCP_MERCHANTS=merchants_with("tests.database_outages.OutageGateway")):
+        with override_settings(KCP_MERCHANTS=merchants_with("tests.support.outages.OutageGateway")):
             response = client_for(customer).post(VERIFICATIONS, request_body(), HTTP_IDEMPOTENCY_KEY="outage-1")
     finally:
         outage.stop()
-        database_outages.planned = None
-        database_outages.close_all()
+        outages.planned = None
+        outages.close_all()
 
     row = AccountVerification.objects.get()
     assert row.state == "PENDING"  # for kcp_reconcile

@@ -10,8 +10,8 @@ import pytest
 from kcp_django.admin.bulk import run_items
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerificationItem
-from tests.admin_support import ACTION, PASSWORD, make_staff, make_verifications, verifier, without_random_digits
 from tests.browser.chromium import skip_without_a_browser
+from tests.support.admin import ACTION, PASSWORD, make_staff, make_verifications, verifier, without_random_digits
 
 skip_without_a_browser()
 

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.fake_kit import make_fake_kit
 from tests.ppcli_standins import SITE_KEY
+from tests.support.kit import make_fake_kit
 
 REAL_KEY = "Zq9vX2mK7pL4sT8wR3nB6yC1_"
 GATEWAY_IDS = {"kcp_django.E011", "kcp_django.E012"}
@@ -56,8 +56,8 @@ def test_plain_check_fails_on_it_not_only_check_deploy() -> None:
 
 def test_any_backend_declaring_itself_a_test_double_is_refused_in_real_mode() -> None:
     messages = gateway_messages(
-        default=merchant("tests.gateways_for_tests.ExplodingGateway", MODE="real"),
-        counting=merchant("tests.reconcile_gateways.CountingGateway", MODE="real"),
+        default=merchant("tests.support.gateways.ExplodingGateway", MODE="real"),
+        counting=merchant("tests.support.gateways.CountingGateway", MODE="real"),
     )
     assert [m.id for m in messages] == ["kcp_django.E011", "kcp_django.E011"]
     assert "KCP_MERCHANTS['counting']" in messages[1].msg
@@ -67,7 +67,7 @@ def test_test_doubles_in_test_mode_are_fine() -> None:
     assert (
         gateway_messages(
             default=merchant("sandbox"),
-            other=merchant("tests.gateways_for_tests.ExplodingGateway"),
+            other=merchant("tests.support.gateways.ExplodingGateway"),
         )
         == []
     )

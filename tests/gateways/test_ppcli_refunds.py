@@ -19,8 +19,8 @@ from kcp_django.gateways.sandbox import SandboxGateway
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.fake_kit import make_fake_kit, ppcli_merchants
 from tests.ppcli_standins import SITE_KEY, install, install_fake, ppcli_merchant
+from tests.support.kit import make_fake_kit, ppcli_merchants
 from tests.support.payments import ORDER
 
 pytestmark = pytest.mark.usefixtures("paid")

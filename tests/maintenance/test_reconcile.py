@@ -27,15 +27,15 @@ from kcp_django.management.durations import duration
 from kcp_django.models import AccountVerification
 from kcp_django.signals import verification_finished
 from kcp_django.verifications import verify_refund_account
-from tests.fake_kit import make_fake_kit, merchants_with
-from tests.reconcile_gateways import CountingGateway
+from tests.support.gateways import CountingGateway
+from tests.support.kit import make_fake_kit, merchants_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123-456-789012"
 NOW = dt.timedelta(0)
-EXPLODING = "tests.gateways_for_tests.ExplodingGateway"
+EXPLODING = "tests.support.gateways.ExplodingGateway"
 
 
 def unknown_row(ordr_idxx: str, account_no: str = ACCOUNT, *, minutes_ago: int = 11) -> AccountVerification:
@@ -153,7 +153,7 @@ def test_a_row_leased_by_another_reconciler_is_skipped_until_the_lease_runs_out(
 def test_the_outcome_is_not_stored_once_the_lease_is_lost() -> None:
     row = unknown_row("LOST-1")
 
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.reconcile_gateways.LeaseLostGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.LeaseLostGateway")):
         report = reconcile(older_than=NOW)
 
     assert (report.retried, report.superseded, report.verified) == (1, 1, 0)
@@ -227,7 +227,7 @@ def test_reconcilers_running_at_once_retry_each_row_exactly_once(reconcilers: in
         finally:
             connection.close()
 
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.reconcile_gateways.CountingGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.CountingGateway")):
         threads = [threading.Thread(target=run) for _ in range(reconcilers)]
         for thread in threads:
             thread.start()

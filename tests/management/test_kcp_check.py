@@ -181,7 +181,7 @@ def test_real_mode_on_the_sandbox_fails_saying_it_is_a_test_double() -> None:
 
 
 def test_real_mode_on_a_tests_own_double_fails() -> None:
-    merchants = {"default": {"BACKEND": "tests.gateways_for_tests.ExplodingGateway", "OPTIONS": REAL}}
+    merchants = {"default": {"BACKEND": "tests.support.gateways.ExplodingGateway", "OPTIONS": REAL}}
     status, output = run_check(merchants)
     assert status == 1
     assert "test double" in lines_of(output, "FAIL")[0]

@@ -20,7 +20,7 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import Payment, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.api_support import make_user
+from tests.support.api import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,7 @@
-"""``manage.py kcp_refund`` as an operator or a script runs it: a real process on the example project.
-
-Two paths cannot be reached from outside a process and run in-process through ``call_command``: a
-refund asked for inside a transaction, and an answer the database would not take.
+"""``manage.py kcp_refund`` as an operator or a script runs it: its exit status, its output, its
+refusals. Run in this process through ``call_command`` (what a shell sees: status, stdout, stderr);
+one test runs a real ``manage.py`` process on the example project, where the process's own exit
+status is the point.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
 from kcp_django.gateways.base import GatewayResult, RefundRequest
 from kcp_django.gateways.sandbox import SandboxGateway, refund_outbox
 from kcp_django.models import Refund
-from tests.fake_kit import merchants_with
+from tests.support.kit import merchants_with
 from tests.support.payments import ORDER
 
-pytestmark = pytest.mark.usefixtures("paid")
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123-456-789012"
@@ -35,27 +35,35 @@ DIRECT_ACCOUNT = "110-987-654321"
 DIRECT_DIGITS = "110987654321"
 
 
-@pytest.fixture(scope="module")
-def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    database = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
-    env["DATABASE_URL"] = f"sqlite:///{database}"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    # The shop's checkout registered the payments these tests refund.
-    register = "from tests.support.payments import pay_all; pay_all()"
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", register], cwd=ROOT, env=env, check=True, timeout=120)
-    return env
+@pytest.fixture
+def shop_env(paid: Any) -> dict[str, str]:
+    """The environment of a real ``manage.py`` process: only :func:`as_a_process` uses it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command in this process, as an operator's shell would: exit status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        call_command(*args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    finally:
+        sys.stdin = saved
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def as_a_process(env: dict[str, str], database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A real ``manage.py`` process on the example project, on its own database file."""
+    env = {**env, "DATABASE_URL": f"sqlite:///{database}"}
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -63,7 +71,7 @@ def kcp_refund(env: dict[str, str], *args: str, stdin: str | None = None) -> sub
     return manage(env, "kcp_refund", *args, stdin=stdin)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def verification_id(shop_env: dict[str, str]) -> str:
     done = manage(
         shop_env,
@@ -267,8 +275,10 @@ def test_show_refuses_what_it_cannot_show(shop_env: dict[str, str], args: list[s
 # Configuration: exit 4
 
 
-def test_a_failing_system_check_exits_4_with_json(shop_env: dict[str, str], verification_id: str) -> None:
-    done = kcp_refund({**shop_env, "KCP_INDEX_KEY": "bad"}, *refund_args(verification_id, "20261127000112"), "--json")
+def test_a_failing_system_check_exits_4_with_json(shop_env: dict[str, str], tmp_path: Path) -> None:
+    some_id = "0b6f7c1e-8d2a-4c3e-9f10-2a3b4c5d6e7f"
+    env = {**shop_env, "KCP_INDEX_KEY": "bad"}
+    done = as_a_process(env, tmp_path / "db.sqlite3", "kcp_refund", *refund_args(some_id, "20261127000112"), "--json")
 
     assert done.returncode == 4
     answer = json.loads(done.stdout)
@@ -276,18 +286,18 @@ def test_a_failing_system_check_exits_4_with_json(shop_env: dict[str, str], veri
     assert "KCP_INDEX_KEY" in answer["message"] and "kcp_django.E001" in answer["message"]
 
 
-def test_a_gateway_that_cannot_refund_exits_4(shop_env: dict[str, str]) -> None:
-    env = {**shop_env, "KCP_GATEWAY": "tests.gateways_for_tests.ExplodingGateway"}
+def test_a_gateway_that_cannot_refund_exits_4(shop_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**shop_env, "KCP_GATEWAY": "tests.support.gateways.ExplodingGateway"}
     args = ["--kind", "vbank-refund", "--tno", "20261127000113", "--bank-code", "88", "--account-no", DIRECT_ACCOUNT]
-    done = kcp_refund(env, *args, "--owner-nm", "김환불", "--json")
+    done = as_a_process(env, tmp_path / "db.sqlite3", "kcp_refund", *args, "--owner-nm", "김환불", "--json")
 
     assert done.returncode == 4, done.stderr
     answer = json.loads(done.stdout)
     assert answer["error"] == "configuration_error" and "refund" in answer["message"]
 
 
-def test_help_lists_the_exit_codes_and_prefers_the_verification(shop_env: dict[str, str]) -> None:
-    done = kcp_refund(shop_env, "--help")
+def test_help_lists_the_exit_codes_and_prefers_the_verification(shop_env: dict[str, str], tmp_path: Path) -> None:
+    done = as_a_process(shop_env, tmp_path / "db.sqlite3", "kcp_refund", "--help")
 
     assert done.returncode == 0
     for code in ("0", "1", "2", "3", "4"):

@@ -1,7 +1,10 @@
-"""``manage.py kcp_verify`` as a shop's operator runs it: a real process on the example project."""
+"""``manage.py kcp_verify`` as a shop's operator runs it. The outcomes and refusals run in this
+process (:func:`in_process`: what a shell sees, status, stdout and stderr); what depends on the
+example project reading its environment (the gateway, the mode, keys) runs as a real process."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -10,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +38,22 @@ def kcp_verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_a_verified_account_prints_kcps_answer_as_json(shop_env: dict[str, str]) -> None:
-    done = kcp_verify(shop_env, "--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동", "--json")
+def in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("kcp_verify", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except CommandError as exc:
+        code = exc.returncode
+        err.write(str(exc))
+    return subprocess.CompletedProcess(["kcp_verify", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.mark.django_db
+def test_a_verified_account_prints_kcps_answer_as_json() -> None:
+    done = in_process("--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동", "--json")
 
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -57,17 +75,17 @@ def test_a_verified_account_prints_kcps_answer_as_json(shop_env: dict[str, str])
         ("999-111-2222", "홍길동", "unknown", 3),
     ],
 )
-def test_the_exit_status_tells_the_outcome(
-    shop_env: dict[str, str], account_no: str, owner_nm: str, status: str, exit_code: int
-) -> None:
-    done = kcp_verify(shop_env, "--bank-code", "88", "--account-no", account_no, "--owner-nm", owner_nm, "--json")
+@pytest.mark.django_db
+def test_the_exit_status_tells_the_outcome(account_no: str, owner_nm: str, status: str, exit_code: int) -> None:
+    done = in_process("--bank-code", "88", "--account-no", account_no, "--owner-nm", owner_nm, "--json")
 
     assert done.returncode == exit_code, done.stderr
     assert json.loads(done.stdout)["status"] == status
 
 
-def test_invalid_input_exits_2_naming_the_field_and_rule_in_korean_and_english(shop_env: dict[str, str]) -> None:
-    done = kcp_verify(shop_env, "--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동,")
+@pytest.mark.django_db
+def test_invalid_input_exits_2_naming_the_field_and_rule_in_korean_and_english() -> None:
+    done = in_process("--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동,")
 
     assert done.returncode == 2
     assert "owner_nm" in done.stderr
@@ -76,10 +94,11 @@ def test_invalid_input_exits_2_naming_the_field_and_rule_in_korean_and_english(s
     assert "holder" in done.stderr.lower()  # English
 
 
-def test_the_same_order_number_is_answered_from_the_stored_row(shop_env: dict[str, str]) -> None:
+@pytest.mark.django_db
+def test_the_same_order_number_is_answered_from_the_stored_row() -> None:
     args = ["--bank-code", "04", "--account-no", "1002-333-444555", "--owner-nm", "김환불", "--ordr-idxx", "CLI-1"]
-    first = json.loads(kcp_verify(shop_env, *args, "--json").stdout)
-    second = json.loads(kcp_verify(shop_env, *args, "--json").stdout)
+    first = json.loads(in_process(*args, "--json").stdout)
+    second = json.loads(in_process(*args, "--json").stdout)
 
     assert first["id"] == second["id"]
     assert first["tno"] == second["tno"]

@@ -12,7 +12,7 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import KcpNotice, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
-from tests.notices.notice_support import ACCOUNT, TNO, post, result_of, tx01
+from tests.support.notices import ACCOUNT, TNO, post, result_of, tx01
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from kcp_django.models import KcpNotice, Payment
 from kcp_django.payments import register_payment
-from tests.notices.notice_support import post, result_of
+from tests.support.notices import post, result_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

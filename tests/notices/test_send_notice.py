@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import KcpNotice, Refund
 from kcp_django.refunds import request_refund
-from tests.notices.notice_support import ACCOUNT, TNO
+from tests.support.notices import ACCOUNT, TNO
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 

@@ -16,21 +16,13 @@ from django.db import connection
 from django.test import Client
 
 from kcp_django.conf import DEFAULT_NOTICE_IPS, kcp_settings
-from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, KcpNotice, Refund
 from kcp_django.notices.views import decode_notice
 from kcp_django.refunds import request_refund
 from kcp_django.signals import notice_received, refund_completed
-from kcp_django.verifications import verify_refund_account
-from tests.notices.notice_support import ACCOUNT, FORM, KCP_ADDRESS, TNO, TNO_REFUSED, URL, body, post, result_of, tx01
-from tests.support.payments import ORDER
+from tests.support.notices import ACCOUNT, FORM, KCP_ADDRESS, TNO, TNO_REFUSED, URL, body, post, result_of, tx01
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
-
-
-@pytest.fixture(autouse=True)
-def _empty_refund_outbox() -> None:
-    refund_outbox.clear()
 
 
 @pytest.fixture
@@ -66,13 +58,6 @@ def vbank_refund() -> Refund:
     )
     assert refund.state == "ACCEPTED"
     return refund
-
-
-@pytest.fixture
-def verified() -> AccountVerification:
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
-    assert row.state == "VERIFIED"
-    return row
 
 
 # --- who may send -------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.api_support import run_concurrently
-from tests.fake_kit import merchants_with
-from tests.leak_guard import guard
+from tests.support.api import run_concurrently
+from tests.support.kit import merchants_with
+from tests.support.leak_guard import guard
 from tests.support.payments import ORDER, PAID, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)

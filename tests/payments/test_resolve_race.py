@@ -18,9 +18,9 @@ from kcp_django.exceptions import RefundRefused
 from kcp_django.models import AccountVerification, Payment, Refund
 from kcp_django.refunds import request_refund, resolve_refund
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import make_staff
-from tests.fake_kit import merchants_with
-from tests.gateways_for_tests import HeldRefundGateway
+from tests.support.admin import make_staff
+from tests.support.gateways import HeldRefundGateway
+from tests.support.kit import merchants_with
 from tests.support.payments import ORDER, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,7 @@ def kcp_answering(verified: AccountVerification) -> Iterator[dict[str, Any]]:
         finally:
             connection.close()
 
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.gateways_for_tests.HeldRefundGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.HeldRefundGateway")):
         thread = threading.Thread(target=send)
         thread.start()
         assert HeldRefundGateway.entered.wait(timeout=30)

@@ -20,8 +20,8 @@ from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import CHANGELIST, make_staff
-from tests.refund_admin_support import inputs
+from tests.support.admin import CHANGELIST, make_staff
+from tests.support.forms import inputs
 from tests.support.payments import ORDER, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)  # a refund refuses to run inside a transaction

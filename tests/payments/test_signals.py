@@ -13,7 +13,7 @@ from kcp_django.models import Refund
 from kcp_django.refunds import request_refund, send_signal_again
 from kcp_django.signals import refund_accepted
 from kcp_django.verifications import verify_refund_account
-from tests.admin_support import make_staff
+from tests.support.admin import make_staff
 from tests.support.payments import ORDER, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)

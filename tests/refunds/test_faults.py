@@ -11,8 +11,8 @@ from kcp_django.exceptions import AnswerNotStored, RefundRefused
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import Refund
 from kcp_django.refunds import request_refund
-from tests import database_outages
-from tests.fake_kit import merchants_with
+from tests.support import outages
+from tests.support.kit import merchants_with
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
@@ -23,16 +23,16 @@ TNO = "20261127000001"
 @pytest.fixture
 def outage_gateway() -> Iterator[None]:
     refund_outbox.clear()
-    with override_settings(KCP_MERCHANTS=merchants_with("tests.database_outages.OutageGateway")):
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.outages.OutageGateway")):
         yield
-    if database_outages.planned is not None:
-        database_outages.planned.stop()
-        database_outages.planned = None
-    database_outages.close_all()
+    if outages.planned is not None:
+        outages.planned.stop()
+        outages.planned = None
+    outages.close_all()
 
 
 def test_a_brief_outage_while_storing_is_ridden_out(outage_gateway: None, caplog: pytest.LogCaptureFixture) -> None:
-    database_outages.planned = database_outages.Outage(lasting=False, table="kcp_django_refund")
+    outages.planned = outages.Outage(lasting=False, table="kcp_django_refund")
 
     refund = request_refund(kind="vbank-refund", tno=TNO, **DIRECT)
 
@@ -42,12 +42,12 @@ def test_a_brief_outage_while_storing_is_ridden_out(outage_gateway: None, caplog
 
 
 def test_a_lasting_outage_leaves_the_refund_pending_and_it_is_never_sent_again(outage_gateway: None) -> None:
-    outage = database_outages.planned = database_outages.Outage(lasting=True, table="kcp_django_refund")
+    outage = outages.planned = outages.Outage(lasting=True, table="kcp_django_refund")
 
     with pytest.raises(AnswerNotStored) as caught:
         request_refund(kind="vbank-refund", tno=TNO, idempotency_key="refund-1", **DIRECT)
     outage.stop()
-    database_outages.close_all()
+    outages.close_all()
 
     stored = Refund.objects.get()
     assert stored.state == "PENDING", "the request is not lost"

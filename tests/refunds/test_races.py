@@ -17,11 +17,8 @@ from kcp_django.exceptions import RefundRefused
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund
-from kcp_django.verifications import verify_refund_account
-from tests.api_support import api_settings, client_for, make_user, run_concurrently
-from tests.fake_kit import merchants_with
-from tests.leak_guard import guard
-from tests.support.payments import ORDER
+from tests.support.api import api_settings, client_for, make_user, run_concurrently
+from tests.support.kit import merchants_with
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
@@ -37,14 +34,6 @@ def slow_kcp() -> Iterator[None]:
     with override_settings(KCP_MERCHANTS=merchants_with(SANDBOX_LATENCY=0.3)):
         yield
     refund_outbox.clear()
-
-
-@pytest.fixture
-def verified() -> AccountVerification:
-    guard.add_account_text(ACCOUNT)
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
-    assert row.state == "VERIFIED"
-    return row
 
 
 def test_twenty_api_requests_with_one_key_make_one_kcp_call(verified: AccountVerification) -> None:

@@ -14,8 +14,6 @@ from kcp_django.exceptions import InvalidRequest, RefundInTransaction, RefundRef
 from kcp_django.gateways.sandbox import refund_outbox
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.refunds import request_refund, resolve_refund
-from kcp_django.verifications import verify_refund_account
-from tests.support.payments import ORDER
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("paid")]
 
@@ -24,18 +22,6 @@ DIGITS = "123456789012"
 TNO = "20261127000001"
 TNO_NO_ANSWER = "20261127000009"
 TNO_REFUSED = "20261127000008"
-
-
-@pytest.fixture(autouse=True)
-def _empty_refund_outbox() -> None:
-    refund_outbox.clear()
-
-
-@pytest.fixture
-def verified() -> AccountVerification:
-    row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동", reference=ORDER)
-    assert row.state == "VERIFIED"
-    return row
 
 
 def test_an_escrow_cancel_pays_the_verified_account_once(verified: AccountVerification) -> None:
@@ -252,7 +238,7 @@ def test_real_mode_on_the_fake_pp_cli_refuses_a_refund_before_storing_it(
     """Guards issue 18 item 3: a refund through the fake pp_cli in real mode was stored UNKNOWN (blocking
     its payment); pp_cli's readiness check now refuses it before a row exists."""
     from kcp_django.exceptions import KcpConfigurationError
-    from tests.fake_kit import make_fake_kit
+    from tests.support.kit import make_fake_kit
 
     kit = make_fake_kit(tmp_path / "kcp")
     merchants = {

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.leak_guard import guard
+from tests.support.leak_guard import guard
 
 VERIFICATIONS = "/kcp/verifications/"
 BANKS = "/kcp/banks/"
@@ -22,7 +22,7 @@ NO_THROTTLES: dict[str, Any] = {"THROTTLE_RATES": {"kcp_verify": None, "kcp_read
 
 
 class ScanningClient(APIClient):
-    """An ``APIClient`` that tells the suite's leak guard (tests/leak_guard.py) each account number
+    """An ``APIClient`` that tells the suite's leak guard (tests/support/leak_guard.py) each account number
     it sends, as typed: the guard then fails the test if any response, log line or page shows it."""
 
     def post(self, path: str, data: Any = None, format: str | None = "json", **extra: Any) -> Any:

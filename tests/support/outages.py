@@ -131,13 +131,13 @@ planned: Outage | None = None
 class OutageGateway(SandboxGateway):
     def verify(self, request: VerificationRequest) -> GatewayResult:
         result = super().verify(request)
-        assert planned is not None, "set tests.database_outages.planned first"
+        assert planned is not None, "set tests.support.outages.planned first"
         planned.start(request.ordr_idxx)
         return result
 
     def refund(self, request: RefundRequest) -> GatewayResult:
         result = super().refund(request)
-        assert planned is not None, "set tests.database_outages.planned first"
+        assert planned is not None, "set tests.support.outages.planned first"
         planned.start(request.ordr_idxx)
         return result
 
