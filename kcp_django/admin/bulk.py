@@ -31,7 +31,7 @@ from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
 from kcp_django.validation import generate_ordr_idxx
-from kcp_django.verifications import verify_refund_account
+from kcp_django.verifications import settle_lost_call, verify_refund_account
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -228,12 +228,20 @@ def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None, *,
         return SKIPPED
     if verification.state == VerificationState.PENDING:
         # Another run of this item called KCP and has no answer stored: it is still in flight on
-        # another worker, or its worker died during the call. Never sent again from here.
-        logger.warning(
-            "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
-            "it stays PENDING for kcp_reconcile",
-            item.ordr_idxx,
-        )
+        # another worker, or its worker died during the call. Never sent again from here; once the
+        # call cannot be running any more, the row is UNKNOWN for kcp_reconcile.
+        if settle_lost_call(verification):
+            logger.warning(
+                "kcp_django: bulk item %s: its call was made by a worker that stopped before storing an "
+                "answer; marked UNKNOWN for kcp_reconcile",
+                item.ordr_idxx,
+            )
+        else:
+            logger.warning(
+                "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
+                "it stays PENDING for kcp_reconcile",
+                item.ordr_idxx,
+            )
     recorder.add(item, verification=verification)
     return str(verification.state)
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from kcp_django import conf, core
@@ -57,6 +58,7 @@ __all__ = [
     "ask_gateway",
     "outcome_of",
     "record_outcome",
+    "settle_lost_call",
     "state_of",
     "verify_normalized",
     "verify_refund_account",
@@ -320,6 +322,24 @@ def record_outcome(
         row.res_cd or "-",
     )
     return stored
+
+
+#: Why a PENDING row found again after its call must have ended is UNKNOWN.
+LOST_CALL = "no outcome stored: the process that called KCP stopped before storing it; kcp_reconcile asks again"
+
+
+def settle_lost_call(row: AccountVerification, *, using: str = "default") -> bool:
+    """Mark ``row`` UNKNOWN when it is PENDING and its call can no longer be running (its merchant's
+    ``TIMEOUT`` plus ``KCP_IN_FLIGHT_MARGIN`` have passed since it was written): the process that
+    made it died, so ``kcp_reconcile`` settles it. True when it moved; a younger row is left alone,
+    and the UPDATE only lands while the row is still PENDING. KCP is never called here.
+    """
+    if row.state != VerificationState.PENDING:
+        return False
+    until = core.in_flight_until(row.merchant, row.created_at)
+    if until is not None and timezone.now() < until:
+        return False
+    return record_outcome(row, Outcome(verdict=Verdict.UNKNOWN, failure_reason=LOST_CALL), using=using)
 
 
 def _not_stored(row: AccountVerification, changes: Mapping[str, Any], exc: BaseException) -> AnswerNotStored:
