@@ -6,10 +6,13 @@ work and its failure modes.
 """
 
 from kcp_django.verifications.service import (
+    Claim,
     Outcome,
     ask_gateway,
+    claim_many,
     outcome_of,
     record_outcome,
+    send_claimed,
     settle_lost_call,
     state_of,
     verify_normalized,
@@ -17,10 +20,13 @@ from kcp_django.verifications.service import (
 )
 
 __all__ = [
+    "Claim",
     "Outcome",
     "ask_gateway",
+    "claim_many",
     "outcome_of",
     "record_outcome",
+    "send_claimed",
     "settle_lost_call",
     "state_of",
     "verify_normalized",
