@@ -67,3 +67,13 @@ def paid(db: None) -> list[Any]:
     from tests.support.payments import pay_all
 
     return pay_all()
+
+
+@pytest.fixture(autouse=True)
+def _quick_store_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core's pauses between tries to store an outcome, shortened: the outage tests keep their
+    shape (a brief outage ends before the tries do, a lasting one outlives them) without sleeping
+    for the shipped 1.5 s."""
+    from kcp_django import core
+
+    monkeypatch.setattr(core, "STORE_RETRY_DELAYS", (0.05, 0.1, 0.25))

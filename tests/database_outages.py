@@ -36,7 +36,7 @@ class Outage:
     """Started by the gateway during its call; stopped by the test (always, in a ``finally``)."""
 
     def __init__(
-        self, *, lasting: bool, release_after: float = 0.3, table: str = "kcp_django_accountverification"
+        self, *, lasting: bool, release_after: float = 0.2, table: str = "kcp_django_accountverification"
     ) -> None:
         self.lasting = lasting
         self.table = table

@@ -19,11 +19,12 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from example_project.shop.checkout import order_paid
 from example_project.shop.models import Order, RefundRequest
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
+from kcp_django.exceptions import InvalidRequest
 from kcp_django.maintenance.purge import purge_personal_data
-from kcp_django.models import AccountVerification, KcpNotice, Refund
-from kcp_django.payments import register_payment
+from kcp_django.models import AccountVerification, KcpNotice, Payment, Refund
 from kcp_django.refunds import complete_refund
 from tests.admin_support import make_staff
 from tests.refund_admin_support import inputs
@@ -246,8 +247,7 @@ def staff_refunds(refund_request: RefundRequest) -> tuple[Any, Any]:
 def test_staff_refund_an_order_and_the_customer_sees_it_paid_once_kcps_notice_arrives(
     customer: object, order: Order
 ) -> None:
-    Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000005")
-    register_payment(tno="20261127000005", amount=order.amount, reference=order.refund_reference, payer=customer)
+    order_paid(order, tno="20261127000005")
     customer_client = signed_in(customer)
     customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
     refund_request = RefundRequest.objects.get(order=order)
@@ -283,8 +283,7 @@ def test_staff_refund_an_order_and_the_customer_sees_it_paid_once_kcps_notice_ar
 
 
 def test_a_refused_refund_leaves_the_request_as_it_was(customer: object, order: Order) -> None:
-    Order.objects.filter(pk=order.pk).update(kcp_tno="20261127000008")
-    register_payment(tno="20261127000008", amount=order.amount, reference=order.refund_reference, payer=customer)
+    order_paid(order, tno="20261127000008")
     customer_client = signed_in(customer)
     customer_client.post("/orders/T-1/refund/", {"verification": verify(customer_client, "홍길동")["id"]})
     refund_request = RefundRequest.objects.get(order=order)
@@ -309,3 +308,50 @@ def test_the_demo_orders_carry_kcps_payment_number_and_an_escrow_refund_kind() -
     assert {order.refund_kind for order in orders} == {"escrow-cancel"}
     staff = get_user_model().objects.get(username="staff")
     assert staff.has_perm("kcp_django.request_refund") and staff.has_perm("kcp_django.view_refund")
+
+
+def test_the_demo_registers_each_orders_payment_and_staff_verified_none_of_the_accounts() -> None:
+    call_command("shop_demo", stdout=io.StringIO())
+    call_command("shop_demo", stdout=io.StringIO())
+
+    payments = {payment.tno: payment for payment in Payment.objects.all()}
+    for order in Order.objects.all():
+        payment = payments[order.kcp_tno]
+        assert (payment.amount, payment.reference, payment.payer) == (
+            order.amount,
+            order.refund_reference,
+            order.customer,
+        )
+    assert len(payments) == 4
+    staff = get_user_model().objects.get(username="staff")
+    assert staff.has_perm("kcp_django.request_refund") and staff.has_perm("kcp_django.view_payment")
+    assert not AccountVerification.objects.filter(requested_by=staff).exists()
+    demo_refund = RefundRequest.objects.get()
+    assert demo_refund.verification.reference == payments[demo_refund.order.kcp_tno].reference
+
+
+def test_a_payment_registered_again_for_another_amount_is_refused_and_the_order_is_left_as_it_was(
+    customer: object, order: Order
+) -> None:
+    first = order_paid(order, tno="20261127000005")
+    Order.objects.filter(pk=order.pk).update(amount=2000)  # the order changed after it was paid
+    order.refresh_from_db()
+
+    with pytest.raises(InvalidRequest) as refused:
+        order_paid(order, tno="20261127000005", paid_at=timezone.now() + dt.timedelta(days=1))
+
+    assert [error.field for error in refused.value.errors] == ["amount"]
+    assert Payment.objects.get() == first and first.amount == 1000
+    order.refresh_from_db()
+    assert order.paid_at < timezone.now(), "the order's own update was rolled back with the registration"
+
+
+def test_the_orders_list_links_each_paid_order_to_its_payment(customer: object, order: Order) -> None:
+    order_paid(order, tno="20261127000005")
+    boss = signed_in(get_user_model().objects.create_superuser("boss", password="pw"))
+
+    orders = boss.get("/admin/shop/order/").content.decode()
+    payments = boss.get("/admin/kcp_django/payment/?q=20261127000005").content.decode()
+
+    assert '<a href="/admin/kcp_django/payment/?q=20261127000005">20261127000005</a>' in orders
+    assert "refund-T-1" in payments and "1,000" in payments

@@ -57,6 +57,7 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[s
         DATABASE_URL=f"sqlite:///{workdir / 'shop.sqlite3'}",
         CACHE_URL=REDIS_URL,
         DEBUG="False",
+        KCP_MODE="test",  # production settings name their mode; these hosts run the sandbox on purpose
         ALLOWED_HOSTS="127.0.0.1",
         KCP_API=json.dumps(
             {"THROTTLE_RATES": {"kcp_verify": "4/min"}, "LIMITS": {"reference": None}, "REFERENCE_OWNER_CHECK": None}

@@ -1,4 +1,10 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from example_project.shop.models import Order, RefundRequest
 from kcp_django.admin import KcpAccountActionsMixin
@@ -6,8 +12,16 @@ from kcp_django.admin import KcpAccountActionsMixin
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["number", "customer", "product", "amount", "payment_method", "kcp_tno", "paid_at"]
+    list_display = ["number", "customer", "product", "amount", "payment_method", "payment", "paid_at"]
     search_fields = ["number", "customer__username", "=kcp_tno"]
+
+    @admin.display(description=_("KCP payment number (tno)"), ordering="kcp_tno")
+    def payment(self, order: Order) -> SafeString | str:
+        """The order's payment in kcp-django's payments list: what it paid, refunded and has left."""
+        if not order.kcp_tno:
+            return "-"
+        url = reverse("admin:kcp_django_payment_changelist", current_app=self.admin_site.name)
+        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"q": order.kcp_tno}), order.kcp_tno)
 
 
 @admin.register(RefundRequest)

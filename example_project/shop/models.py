@@ -40,7 +40,8 @@ class Order(models.Model):
 
     @property
     def refund_reference(self) -> str:
-        """What the shop passes to kcp-django as ``reference`` for this order's refund."""
+        """The order's reference with kcp-django: its payment is registered under it and the customer's
+        refund account is verified under it (a refund takes only an account verified for its payment)."""
         return f"{REFUND_REFERENCE_PREFIX}{self.number}"
 
     @property

@@ -6,17 +6,19 @@
   :mod:`.verify_action`, :mod:`.latest` and :mod:`.progress`;
 - :mod:`.bulk`, :mod:`.sources`, :mod:`.tasks`: bulk runs, reading accounts from a shop's rows, and
   their background task;
+- :mod:`.payments`: payments (read-only): paid, refunded and remaining, and their refunds;
 - :mod:`.refunds`: refunds (read-only, resolving one whose answer was lost) and KCP's notices;
   :mod:`.refund_action`: "Refund to this verified account", part of the mixin;
 - :mod:`.forms`, :mod:`.badges`, :mod:`.permissions`: the pieces they share.
 """
 
 from kcp_django.admin.mixin import KcpAccountActionsMixin
+from kcp_django.admin.payments import PaymentAdmin
 from kcp_django.admin.refunds import KcpNoticeAdmin, RefundAdmin
 from kcp_django.admin.verifications import AccountVerificationAdmin
 from kcp_django.deprecation import renamed_names
 
-__all__ = ["AccountVerificationAdmin", "KcpAccountActionsMixin", "KcpNoticeAdmin", "RefundAdmin"]
+__all__ = ["AccountVerificationAdmin", "KcpAccountActionsMixin", "KcpNoticeAdmin", "PaymentAdmin", "RefundAdmin"]
 
 
 #: ``VerifyRefundAccountMixin``, the mixin's name before it also refunded: warns, goes in 0.3.

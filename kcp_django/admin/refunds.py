@@ -17,6 +17,8 @@ from django.contrib.admin import helpers
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
@@ -90,6 +92,7 @@ class RefundAdmin(_ReadOnlyAdmin):
         "state",
         "kind",
         "tno",
+        "payment_link",
         "ordr_idxx",
         "mod_type",
         "after_shipping",
@@ -120,6 +123,14 @@ class RefundAdmin(_ReadOnlyAdmin):
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Refund) -> str:
         return state_badge(obj.state, obj.get_state_display(), obj.res_msg or obj.failure_reason)
+
+    @admin.display(description=_("payment"))
+    def payment_link(self, obj: Refund) -> str:
+        """The payment this refund returns, linked to its page (rows from before payments: none)."""
+        if obj.payment_id is None:
+            return "-"
+        url = reverse("admin:kcp_django_payment_change", args=[obj.payment_id], current_app=self.admin_site.name)
+        return format_html('<a href="{}">{}</a>', url, obj.payment)
 
     @admin.display(description=_("amount / remaining (won)"))
     def amount_display(self, obj: Refund) -> str:

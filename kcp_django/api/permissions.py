@@ -20,8 +20,13 @@ def configured_authenticators(paths: tuple[str, ...]) -> list[BaseAuthentication
     return [import_string(path)() for path in paths]
 
 
+#: What lets staff read other people's verifications (the admin's own view permission).
+VIEW_PERMISSION = "kcp_django.view_accountverification"
+
+
 def visible_verifications(user: Any) -> QuerySet[AccountVerification]:
-    """Staff see every verification, a signed-in user only their own, anyone else none.
+    """Staff with ``kcp_django.view_accountverification`` see every verification, a signed-in user
+    their own, anyone else none. ``is_staff`` alone opens the admin's door, not other people's rows.
 
     Filtering (rather than checking the row afterwards) makes "not yours" and "does not exist" the
     same answer, found by the same query: a 404 tells nothing about other people's rows.
@@ -29,6 +34,6 @@ def visible_verifications(user: Any) -> QuerySet[AccountVerification]:
     rows = AccountVerification.objects.all()
     if user is None or not user.is_authenticated:
         return rows.none()
-    if user.is_staff:
+    if user.is_staff and user.has_perm(VIEW_PERMISSION):
         return rows
     return rows.filter(requested_by_id=user.pk)

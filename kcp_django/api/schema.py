@@ -108,7 +108,8 @@ def _retrieve() -> dict[str, Any]:
     described = _reading(
         "kcp_verifications_retrieve",
         "Read a verification",
-        "Only the user who asked, or staff, can read it; anyone else gets 404.",
+        "Only the user who asked, or staff with kcp_django.view_accountverification, can read it; anyone else "
+        "gets 404.",
         VerificationSerializer,
         "verification",
         errors={403: "Not signed in, or not allowed.", 404: "No such verification, or not yours."},

@@ -1,4 +1,5 @@
-"""Destroying personal data once a verification is old enough (파기, Korea's Personal Information Protection Act).
+"""Destroying personal data once a verification or a refund is old enough (파기, Korea's Personal Information
+Protection Act).
 
 A final row (VERIFIED or REJECTED) created before the cutoff loses:
 
@@ -15,6 +16,13 @@ refund to a statement. ``purged_at`` records when.
 
 Rows still open (PENDING, UNKNOWN, or marked for staff review) are not purged: they are unfinished
 business for ``kcp_reconcile`` or staff; the report counts them so they do not pile up unseen.
+
+A refund keeps its own copy of the account it paid into. A final refund (COMPLETED, or REJECTED:
+nothing more will happen to it; ACCEPTED still waits for KCP's notice) created before the cutoff
+loses the same things: its account number (NULL, which also marks it purged), blind index, holder
+name, and its stored answer but the audit fields. It keeps its kind, payment (``tno``), amounts,
+state, KCP's codes, ``reason``, ``reference``, who asked and resolved it, and ``account_last4``.
+Refunds PENDING, ACCEPTED, UNKNOWN or for review are left, and counted, as verifications are.
 """
 
 from __future__ import annotations
@@ -27,33 +35,49 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from kcp_django.maintenance.batches import in_locked_batches
-from kcp_django.models import FINAL_STATES, AccountVerification
+from kcp_django.models import FINAL_STATES, AccountVerification, Refund, RefundState
 
 #: Answer fields kept in ``raw_response`` after a purge.
 AUDIT_FIELDS = frozenset({"res_cd", "res_msg", "tno", "app_time", "ordr_idxx"})
 DEFAULT_BATCH_SIZE = 500
+#: Refund states after which nothing more happens to a refund (docs/refunds.md).
+FINAL_REFUND_STATES = frozenset({RefundState.COMPLETED, RefundState.REJECTED})
 
 
 @dataclass
 class PurgeReport:
-    """``purged`` is what was purged, or would be with ``dry_run``; ``left_open`` rows are older but not final."""
+    """``purged`` is what was purged, or would be with ``dry_run``; ``left_open`` rows are older but not final.
+
+    ``purged`` and ``left_open`` count verifications; ``refunds_purged`` and ``refunds_left_open`` refunds.
+    """
 
     cutoff: dt.datetime
     dry_run: bool
     purged: int = 0
     left_open: int = 0
+    refunds_purged: int = 0
+    refunds_left_open: int = 0
 
     def summary(self) -> str:
         verb = "would purge" if self.dry_run else "purged"
         return (
             f"{verb} {self.purged} final rows created before {self.cutoff:%Y-%m-%d %H:%M %Z}; "
-            f"left {self.left_open} older rows that are not final (PENDING/UNKNOWN/for review)"
+            f"left {self.left_open} older rows that are not final (PENDING/UNKNOWN/for review); "
+            f"refunds: {verb} {self.refunds_purged} final (COMPLETED/REJECTED), "
+            f"left {self.refunds_left_open} not final (PENDING/ACCEPTED/UNKNOWN/for review)"
         )
 
 
 def purgeable(cutoff: dt.datetime, using: str = "default") -> QuerySet[AccountVerification]:
     return AccountVerification.objects.using(using).filter(
         state__in=FINAL_STATES, purged_at__isnull=True, created_at__lt=cutoff
+    )
+
+
+def purgeable_refunds(cutoff: dt.datetime, using: str = "default") -> QuerySet[Refund]:
+    """Final refunds created before ``cutoff`` that still hold an account number (a purged one holds NULL)."""
+    return Refund.objects.using(using).filter(
+        state__in=FINAL_REFUND_STATES, needs_review=False, account_no__isnull=False, created_at__lt=cutoff
     )
 
 
@@ -71,7 +95,7 @@ def purge_personal_data(
     dry_run: bool = False,
     using: str = "default",
 ) -> PurgeReport:
-    """Remove account numbers and names from final rows created more than ``older_than`` ago."""
+    """Remove account numbers and names from final verifications and refunds created more than ``older_than`` ago."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     cutoff = timezone.now() - older_than
@@ -82,9 +106,17 @@ def purge_personal_data(
         .exclude(state__in=FINAL_STATES)
         .count()
     )
+    report.refunds_left_open = (
+        Refund.objects.using(using)
+        .filter(created_at__lt=cutoff, account_no__isnull=False)
+        .exclude(state__in=FINAL_REFUND_STATES, needs_review=False)
+        .count()
+    )
     candidates = purgeable(cutoff, using)
+    refunds = purgeable_refunds(cutoff, using)
     if dry_run:
         report.purged = candidates.count()
+        report.refunds_purged = refunds.count()
         return report
 
     def purge(rows: list[AccountVerification]) -> None:
@@ -99,5 +131,17 @@ def purge_personal_data(
                 updated_at=now,
             )
 
+    def purge_refunds(rows: list[Refund]) -> None:
+        now = timezone.now()
+        for row in rows:
+            report.refunds_purged += refunds.filter(pk=row.pk).update(
+                account_no=None,
+                account_index="",
+                owner_nm="",
+                raw_response=audit_part(row.raw_response),
+                updated_at=now,
+            )
+
     in_locked_batches(candidates.only("pk", "raw_response"), purge, batch_size=batch_size)
+    in_locked_batches(refunds.only("pk", "raw_response"), purge_refunds, batch_size=batch_size)
     return report

@@ -9,8 +9,10 @@
 3. in the same transaction it is matched: TX01 completes a ``vbank-refund`` or ``escrow-refund``
    of that ``tno`` and merchant when the holder name (``refund_nm``) and, for a refund with an
    amount, ``refund_mny`` agree; TX05/TX06 complete an ``escrow-cancel`` of that ``tno`` and
-   merchant. A notice that matches nothing it should is kept with ``needs_review`` and a reason;
-   the refund stays as it was. Other ``tx_cd`` values are stored and signalled only;
+   merchant. TX00 (a virtual-account deposit) records the deposit on the registered payment of that
+   SITE_CD and ``tno`` when ``ipgm_mnyx`` is its amount, once. A notice that matches nothing it
+   should is kept with ``needs_review`` and a reason; the refund or payment stays as it was. Other
+   ``tx_cd`` values are stored and signalled only;
 4. :data:`~kcp_django.signals.notice_received` is sent after commit, robustly: a receiver that
    raises is logged and the answer to KCP stays ``0000`` (and
    :data:`~kcp_django.signals.refund_completed` by :func:`~kcp_django.refunds.service.complete_refund`).
@@ -29,10 +31,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
 from kcp_django import conf, core
 from kcp_django.masking import mask_fields
-from kcp_django.models import KcpNotice, Refund, RefundKind, RefundState
+from kcp_django.models import KcpNotice, Payment, Refund, RefundKind, RefundState
 from kcp_django.refunds import complete_refund
 from kcp_django.signals import notice_received
 
@@ -51,6 +54,8 @@ COMPLETING_KINDS: dict[str, tuple[str, ...]] = {
     "TX05": (RefundKind.ESCROW_CANCEL,),
     "TX06": (RefundKind.ESCROW_CANCEL,),
 }
+#: The notice that says a customer paid into their virtual account: it records the payment's deposit.
+DEPOSIT_NOTICE = "TX00"
 #: A refund in one of these states is completed by its notice.
 COMPLETABLE_STATES = (RefundState.ACCEPTED, RefundState.UNKNOWN, RefundState.PENDING)
 
@@ -163,10 +168,14 @@ def _stored(digest: str, using: str) -> KcpNotice | None:
 
 
 def _match(notice: KcpNotice, fields: Mapping[str, str], aliases: list[str], using: str) -> None:
-    """Complete the refund the notice names, or flag the notice for staff; inside the caller's transaction."""
+    """Complete the refund the notice names (or record the deposit on the payment it names), or flag the
+    notice for staff; inside the caller's transaction."""
+    if notice.tx_cd == DEPOSIT_NOTICE:
+        _record_deposit(notice, fields, aliases, using)
+        return
     kinds = COMPLETING_KINDS.get(notice.tx_cd)
     if kinds is None:
-        return  # TX00, TX02, TX03, ...: stored and signalled only
+        return  # TX02, TX03, ...: stored and signalled only
     refund, problem = _find_refund(notice, fields, aliases, kinds, using)
     if refund is not None and complete_refund(refund, notice, using=using):
         notice.refund, notice.merchant, notice.matched = refund, refund.merchant, True
@@ -212,6 +221,48 @@ def _find_refund(
         amounts = ", ".join(str(refund.amount) for refund in named)
         return None, f"refund_mny {amount_text or '(none)'} does not match the refund's amount ({amounts} won)"
     return _prefer_completable(paid), ""
+
+
+def _record_deposit(notice: KcpNotice, fields: Mapping[str, str], aliases: list[str], using: str) -> None:
+    """Record a TX00's deposit on the registered payment it names (SITE_CD, ``tno``, amount), once."""
+    payment, problem = _find_deposited_payment(notice, fields, aliases, using)
+    if payment is not None:
+        now = timezone.now()
+        # Guarded: of two deposit notices of one payment (even at the same moment), only one records it.
+        recorded = (
+            Payment.objects.using(using)
+            .filter(pk=payment.pk, deposited_at__isnull=True)
+            .update(deposited_at=now, deposit_notice=notice, updated_at=now)
+        )
+        if recorded:
+            notice.merchant, notice.matched = payment.merchant, True
+            notice.save(using=using, update_fields=["merchant", "matched"])
+            logger.info("kcp_django: notice TX00 recorded the deposit of payment %s", payment.tno)
+            return
+        problem = f"the deposit of payment {payment.tno} was already recorded by an earlier notice"
+        notice.merchant = payment.merchant
+    notice.needs_review, notice.review_reason = True, problem
+    notice.save(using=using, update_fields=["merchant", "needs_review", "review_reason"])
+    logger.warning("kcp_django: notice TX00 of tno %s needs review: %s", notice.tno or "-", problem)
+
+
+def _find_deposited_payment(
+    notice: KcpNotice, fields: Mapping[str, str], aliases: list[str], using: str
+) -> tuple[Payment | None, str]:
+    """The registered payment a TX00 is about, or None and why none is (never personal data in the reason)."""
+    if not notice.tno:
+        return None, "the notice has no tno"
+    site_codes = {conf.get_merchant(alias).site_cd for alias in aliases}
+    payment = Payment.objects.using(using).filter(site_cd__in=site_codes, tno=notice.tno).first()
+    if payment is None:
+        return None, f"no registered payment of tno {notice.tno} for site_cd {notice.site_cd}"
+    amount_text = fields.get("ipgm_mnyx", "").strip()
+    if not amount_text.isdigit() or int(amount_text) != payment.amount:
+        return None, (
+            f"ipgm_mnyx {amount_text[:12] or '(none)'} does not match the amount of payment {payment.tno} "
+            f"({payment.amount} won)"
+        )
+    return payment, ""
 
 
 def _prefer_completable(refunds: list[Refund]) -> Refund:

@@ -1,4 +1,5 @@
-"""The database failing during a request: a 503 naming it, never a 500; no crash report shows the account."""
+"""The database failing during a request: a 503 naming it, never a 500; no crash report shows the account,
+of a verification or of a refund."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import sqlite3
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_init, pre_save
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
-from kcp_django.gateways.sandbox import outbox
-from kcp_django.models import AccountVerification, AttemptCounter
+from kcp_django.gateways.sandbox import outbox, refund_outbox
+from kcp_django.models import AccountVerification, AttemptCounter, Refund
+from kcp_django.payments import register_payment
 from kcp_django.signals import verification_finished
-from tests.api_support import VERIFICATIONS, api_settings, client_for, request_body
+from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,3 +178,77 @@ def test_reading_a_verification_from_a_locked_database_is_503_too(customer: Any)
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response["Retry-After"] == "5"
+
+
+# --- a refund view crashing -------------------------------------------------------------------------
+
+REFUNDS = "/kcp/refunds/"
+REFUND_TNO = "20261127000001"
+REFUND_NAME = "김환불"
+
+
+def refund_staff() -> Any:
+    user = make_user("refund-desk", staff=True)
+    wanted = ("request_refund", "view_refund")
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="kcp_django", codename__in=wanted))
+    return type(user).objects.get(pk=user.pk)
+
+
+@pytest.fixture(autouse=True)
+def _refund_payment(db: None) -> None:
+    """The payment the refunds below return (tests that verify only never look at it), none sent yet."""
+    register_payment(tno=REFUND_TNO, amount=10_000, reference="ORDER-1")
+    refund_outbox.clear()
+
+
+def direct_vbank_refund() -> dict[str, Any]:
+    return {
+        "kind": "vbank-refund",
+        "tno": REFUND_TNO,
+        "bank_code": "04",
+        "account_no": ACCOUNT,
+        "owner_nm": REFUND_NAME,
+    }
+
+
+def assert_technical_page_hides_the_account(response: Any, message: str, frame: str) -> None:
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert message in page, "Django's technical 500 page"
+    assert frame in page and "********************" in page, "the view's variables are listed, cleansed"
+    for secret in (ACCOUNT, DIGITS, REFUND_NAME):
+        assert secret not in page
+
+
+@override_settings(DEBUG=True)
+def test_a_crashing_refund_request_shows_no_account_number_or_name_on_the_debug_page() -> None:
+    def shop_hook(**kwargs: Any) -> None:
+        raise RuntimeError("a pre_save hook on refunds failed")
+
+    pre_save.connect(shop_hook, sender=Refund, dispatch_uid="test-refund-crash")
+    try:
+        client = client_for(refund_staff(), raise_request_exception=False)
+        response = client.post(REFUNDS, direct_vbank_refund())
+    finally:
+        pre_save.disconnect(sender=Refund, dispatch_uid="test-refund-crash")
+
+    assert_technical_page_hides_the_account(response, "a pre_save hook on refunds failed", "_request_refund")
+    assert not Refund.objects.exists() and len(refund_outbox) == 0
+
+
+@override_settings(DEBUG=True)
+def test_a_crash_reading_a_refund_back_shows_no_account_number_or_name_on_the_debug_page() -> None:
+    staff = refund_staff()
+    created = client_for(staff).post(REFUNDS, direct_vbank_refund())
+    assert created.status_code == 201
+
+    def shop_hook(**kwargs: Any) -> None:
+        raise RuntimeError("a post_init hook on refunds failed")
+
+    post_init.connect(shop_hook, sender=Refund, dispatch_uid="test-refund-read-crash")
+    try:
+        response = client_for(staff, raise_request_exception=False).get(created["Location"])
+    finally:
+        post_init.disconnect(sender=Refund, dispatch_uid="test-refund-read-crash")
+
+    assert_technical_page_hides_the_account(response, "a post_init hook on refunds failed", "from_db")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
@@ -52,6 +53,8 @@ def test_a_shop_may_show_the_category_of_a_rejection(customer: Any) -> None:
 
 def test_staff_see_kcps_own_code_and_message(customer: Any) -> None:
     clerk = make_user("clerk", staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_accountverification"))
+    clerk = type(clerk).objects.get(pk=clerk.pk)  # the permission cache of the instance starts again
     mismatch, missing = rejections(client_for(customer))
 
     read = [client_for(clerk).get(f"{VERIFICATIONS}{body['id']}/").json() for body in (mismatch, missing)]

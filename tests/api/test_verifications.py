@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import override_settings
 from django.urls import resolve
@@ -192,7 +193,15 @@ def test_permission_classes_come_from_settings(customer: Any) -> None:
     assert allowed.status_code == 201
 
 
-def test_only_the_requester_or_staff_can_read_a_verification(customer: Any) -> None:
+def staff_who_may_view(username: str) -> Any:
+    user = make_user(username, staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="kcp_django", codename="view_accountverification")
+    )
+    return type(user).objects.get(pk=user.pk)  # permissions are cached on the instance
+
+
+def test_only_the_requester_or_staff_with_the_view_permission_can_read_a_verification(customer: Any) -> None:
     created = client_for(customer).post(VERIFICATIONS, request_body()).json()
     location = f"{VERIFICATIONS}{created['id']}/"
 
@@ -202,7 +211,7 @@ def test_only_the_requester_or_staff_can_read_a_verification(customer: Any) -> N
     missing = client_for(make_user("third")).get(f"{VERIFICATIONS}3f2a9c1e-5b7d-4e8a-9c6b-2d4f8a1e7b3c/")
     not_a_uuid = client_for(customer).get(f"{VERIFICATIONS}not-a-uuid/")
     anonymous = client_for().get(location)
-    staff = client_for(make_user("clerk", staff=True)).get(location)
+    staff = client_for(staff_who_may_view("clerk")).get(location)
     owner = client_for(customer).get(location)
 
     assert other.status_code == 404
@@ -211,6 +220,21 @@ def test_only_the_requester_or_staff_can_read_a_verification(customer: Any) -> N
     assert staff.status_code == owner.status_code == 200
     assert owner.json() == {**created, "message": owner.json()["message"]}
     assert staff.json() == {**owner.json(), "res_cd": "0000", "res_msg": "정상처리", "reason": None}
+
+
+def test_staff_without_the_view_permission_read_only_their_own_verifications(customer: Any) -> None:
+    theirs = client_for(customer).post(VERIFICATIONS, request_body()).json()
+    bare_staff = make_user("clerk", staff=True)
+    own = client_for(bare_staff).post(VERIFICATIONS, request_body(reference="refund-2")).json()
+
+    refused = client_for(bare_staff).get(f"{VERIFICATIONS}{theirs['id']}/")
+    own_read = client_for(bare_staff).get(f"{VERIFICATIONS}{own['id']}/")
+    granted = client_for(staff_who_may_view("auditor")).get(f"{VERIFICATIONS}{theirs['id']}/")
+
+    assert refused.status_code == 404, "is_staff alone does not open other people's rows"
+    assert refused.json() == {"code": "not_found", "message": "찾을 수 없습니다."}
+    assert own_read.status_code == 200 and own_read.json()["id"] == own["id"]
+    assert granted.status_code == 200 and granted.json()["id"] == theirs["id"]
 
 
 def test_the_service_learns_the_user_and_the_client_ip(customer: Any) -> None:

@@ -17,7 +17,9 @@ from django.utils import timezone
 from kcp_django.maintenance import rotate_keys as rotation
 from kcp_django.maintenance.purge import purge_personal_data
 from kcp_django.maintenance.rotate_keys import rotate_keys, rows_per_key
-from kcp_django.models import AccountVerification
+from kcp_django.models import AccountVerification, Refund
+from kcp_django.payments import register_payment
+from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -222,3 +224,84 @@ def test_the_purge_command_needs_its_threshold_and_reports_counts() -> None:
     assert "would purge 1 final rows" in out.getvalue()
     assert "purged 1 final rows" in out.getvalue()
     assert raw_column(row.pk) is None
+
+
+# --- purge: the refunds' copies of the account ----------------------------------------------------
+
+
+def refund_column(pk: int, column: str) -> Any:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quote(column)} FROM kcp_django_refund WHERE id = %s", [pk])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def refund_of(tno: str, state: str, *, days: int, needs_review: bool = False) -> Refund:
+    """A refund of a registered payment, sent through the sandbox to an account verified for its order,
+    then moved to ``state`` and aged."""
+    register_payment(tno=tno, amount=10_000, reference=f"order-{tno}")
+    verification = verify_refund_account(
+        bank_code="04", account_no="123-456-789012", owner_nm="홍길동", reference=f"order-{tno}"
+    )
+    refund = request_refund(kind="escrow-cancel", tno=tno, verification=verification, reason="단순 변심")
+    assert refund.state == "ACCEPTED" and refund.owner_nm == "홍길동"
+    Refund.objects.filter(pk=refund.pk).update(
+        state=state,
+        needs_review=needs_review,
+        raw_response={"res_cd": "0000", "res_msg": "정상처리", "tno": tno, "mod_account": "********9012"},
+        created_at=timezone.now() - dt.timedelta(days=days),
+    )
+    return Refund.objects.get(pk=refund.pk)
+
+
+def test_purge_removes_account_and_holder_from_old_final_refunds_and_keeps_the_audit_trail() -> None:
+    completed = refund_of("20260101000001", "COMPLETED", days=200)
+    rejected = refund_of("20260101000002", "REJECTED", days=200)
+
+    report = purge_personal_data(older_than=dt.timedelta(days=180))
+
+    assert (report.refunds_purged, report.refunds_left_open) == (2, 0)
+    for before in (completed, rejected):
+        after = Refund.objects.get(pk=before.pk)
+        assert refund_column(before.pk, "account_no") is None
+        assert (refund_column(before.pk, "owner_nm"), refund_column(before.pk, "account_index")) == ("", "")
+        assert after.account_no is None and after.account_no_masked == "********9012"
+        assert after.raw_response == {"res_cd": "0000", "res_msg": "정상처리", "tno": before.tno}
+        assert (after.state, after.kind, after.tno, after.res_cd, after.reason, after.ordr_idxx) == (
+            before.state,
+            before.kind,
+            before.tno,
+            before.res_cd,
+            before.reason,
+            before.ordr_idxx,
+        )
+    assert purge_personal_data(older_than=dt.timedelta(days=180)).refunds_purged == 0, "once only"
+
+
+def test_purge_leaves_refunds_still_open_recent_or_for_review_and_counts_the_old_ones() -> None:
+    accepted = refund_of("20260101000003", "ACCEPTED", days=200)
+    unknown = refund_of("20260101000004", "UNKNOWN", days=200)
+    flagged = refund_of("20260101000005", "COMPLETED", days=200, needs_review=True)
+    recent = refund_of("20260101000006", "COMPLETED", days=100)
+
+    dry = purge_personal_data(older_than=dt.timedelta(days=180), dry_run=True)
+    report = purge_personal_data(older_than=dt.timedelta(days=180))
+
+    assert (dry.refunds_purged, dry.refunds_left_open) == (0, 3)
+    assert (report.refunds_purged, report.refunds_left_open) == (0, 3)
+    for row in (accepted, unknown, flagged, recent):
+        kept = Refund.objects.get(pk=row.pk)
+        assert (kept.account_no, kept.owner_nm) == ("123456789012", "홍길동")
+
+
+def test_the_purge_command_reports_refunds_too() -> None:
+    row = refund_of("20260101000007", "COMPLETED", days=200)
+    out = StringIO()
+
+    call_command("kcp_purge", "--older-than", "180d", "--dry-run", stdout=out)
+    assert refund_column(row.pk, "account_no") is not None
+    call_command("kcp_purge", "--older-than", "180d", stdout=out)
+
+    assert "refunds: would purge 1 final (COMPLETED/REJECTED)" in out.getvalue()
+    assert "refunds: purged 1 final (COMPLETED/REJECTED), left 0 not final" in out.getvalue()
+    assert refund_column(row.pk, "account_no") is None

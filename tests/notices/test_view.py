@@ -213,6 +213,25 @@ def test_tx01_completes_the_vbank_refund_it_names(
     assert completed["refund"].pk == vbank_refund.pk and completed["notice"].pk == notice.pk
 
 
+def test_a_receiver_that_fails_leaves_the_answer_0000_and_the_refund_completed(vbank_refund: Refund) -> None:
+    def failing(**kwargs: Any) -> None:
+        raise RuntimeError("the shop's mailer is down")
+
+    refund_completed.connect(failing, dispatch_uid="notice-failing")
+    notice_received.connect(failing, dispatch_uid="notice-failing-2")
+    try:
+        answer = result_of(post(tx01(vbank_refund)))
+        again = result_of(post(tx01(vbank_refund)))
+    finally:
+        refund_completed.disconnect(dispatch_uid="notice-failing")
+        notice_received.disconnect(dispatch_uid="notice-failing-2")
+
+    assert (answer, again) == ("0000", "0000"), "KCP is told the notice is stored; its resend is a repeat"
+    vbank_refund.refresh_from_db()
+    assert vbank_refund.state == "COMPLETED"
+    assert KcpNotice.objects.count() == 1
+
+
 def test_tx01_of_a_full_refund_compares_no_amount() -> None:
     refund = request_refund(kind="vbank-refund", tno=TNO, bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
     assert result_of(post(tx01(refund, refund_mny="123456"))) == "0000"
@@ -285,7 +304,8 @@ def test_tx01_does_not_complete_an_escrow_cancel(verified: AccountVerification) 
     assert refund.state == "ACCEPTED" and KcpNotice.objects.get().needs_review
 
 
-@pytest.mark.parametrize("tx_cd", ["TX00", "TX02", "TX03", "TX04", "TX07"])
+# TX00 records a payment's deposit: tests/notices/test_deposits.py.
+@pytest.mark.parametrize("tx_cd", ["TX02", "TX03", "TX04", "TX07"])
 def test_other_notices_are_stored_and_signalled_only(
     vbank_refund: Refund, tx_cd: str, signals: list[tuple[str, dict[str, Any]]]
 ) -> None:

@@ -1,4 +1,5 @@
-"""``manage.py kcp_purge --older-than 180d``: destroy account numbers and names of old final verifications.
+"""``manage.py kcp_purge --older-than 180d``: destroy account numbers and names of old final verifications and
+refunds.
 
 See kcp_django.maintenance.purge for what is removed and what is kept for audits.
 """
@@ -15,8 +16,8 @@ from kcp_django.management.durations import describe, duration
 
 class Command(BaseCommand):
     help = (
-        "Remove account numbers and holder names from VERIFIED/REJECTED verifications older than --older-than, "
-        "keeping state, res_cd, res_msg, tno and app_time for audits."
+        "Remove account numbers and holder names from VERIFIED/REJECTED verifications and COMPLETED/REJECTED "
+        "refunds older than --older-than, keeping state, res_cd, res_msg, tno and app_time for audits."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,4 +1,9 @@
-"""``manage.py shop_demo``: demo logins, orders and verifications for the example shop. Safe to run twice."""
+"""``manage.py shop_demo``: demo logins, paid orders (their payments registered with kcp-django) and
+verifications for the example shop. Safe to run twice.
+
+The customer verified the demo refund account, under the order's reference; the staff login may
+refund it but verified nothing itself, so no one both entered the account and pays into it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from example_project.shop.checkout import order_paid
 from example_project.shop.models import Order, PaymentMethod, RefundRequest
 from kcp_django.verifications import verify_refund_account
 
@@ -25,6 +31,7 @@ STAFF_PERMISSIONS = [
     ("kcp_django", "request_refund"),
     ("kcp_django", "resolve_refund"),
     ("kcp_django", "view_refund"),
+    ("kcp_django", "view_payment"),
     ("kcp_django", "view_kcpnotice"),
 ]
 # KCP's payment numbers (tno) of the demo orders: the sandbox refuses a refund of a number ending in 8,
@@ -60,7 +67,7 @@ class Command(BaseCommand):
         now = timezone.now()
         orders = {}
         for days_ago, (number, product, amount, method, tno) in enumerate(ORDERS, start=1):
-            orders[number], _created = Order.objects.get_or_create(
+            order, _created = Order.objects.get_or_create(
                 number=number,
                 defaults={
                     "customer": customer,
@@ -68,11 +75,11 @@ class Command(BaseCommand):
                     "amount": amount,
                     "payment_method": method,
                     "paid_at": now - dt.timedelta(days=days_ago),
-                    "kcp_tno": tno,
                 },
             )
-            # Demo databases made before orders had a payment number get one.
-            Order.objects.filter(number=number, kcp_tno="").update(kcp_tno=tno)
+            # The checkout's step once KCP approved the payment (again on demo databases made before).
+            order_paid(order, tno=tno)
+            orders[number] = order
         rows = {
             ordr_idxx: verify_refund_account(
                 bank_code=bank,
