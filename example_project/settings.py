@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from kcp_django.conf import settings_from_env
+from kcp_django.conf import DEFAULT_NOTICE_IPS, settings_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -104,9 +104,12 @@ KCP_API = {
     **env.json("KCP_API", default={}),
 }
 # KCP's notices (공통 통보) at /kcp/notices/ are heard only from KCP_NOTICE_IPS (comma-separated addresses or
-# networks; empty: KCP's published sender addresses). Add 127.0.0.1 to try `manage.py kcp_send_notice` locally.
-if _notice_ips := env.list("KCP_NOTICE_IPS", default=[]):
-    KCP_NOTICE_IPS = _notice_ips
+# networks). Unset: KCP's published sender addresses, and with DEBUG on loopback too, so that
+# `manage.py kcp_send_notice` can play KCP on this machine (never with DEBUG off).
+KCP_NOTICE_IPS = env.list("KCP_NOTICE_IPS", default=[]) or [
+    *DEFAULT_NOTICE_IPS,
+    *(["127.0.0.1", "::1"] if DEBUG else []),
+]
 # Throttle counts must be shared by every worker process (kcp_django.W002): files on this host here.
 CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{BASE_DIR / 'var' / 'cache'}")}
 

@@ -79,7 +79,9 @@ class KeyRing:
             configured = ", ".join(self._keys)
             raise DecryptionError(
                 f"the value was encrypted with key {key_id!r}, which is not in KCP_ENCRYPTION_KEYS "
-                f"(configured: {configured}); add that key back to read it."
+                f"(configured: {configured}); add that key back to read it.",
+                key_id=key_id,
+                missing_key=True,
             )
         nonce, ciphertext, tag = blob[:NONCE_SIZE], blob[NONCE_SIZE:-TAG_SIZE], blob[-TAG_SIZE:]
         cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=TAG_SIZE)
@@ -89,12 +91,13 @@ class KeyRing:
         except ValueError:
             raise DecryptionError(
                 f"authentication failed with key {key_id!r}: the value was altered, or it belongs to "
-                "another field (its associated data differs)."
+                "another field (its associated data differs).",
+                key_id=key_id,
             ) from None
         try:
             return plaintext.decode("utf-8")
         except UnicodeDecodeError:
-            raise DecryptionError("the decrypted value is not UTF-8 text.") from None
+            raise DecryptionError("the decrypted value is not UTF-8 text.", key_id=key_id) from None
 
     def key_id_of(self, token: str) -> str:
         """The id of the key that encrypted ``token`` (:class:`DecryptionError` if it is malformed)."""

@@ -98,7 +98,16 @@ class GatewayUnavailable(GatewayError):
 
 
 class DecryptionError(KcpError):
-    """A stored ciphertext could not be decrypted: tampered, or its key is no longer configured."""
+    """A stored ciphertext could not be decrypted: tampered, or its key is no longer configured.
+
+    ``key_id`` names the key the value says it was encrypted with (``None`` when the value is not
+    even shaped like a ciphertext); ``missing_key`` is true when that key is not configured.
+    """
+
+    def __init__(self, message: str, *, key_id: str | None = None, missing_key: bool = False) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+        self.missing_key = missing_key
 
 
 class AnswerNotStored(KcpError):

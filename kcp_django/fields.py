@@ -84,7 +84,11 @@ class EncryptedTextField(_TextField):
             plaintext = KeyRing.from_settings().decrypt(token, associated_data=associated_data)
         except DecryptionError as exc:
             name = instance._meta.object_name
-            raise DecryptionError(f"Cannot decrypt {name} pk={instance.pk} field {self.name}: {exc}") from exc
+            raise DecryptionError(
+                f"Cannot decrypt {name} pk={instance.pk} field {self.name}: {exc}",
+                key_id=exc.key_id,
+                missing_key=exc.missing_key,
+            ) from exc
         token._decrypted = (associated_data, plaintext)
         return plaintext
 

@@ -9,11 +9,12 @@ from kcp_django.timezones import KST
 
 
 def verification_as_dict(row: AccountVerification) -> dict[str, Any]:
+    """A verification as plain data (``status`` in lower case, as ``kcp_verify --json`` and the API give it)."""
     bank = row.bank
     return {
         "id": str(row.public_id),
         "ordr_idxx": row.ordr_idxx,
-        "status": row.state,
+        "status": row.state.lower(),
         "res_cd": row.res_cd,
         "res_msg": row.res_msg,
         "tno": row.tno,

@@ -87,7 +87,7 @@ def test_a_rejected_verification_cannot_be_used(customer: object, order: Order, 
     response = client.post("/orders/T-1/refund/", {"verification": verification["id"]}, follow=True)
 
     assert not RefundRequest.objects.exists()
-    assert "먼저 환불 계좌를 인증하세요" in response.content.decode()
+    assert "먼저 환불받을 계좌를 인증해 주세요" in response.content.decode()
 
 
 def test_another_customers_verification_or_another_orders_cannot_be_used(customer: object, order: Order) -> None:

@@ -366,17 +366,18 @@ def test_a_non_executable_pp_cli_is_refused_and_stores_nothing(tmp_path: Path) -
     assert not AccountVerification.objects.exists()
 
 
-def test_the_fake_pp_cli_in_real_mode_never_verifies(tmp_path: Path) -> None:
+def test_the_fake_pp_cli_in_real_mode_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    """Guards issue 18 item 3: the fake pp_cli in real mode used to store an UNKNOWN row (and an UNKNOWN
+    refund blocks its payment); the gateway's readiness check now refuses it before any row exists."""
     kit = make_fake_kit(tmp_path / "kcp")
     merchants = {"default": {"BACKEND": "ppcli", "OPTIONS": {**REAL_OPTIONS, "HOME_DIR": str(kit), "TIMEOUT": 10}}}
-    with override_settings(KCP_MERCHANTS=merchants):
-        row = verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
+    with (
+        override_settings(KCP_MERCHANTS=merchants),
+        pytest.raises(KcpConfigurationError, match=r"fake pp_cli.*real mode"),
+    ):
+        verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
-    stored = AccountVerification.objects.get(pk=row.pk)
-    assert stored.state == "UNKNOWN"
-    assert stored.res_cd == "S999"
-    assert "refuses the real gateway" in stored.failure_reason
-    assert stored.tno == ""
+    assert not AccountVerification.objects.exists()
 
 
 def batch(*accounts: str) -> list[NormalizedInput]:

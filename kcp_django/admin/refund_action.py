@@ -35,7 +35,13 @@ from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path
 from kcp_django.deprecation import renamed_names
-from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
+from kcp_django.exceptions import (
+    AnswerNotStored,
+    DecryptionError,
+    InvalidRequest,
+    RefundInTransaction,
+    RefundRefused,
+)
 from kcp_django.models import AccountVerification, Refund, RefundKind, RefundState, VerificationState
 from kcp_django.refunds import request_refund
 from kcp_django.refunds.inputs import normalize_refund
@@ -289,6 +295,9 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
         except RefundRefused as exc:
             form.add_error(None, str(exc.message))
             return self.kcp_refund_page(request, row, verification, form)
+        except DecryptionError as exc:
+            self.message_user(request, unreadable_account_message(exc), messages.ERROR)
+            return None
         except RefundInTransaction:
             self.message_user(
                 request,
@@ -323,6 +332,24 @@ _OUTCOME_LEVEL: dict[str, int] = {
     RefundState.COMPLETED: messages.SUCCESS,
     RefundState.REJECTED: messages.ERROR,
 }
+
+
+def unreadable_account_message(exc: DecryptionError) -> str:
+    """What staff are told when the verification's stored account cannot be decrypted."""
+    if exc.missing_key and exc.key_id:
+        return str(
+            _(
+                "The refund was not sent: the verified account's number was encrypted with key %(key_id)s, which "
+                "is no longer in KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
+            )
+            % {"key_id": exc.key_id}
+        )
+    return str(
+        _(
+            "The refund was not sent: the verified account's stored number cannot be read (it was altered). "
+            "Verify the account again."
+        )
+    )
 
 
 def refund_outcome_message(refund: Refund) -> str:

@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
+from kcp_django.admin.ids import public_id_match
 from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.exceptions import RefundRefused
@@ -82,7 +83,8 @@ class RefundAdmin(_ReadOnlyAdmin):
     list_filter = ["state", "kind", MerchantFilter, "needs_review", "created_at"]
     search_fields = ["=tno", "=ordr_idxx", "=reference"]
     search_help_text = _(
-        "Exact KCP transaction number of the payment (tno), order number (ordr_idxx) or shop reference."
+        "Exact KCP transaction number of the payment (tno), order number (ordr_idxx), shop reference or id "
+        "(the UUID the API and kcp_refund print)."
     )
     actions = ["resolve_accepted", "resolve_rejected", "signal_again"]
     # Never the account number: only its masked form, on the list and on the detail page.
@@ -158,7 +160,7 @@ class RefundAdmin(_ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(Q(tno=term) | Q(ordr_idxx=term) | Q(reference=term)), False
+        return queryset.filter(Q(tno=term) | Q(ordr_idxx=term) | Q(reference=term) | public_id_match(term)), False
 
     # Resolving a refund whose answer was lost -------------------------------------------------------
 

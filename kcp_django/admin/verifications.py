@@ -32,11 +32,12 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django import conf
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.forms import VerifyAccountForm
+from kcp_django.admin.ids import public_id_match
 from kcp_django.admin.mixin import KcpAccountActionsMixin
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
-from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
+from kcp_django.exceptions import DecryptionError, DuplicateOrderError, InvalidRequest
 from kcp_django.masking import mask_account_no
 from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.validation import ACCOUNT_NO_MAX_DIGITS, parse_client_ip
@@ -160,7 +161,8 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     list_filter = ["state", BankFilter, MerchantFilter, "created_at"]
     search_fields = ["=ordr_idxx", "=tno", "=reference"]
     search_help_text = _(
-        "Exact order number (ordr_idxx), KCP transaction number (tno) or shop reference. "
+        "Exact order number (ordr_idxx), KCP transaction number (tno), shop reference or id (the UUID the API "
+        "and kcp_verify print). "
         "Find rows by a full account number with the form below."
     )
     change_list_template = "admin/kcp_django/accountverification/change_list.html"
@@ -242,7 +244,7 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term)), False
+        return queryset.filter(Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term) | public_id_match(term)), False
 
     def may_find_by_account(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request) and request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION)
@@ -334,8 +336,12 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             "account_number": None,
         }
         if request.method == "POST":
-            context["account_number"] = obj.account_no
-            self.log_change(request, obj, REVEAL_LOG_MESSAGE)
+            try:
+                context["account_number"] = str(obj.account_no)
+            except DecryptionError as exc:
+                self.message_user(request, unreadable_number_message(exc), messages.ERROR)
+            else:
+                self.log_change(request, obj, REVEAL_LOG_MESSAGE)
         request.current_app = self.admin_site.name
         response = TemplateResponse(
             request, "admin/kcp_django/accountverification/account_number.html", context
@@ -397,3 +403,16 @@ def _outcome_message(row: AccountVerification) -> str:
             _("KCP rejected the account: %(res_msg)s (%(res_cd)s)") % {"res_msg": row.res_msg, "res_cd": row.res_cd}
         )
     return str(_("KCP gave no answer yet; the attempt is kept as %(state)s.") % {"state": row.get_state_display()})
+
+
+def unreadable_number_message(exc: DecryptionError) -> str:
+    """What staff are told when a stored number cannot be decrypted, instead of a server error."""
+    if exc.missing_key and exc.key_id:
+        return str(
+            _(
+                "The number cannot be shown: it was encrypted with key %(key_id)s, which is no longer in "
+                "KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
+            )
+            % {"key_id": exc.key_id}
+        )
+    return str(_("The number cannot be shown: the stored value was altered."))

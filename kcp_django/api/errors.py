@@ -146,15 +146,14 @@ class DatabaseUnavailable(exceptions.APIException):
 
 class ConfigurationError(exceptions.APIException):
     """The merchant's gateway must not or cannot be used (a test double in real mode, pp_cli missing):
-    refused before anything was stored or sent. The cause is in the server's log, not in the answer."""
+    refused before anything was stored or sent. The cause is in the server's log, not in the answer.
+
+    No ``Retry-After``: the refusal lasts until someone fixes the settings, and waiting a given time
+    would only invite the same request again. It counts against no daily cap."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "configuration_error"
     default_detail = MESSAGES["configuration_error"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wait = 300  # until someone fixes the settings; DRF's handler turns this into Retry-After
 
 
 def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:

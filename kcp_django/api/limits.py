@@ -10,6 +10,10 @@ One :class:`~kcp_django.models.AttemptCounter` row per (scope, key, local day). 
 
 The conditional ``UPDATE`` re-reads the row under its lock on PostgreSQL and MariaDB/MySQL, and
 SQLite runs one writer at a time, so no cap is ever passed, however many requests race.
+
+Only attempts that reach KCP count: a request refused before anything was sent (the gateway is
+misconfigured, its order number belongs to another account) gives its attempt back
+(:func:`give_back`), so a broken server never uses up a customer's day.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ class Cap:
     limit: int
 
 
+@dataclass(frozen=True)
+class Taken:
+    """One attempt counted against ``caps`` on ``day``: what :func:`give_back` returns."""
+
+    caps: tuple[Cap, ...]
+    day: dt.date
+
+
 class CapReached(Exception):
     """A cap is used up for today. ``retry_after`` is the number of seconds until it resets."""
 
@@ -62,14 +74,15 @@ def reference_key(caller: str, reference: str) -> str:
     return hashlib.sha256(f"{caller}|ref:{reference}".encode()).hexdigest()
 
 
-def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetime | None = None) -> None:
+def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetime | None = None) -> Taken:
     """Count one attempt against every cap, or none of them if any is reached (:class:`CapReached`).
 
     Call it outside any transaction: step 1 commits the counter rows at once.
     """
     ordered = sorted(caps, key=lambda cap: (cap.scope, cap.key))
+    moment = now or timezone.now()
     if not ordered:
-        return
+        return Taken((), timezone.localdate(moment))
     moment = now or timezone.now()
     day = timezone.localdate(moment)
     for cap in ordered:
@@ -87,6 +100,19 @@ def take_attempt(caps: Iterable[Cap], *, using: str = "default", now: dt.datetim
             )
             if not taken:
                 raise CapReached(cap.scope, seconds_until_reset(moment))
+    return Taken(tuple(ordered), day)
+
+
+def give_back(taken: Taken, *, using: str = "default") -> None:
+    """Uncount an attempt :func:`take_attempt` counted, when nothing was sent to KCP after all.
+
+    Same order and one short transaction as taking it; a counter never goes below zero.
+    """
+    with transaction.atomic(using=using):
+        for cap in taken.caps:
+            AttemptCounter.objects.using(using).filter(scope=cap.scope, key=cap.key, day=taken.day, count__gt=0).update(
+                count=F("count") - 1
+            )
 
 
 def attempts_today(scope: str, key: str, *, using: str = "default", now: dt.datetime | None = None) -> int:

@@ -37,7 +37,13 @@ from kcp_django.api.schema import document
 from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import SENSITIVE_FIELDS, KcpApiView
 from kcp_django.conf import kcp_settings
-from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
+from kcp_django.exceptions import (
+    AnswerNotStored,
+    DecryptionError,
+    InvalidRequest,
+    RefundInTransaction,
+    RefundRefused,
+)
 from kcp_django.models import Refund, RefundState
 from kcp_django.refunds import request_refund
 
@@ -72,25 +78,40 @@ class RefundRefusedError(exceptions.APIException):
 
 
 class RefundUnavailable(exceptions.APIException):
-    """The server cannot send refunds now; nothing was sent (see ``code``)."""
+    """The server cannot send refunds now; nothing was sent (see ``code``).
+
+    ``wait`` becomes ``Retry-After`` only where waiting helps (the database, an answer to read back
+    later); a configuration problem lasts until someone fixes it, so it says no time."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "refund_configuration"
     default_detail = _("Refunds are not configured correctly on this server; nothing was sent. See the server log.")
 
-    def __init__(self, detail: Any = None, code: str | None = None) -> None:
+    def __init__(self, detail: Any = None, code: str | None = None, *, wait: int | None = None) -> None:
         super().__init__(detail=detail, code=code)
-        self.wait = RETRY_AFTER
+        self.wait = wait
 
 
 class RefundOutcomeNotStored(RefundUnavailable):
     """KCP was asked, but neither its answer nor the row could be read back: read ``Location`` later."""
 
     def __init__(self, location: str) -> None:
-        super().__init__(detail=OUTCOME_NOT_STORED, code="refund_outcome_not_stored")
+        super().__init__(detail=OUTCOME_NOT_STORED, code="refund_outcome_not_stored", wait=RETRY_AFTER)
         self.location = location
 
 
+class AccountUnreadable(RefundUnavailable):
+    """The verification's stored account cannot be decrypted (its key left ``KCP_ENCRYPTION_KEYS``, or the
+    value was altered): nothing was sent. No ``Retry-After``: it lasts until someone restores the key."""
+
+    def __init__(self) -> None:
+        super().__init__(detail=ACCOUNT_UNREADABLE, code="account_unreadable")
+
+
+ACCOUNT_UNREADABLE = _(
+    "The verified account's stored number cannot be read on this server (its encryption key is missing); "
+    "nothing was sent. See the server log."
+)
 IN_TRANSACTION = _("The refund view ran inside a database transaction; nothing was sent. See the server log.")
 DATABASE_UNAVAILABLE = _("The database is not available; nothing was sent. Try again later.")
 OUTCOME_NOT_STORED = _(
@@ -129,7 +150,7 @@ class RefundListCreateView(RefundApiView):
             return self._create(request)
         except DatabaseError:
             logger.exception("kcp_django.api: the database failed while a refund was asked for")
-            raise RefundUnavailable(DATABASE_UNAVAILABLE, "database_unavailable") from None
+            raise RefundUnavailable(DATABASE_UNAVAILABLE, "database_unavailable", wait=RETRY_AFTER) from None
 
     @sensitive_variables()
     def _create(self, request: Request) -> Response:
@@ -212,6 +233,14 @@ def _request_refund(
         raise field_errors(exc.errors) from None
     except RefundRefused as exc:
         raise RefundRefusedError(exc) from None
+    except DecryptionError as exc:
+        logger.error(
+            "kcp_django.api: the verification's stored account cannot be decrypted (key %s%s): %s",
+            exc.key_id,
+            ", not in KCP_ENCRYPTION_KEYS" if exc.missing_key else "",
+            exc,
+        )
+        raise AccountUnreadable() from None
     except RefundInTransaction:
         logger.exception("kcp_django.api: a refund view ran inside a transaction")
         raise RefundUnavailable(IN_TRANSACTION, "refund_in_transaction") from None

@@ -7,7 +7,8 @@ Order of work for ``POST verifications/``, and why:
    then ``KCP_API["REFERENCE_OWNER_CHECK"]``, if set: a reference the caller may not use is 403;
 3. claim the ``Idempotency-Key`` if one was sent: a repeat replays the stored answer here;
 4. take one attempt against each daily cap (:mod:`kcp_django.api.limits`): over a cap is 429, and KCP
-   is never called;
+   is never called; a request the service then refuses before sending (configuration, an
+   ``ordr_idxx`` of another account) gives its attempt back: only attempts that reach KCP count;
 5. call the service, which commits its row itself; answer 201 (final) or 202 (poll ``Location``).
 
 The views are not atomic even with ``ATOMIC_REQUESTS``: claims, counters and the service's row
@@ -186,7 +187,7 @@ class VerificationCreateView(KcpApiView):
         normalized: NormalizedInput = data["normalized"]
         ip = client_ip(request._request, kcp_settings.TRUSTED_PROXIES)
         try:
-            limits.take_attempt(_caps(api, normalized, request, ip))
+            taken = limits.take_attempt(_caps(api, normalized, request, ip))
         except limits.CapReached as exc:
             logger.info("kcp_django.api: %s cap reached (user %s)", exc.scope, request.user.pk or "anonymous")
             raise errors.LimitExceeded(exc.retry_after) from None
@@ -201,10 +202,12 @@ class VerificationCreateView(KcpApiView):
                 client_ip=ip,
             )
         except DuplicateOrderError:
+            _give_back(taken)  # refused before KCP was asked
             raise errors.DuplicateOrder() from None
         except KcpConfigurationError as exc:
             # Refused before anything was stored or sent; the cause is for the operator, not the client.
             logger.error("kcp_django.api: verification refused, the gateway is misconfigured: %s", exc)
+            _give_back(taken)
             raise errors.ConfigurationError() from None
         except AnswerNotStored as exc:
             # KCP was asked but the database would not take its answer: the row stays PENDING for
@@ -213,6 +216,7 @@ class VerificationCreateView(KcpApiView):
         if not _asked_by(row, request, ip):
             # The service answered a row stored for this ordr_idxx by someone else: refuse it exactly as
             # an ordr_idxx reused for another account, so the answer tells nothing about that row.
+            _give_back(taken)
             raise errors.DuplicateOrder()
         return Response(
             VerificationSerializer(row, context=_answer_context(request, api)).data,
@@ -279,6 +283,15 @@ def _check_reference_owner(api: ApiSettings, request: Request, reference: str) -
     """``KCP_API["REFERENCE_OWNER_CHECK"]``, asked before anything is stored: a False answer is 403."""
     if api.reference_owner_check is not None and not import_string(api.reference_owner_check)(request, reference):
         raise errors.ReferenceNotAllowed()
+
+
+def _give_back(taken: limits.Taken) -> None:
+    """Nothing reached KCP: the attempt counts against no cap. A database that fails here keeps it
+    counted (a refusal the customer sees all the same), never a 500."""
+    try:
+        limits.give_back(taken)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("kcp_django.api: an attempt stays counted against the daily caps (%s)", type(exc).__name__)
 
 
 def _caps(api: ApiSettings, normalized: NormalizedInput, request: Request, ip: str | None) -> list[limits.Cap]:

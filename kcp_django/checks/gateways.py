@@ -3,8 +3,9 @@
 They run with every ``manage.py check`` (and before ``runserver``, ``migrate``...), not only with
 ``--deploy``: a merchant that cannot verify a single account must not start quietly.
 
-- ``E011``: a merchant in real mode on a test double (the sandbox, a test's stand-in), which would
-  answer every request without asking KCP;
+- ``E011``: a merchant in real mode on a test double (the sandbox, a test's stand-in, or pp_cli
+  whose binary is kcp-django's fake ``kcp-fake-pp-cli``), which would answer every request without
+  asking KCP;
 - ``E012``: a gateway that cannot be imported, or whose ``check_ready`` says this server cannot
   send anything (for pp_cli: no ``HOME_DIR``/``BIN``, a missing or non-executable binary, a broken
   ``LAYOUT``).
@@ -22,6 +23,8 @@ from django.utils.module_loading import import_string
 
 from kcp_django import conf
 from kcp_django.gateways.base import check_ready, is_test_double
+from kcp_django.gateways.ppcli.client import PpCliGateway
+from kcp_django.gateways.ppcli.installation import runs_fake_pp_cli
 
 
 @register(Tags.compatibility)
@@ -64,6 +67,21 @@ def _check_merchant(merchant: conf.MerchantConfig) -> list[CheckMessage]:
                 hint=f"Set {where}['BACKEND'] = 'ppcli' (KCP_GATEWAY=ppcli) with OPTIONS['HOME_DIR'] "
                 "(KCP_HOME_DIR) at KCP's kit; or, on a server that must not reach KCP, set OPTIONS['MODE'] = 'test' "
                 "(KCP_MODE=test).",
+                id="kcp_django.E011",
+            )
+        ]
+    fake = (
+        runs_fake_pp_cli(merchant)
+        if merchant.mode == "real" and isinstance(gateway_class, type) and issubclass(gateway_class, PpCliGateway)
+        else None
+    )
+    if fake is not None:
+        return [
+            Error(
+                f"{where} is in real mode on {fake}, kcp-django's fake pp_cli (kcp-fake-pp-cli), a test double "
+                "that never asks KCP: every refund account would come back unknown and nothing would be paid.",
+                hint=f"Install KCP's own pp_cli from the kit of your contract at {fake} (or point OPTIONS['BIN'], "
+                "KCP_BIN, at it); on a server that must not reach KCP, set OPTIONS['MODE'] = 'test' (KCP_MODE=test).",
                 id="kcp_django.E011",
             )
         ]

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.messages import get_messages
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from kcp_django.admin import KcpAccountActionsMixin
@@ -181,6 +181,21 @@ def test_confirming_sends_the_refund_through_the_service_once_even_when_sent_twi
     assert any("KCP accepted the refund" in text for text in messages_of(first))
     assert any("already submitted" in text for text in messages_of(second))
     assert verified.account_no not in first.content.decode()
+
+
+def test_a_verified_account_whose_key_is_gone_is_a_message_not_a_server_error(
+    verified: AccountVerification,
+) -> None:
+    """Guards issue 18 item 4: a stored account the server cannot decrypt raised DecryptionError (a 500)."""
+    client = refunder()
+    page2 = fill(client, start(client, verified), kind="escrow-cancel", tno=TNO)
+
+    with override_settings(KCP_ENCRYPTION_KEYS=["other:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]):
+        sent = client.post(reverse(CHANGELIST), inputs(page2), follow=True)
+
+    assert sent.status_code == 200
+    assert any("encrypted with key k2, which is no longer in KCP_ENCRYPTION_KEYS" in m for m in messages_of(sent))
+    assert len(refund_outbox) == 0 and not Refund.objects.exists()
 
 
 def test_a_partial_vbank_refund_shows_its_amount(verified: AccountVerification) -> None:
@@ -395,3 +410,16 @@ def test_a_shop_row_verified_under_its_reference_is_refunded_with_the_admins_con
     ShopRow.objects.filter(pk=row.pk).update(holder_name="김다른")  # the row no longer holds what was verified
     row.refresh_from_db()
     assert model_admin.kcp_refund_verification(row) is None
+
+
+def test_the_refunds_list_finds_a_refund_by_the_uuid_kcp_refund_prints(verified: AccountVerification) -> None:
+    """Guards issue 18 item 8: ``kcp_refund`` and the API print the UUID; the list searched only numbers."""
+    first = request_refund(kind="escrow-cancel", tno=TNO, verification=verified)
+    request_refund(kind="escrow-cancel", tno="20261127000002", verification=verified)
+    client = logged_in("kcp_django.view_refund")
+
+    listed = client.get(reverse(REFUNDS), {"q": str(first.public_id)}).context["cl"].result_list
+    detail = client.get(reverse("admin:kcp_django_refund_change", args=[first.pk]))
+
+    assert [r.pk for r in listed] == [first.pk]
+    assert str(first.public_id) in detail.content.decode()

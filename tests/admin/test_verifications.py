@@ -202,6 +202,18 @@ def test_search_by_order_number_tno_and_reference_is_exact() -> None:
     assert found("000001") == []  # six digits are no account number, and partial numbers never match
 
 
+def test_the_uuid_commands_and_the_api_print_finds_the_row_and_the_detail_page_shows_it() -> None:
+    """Guards issue 18 item 8: the commands print the UUID, the admin showed and found only numbers."""
+    rows = make_verifications(2)
+    client = logged_in(make_staff("viewer", "kcp_django.view_accountverification"))
+
+    listed = client.get(reverse(CHANGELIST), {"q": f" {rows[1].public_id} "}).context["cl"].result_list
+    detail = client.get(reverse("admin:kcp_django_accountverification_change", args=[rows[1].pk]))
+
+    assert [r.pk for r in listed] == [rows[1].pk]
+    assert str(rows[1].public_id) in detail.content.decode()
+
+
 def test_filters_by_state_bank_and_merchant() -> None:
     make_verifications(2)
     rejected = make_verifications(1, start=10)[0]
@@ -269,6 +281,21 @@ def test_revealing_the_number_takes_a_post_and_is_recorded_in_the_admin_log() ->
     assert entry.change_message == REVEAL_LOG_MESSAGE
     client.post(url)
     assert LogEntry.objects.count() == 2
+
+
+def test_a_number_whose_key_is_gone_is_a_message_not_a_server_error() -> None:
+    """Guards issue 18 item 4: revealing a number the server cannot decrypt raised DecryptionError (a 500)."""
+    row = make_verifications(1)[0]
+    auditor = make_staff("auditor", "kcp_django.view_accountverification", "kcp_django.view_full_account_number")
+    client = logged_in(auditor)
+    url = reverse("admin:kcp_django_accountverification_account_number", args=[row.pk])
+
+    with override_settings(KCP_ENCRYPTION_KEYS=["other:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]):
+        shown = client.post(url, headers={"accept-language": "en"})
+
+    assert shown.status_code == 200
+    assert "encrypted with key k2, which is no longer in KCP_ENCRYPTION_KEYS" in shown.content.decode()
+    assert not LogEntry.objects.exists(), "nothing was shown, so nothing is recorded as shown"
 
 
 def test_without_the_permission_the_number_cannot_be_revealed() -> None:

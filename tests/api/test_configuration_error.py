@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 
 from kcp_django.gateways.sandbox import outbox
-from kcp_django.models import AccountVerification, IdempotencyKey
+from kcp_django.models import AccountVerification, AttemptCounter, IdempotencyKey
 from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user, request_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,7 +47,7 @@ def test_a_misconfigured_gateway_answers_503_and_stores_nothing(
     assert body["code"] == "configuration_error"
     assert body["message"].startswith("계좌 인증을 사용할 수 없습니다")
     assert "Location" not in response
-    assert response["Retry-After"] == "300"
+    assert "Retry-After" not in response, "waiting fixes nothing: someone must fix the settings"
     # The cause is for the operator: in the server's log, never in the answer.
     assert "KCP_MERCHANTS" not in response.content.decode()
     assert any("KCP_MERCHANTS['default']" in record.getMessage() for record in caplog.records)
@@ -74,6 +74,25 @@ def test_the_idempotency_key_is_free_again_once_the_settings_are_fixed(customer:
 
     assert answered.status_code == 201
     assert answered.json()["status"] == "verified"
+
+
+def test_configuration_refusals_use_up_no_daily_attempt(customer: Any) -> None:
+    """Guards issue 18 item 5: three ``configuration_error`` answers raised the account, reference and
+    user counters to 3, though nothing reached KCP; a cap of 1 then refused the first real attempt."""
+    client = client_for(customer)
+    with api_settings(LIMITS={"user": 1, "reference": 1, "account": 1}):
+        with override_settings(KCP_MERCHANTS=REAL_ON_SANDBOX):
+            refused = [client.post(VERIFICATIONS, request_body()).status_code for _ in range(3)]
+
+        answered = client.post(VERIFICATIONS, request_body())
+
+    assert refused == [503, 503, 503]
+    assert answered.status_code == 201, answered.json()
+    assert sorted(AttemptCounter.objects.values_list("scope", "count")) == [
+        ("account", 1),
+        ("reference", 1),
+        ("user", 1),
+    ]
 
 
 def test_with_debug_off_a_merchant_without_mode_answers_503_and_stores_nothing(customer: Any) -> None:

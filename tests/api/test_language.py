@@ -14,7 +14,7 @@ from tests.api_support import VERIFICATIONS, api_settings, client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-KOREAN = "owner_nm(예금주명)에 KCP에서 사용할 수 없는 문자가 있습니다: ';'"
+KOREAN = "예금주명에 쓸 수 없는 문자가 있습니다: ';'"
 ENGLISH = "owner_nm (account holder name) contains characters KCP does not accept: ';'"
 WITHOUT_LOCALE_MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "django.middleware.locale.LocaleMiddleware"]
 

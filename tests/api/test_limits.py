@@ -94,7 +94,7 @@ def test_a_reference_the_owner_check_refuses_is_403_and_stores_nothing() -> None
     assert refused.status_code == 403
     assert refused.json() == {
         "code": "reference_not_allowed",
-        "message": "reference(가맹점 참조값)는 사용할 수 없는 값입니다. 본인 주문의 환불 페이지에서 계좌를 인증하세요.",
+        "message": "이 참조값으로는 인증할 수 없습니다. 본인 주문의 환불 페이지에서 계좌를 인증해 주세요.",
     }
     assert own.status_code == 201  # the refusal claimed nothing, not even the Idempotency-Key
     assert (len(outbox), AccountVerification.objects.count()) == (1, 1)

@@ -5,6 +5,7 @@ Every response goes through the leak scanner of :mod:`tests.api_support`: no ful
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -320,8 +321,25 @@ def test_a_merchant_that_cannot_refund_is_503_and_nothing_is_sent(refunder: Any)
 
     assert response.status_code == 503
     assert response.json()["code"] == "refund_configuration"
-    assert response["Retry-After"] == "30"
+    assert "Retry-After" not in response, "waiting fixes no setting (issue 18 item 5)"
     assert not Refund.objects.exists()
+
+
+def test_a_verification_whose_key_is_gone_is_503_account_unreadable_and_nothing_is_sent(
+    refunder: Any, verified: AccountVerification, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Guards issue 18 item 4: after the encryption key changed, ``POST /kcp/refunds/`` answered 500."""
+    other_key = ["other:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+    with override_settings(KCP_ENCRYPTION_KEYS=other_key), caplog.at_level(logging.ERROR, "kcp_django.api"):
+        response = client_for(refunder).post(REFUNDS, body(verified))
+
+    assert response.status_code == 503
+    answer = response.json()
+    assert answer["code"] == "account_unreadable"
+    assert "암호화 키" in answer["message"]  # the test settings speak Korean
+    assert "Retry-After" not in response, "only restoring the key helps; waiting does not"
+    assert not Refund.objects.exists() and len(refund_outbox) == 0
+    assert "key k2, not in KCP_ENCRYPTION_KEYS" in caplog.text, "the log names the missing key for the operator"
 
 
 def test_the_views_refund_even_when_requests_are_atomic(

@@ -93,7 +93,7 @@ def test_no_answer_from_kcp_is_202_with_a_location_that_shows_unknown(customer: 
 @pytest.mark.parametrize(
     ("language", "message"),
     [
-        ("ko", "owner_nm(예금주명)에 KCP에서 사용할 수 없는 문자가 있습니다: ';'"),
+        ("ko", "예금주명에 쓸 수 없는 문자가 있습니다: ';'"),
         ("en", "owner_nm (account holder name) contains characters KCP does not accept: ';'"),
     ],
 )
@@ -122,7 +122,7 @@ def test_every_broken_rule_is_reported_at_once(customer: Any) -> None:
         "ordr_idxx": ["max_length"],
         "reference": ["required"],
     }
-    assert errors["reference"][0]["message"] == "reference(가맹점 참조값)은 필수 항목입니다."
+    assert errors["reference"][0]["message"] == "참조값을 보내 주세요."
 
 
 def test_missing_and_null_fields_are_required(customer: Any) -> None:

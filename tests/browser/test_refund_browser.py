@@ -2,11 +2,13 @@
 
 The README's server and demo data; staff run "Refund to this verified account" on the demo refund
 request, KCP's notice completes the refund, and the customer sees it paid. Screenshots of each step
-are written to ``test-artifacts/refund/``.
+are written to ``test-artifacts/refund/``. The pages are checked in Korean as a Korean shop's staff
+and customers read them (issue 18 item 13): no parameter names or upper-case states in the messages.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,13 +88,16 @@ def test_staff_refund_the_demo_order_and_the_customer_sees_it_paid(shop: tuple[s
     page.wait_for_selector(".kcp-refund-confirmation")
     assert page.locator(".kcp-refund-tno").inner_text() == TNO
     assert "전액" in page.locator(".kcp-refund-amount").inner_text()
+    assert "내용을 꼼꼼히 확인해 주세요" in page.locator("#content-main").inner_text()
     assert page.locator(".kcp-refund-holder").inner_text() == "홍길동"
     _assert_only_the_masked_account(page)
     page.screenshot(path=str(SCREENSHOTS / "3-confirmation.png"), full_page=True)
     page.click('input[type="submit"][value="네, 환불을 보냅니다"]')
 
     page.wait_for_selector(".messagelist .success")
-    assert "KCP가 결제 20261127000004의" in page.locator(".messagelist").inner_text()
+    accepted = page.locator(".messagelist").inner_text()
+    assert "결제 20261127000004의 환불을 KCP가 접수했습니다" in accepted
+    assert not re.search(r"ACCEPTED|PENDING|ordr_idxx|tno", accepted)
     assert "KCP에 요청됨" in page.locator("#result_list tr", has_text=REFERENCE).inner_text()
     _assert_only_the_masked_account(page)
     page.screenshot(path=str(SCREENSHOTS / "4-accepted.png"), full_page=True)
@@ -101,6 +106,12 @@ def test_staff_refund_the_demo_order_and_the_customer_sees_it_paid(shop: tuple[s
     assert "KCP 접수 완료" in page.locator("#result_list").inner_text()
     _assert_only_the_masked_account(page)
     page.screenshot(path=str(SCREENSHOTS / "5-refunds-list.png"), full_page=True)
+    page.locator("#result_list a", has_text=TNO).first.click()
+    page.wait_for_selector("#content h1")
+    assert page.locator("#content h1").inner_text() == "환불 보기", "the model's name is Korean"
+    assert "refund" not in page.title()
+    _assert_only_the_masked_account(page)
+    page.screenshot(path=str(SCREENSHOTS / "5b-refund-detail.png"), full_page=True)
 
     completed = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", COMPLETE_BY_NOTICE],

@@ -59,7 +59,8 @@ def test_a_customer_verifies_the_refund_account_and_staff_find_the_request(shop:
     error = page.locator(".field-error[data-field='owner_nm']")
     error.wait_for()
     page.wait_for_function("document.querySelector(\".field-error[data-field='owner_nm']\").textContent.length > 0")
-    assert "예금주명" in error.inner_text()
+    # The customer reads the field's label, never the parameter's name (issue 18 item 13).
+    assert error.inner_text() == "예금주명에 쓸 수 없는 문자가 있습니다: ';'"
     assert page.locator("#refund-button").is_disabled()
     page.screenshot(path=str(SCREENSHOTS / "2-field-error.png"), full_page=True)
 

@@ -73,15 +73,25 @@ def test_test_doubles_in_test_mode_are_fine() -> None:
     )
 
 
-def test_pp_cli_on_a_ready_kit_is_fine_in_either_mode(tmp_path: Path) -> None:
+def test_pp_cli_on_a_ready_kit_is_fine_in_test_mode(tmp_path: Path) -> None:
     kit = make_fake_kit(tmp_path / "kcp")
-    assert (
-        gateway_messages(
-            default=merchant("ppcli", HOME_DIR=str(kit)),
-            real=merchant("ppcli", MODE="real", HOME_DIR=str(kit)),
-        )
-        == []
-    )
+    assert gateway_messages(default=merchant("ppcli", HOME_DIR=str(kit))) == []
+
+
+def test_real_mode_on_the_fake_pp_cli_is_an_error_in_plain_check(tmp_path: Path) -> None:
+    """Guards issue 18 item 3: the fake pp_cli in real mode passed ``manage.py check``; only
+    ``kcp_check`` noticed it, and every account then came back UNKNOWN."""
+    kit = make_fake_kit(tmp_path / "kcp")
+
+    (message,) = gateway_messages(real=merchant("ppcli", MODE="real", HOME_DIR=str(kit)))
+
+    assert message.id == "kcp_django.E011"
+    assert message.is_serious()
+    assert "KCP_MERCHANTS['real']" in message.msg
+    assert "kcp-django's fake pp_cli" in message.msg
+    assert str(kit / "bin" / "pp_cli") in message.msg
+    assert message.hint is not None
+    assert "KCP_MODE=test" in message.hint
 
 
 @pytest.mark.parametrize(

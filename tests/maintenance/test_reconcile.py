@@ -301,6 +301,30 @@ def test_the_command_prints_its_counts() -> None:
     assert "marked for review 0" in out.getvalue()
 
 
+@override_settings(KCP_RECONCILE_MAX_ATTEMPTS=1)
+def test_rows_marked_for_review_make_the_command_exit_1_once() -> None:
+    """Guards issue 18 item 6: ``kcp_reconcile`` exited 0 after marking rows for review, so cron's alert on
+    a non-zero status never fired. The run that marks them exits 1 naming the count; the next run, with
+    nothing new for a person, exits 0."""
+    unknown_row("REVIEW-1", account_no="999-000-1234")  # the sandbox never answers 999...
+    AccountVerification.objects.update(reconcile_attempts=1)
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError) as caught:
+        call_command("kcp_reconcile", "--older-than", "0", stdout=out, stderr=err)
+
+    assert caught.value.returncode == 1
+    assert "1 verification(s) marked for review" in str(caught.value)
+    assert "marked for review 1" in out.getvalue()
+    call_command("kcp_reconcile", "--older-than", "0", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_wrong_option_exits_2_like_argparse() -> None:
+    with pytest.raises(CommandError) as caught:
+        call_command("kcp_reconcile", "--max-attempts", "0")
+    assert caught.value.returncode == 2
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -71,8 +71,10 @@ def test_another_amount_or_reference_for_a_registered_payment_is_refused_and_cha
 
     assert code == 2
     answer = json.loads(out)
-    assert (answer["error"], answer["fields"]) == ("invalid", ["amount", "reference"])
-    assert "amount [differs]" in err and "reference [differs]" in err
+    assert (answer["error"], sorted(answer["fields"])) == ("invalid", ["amount", "reference"])
+    assert err == "", "with --json the object is all the command writes"
+    _code, _out, human = kcp_payment("--tno", TNO, "--amount", "31000", "--reference", "ORDER-8")
+    assert "amount [differs]" in human and "reference [differs]" in human
     payment = Payment.objects.get()
     assert (payment.amount, payment.reference) == (30000, "ORDER-7")
 
@@ -89,10 +91,12 @@ def test_another_amount_or_reference_for_a_registered_payment_is_refused_and_cha
 )
 def test_bad_input_exits_2_naming_the_field_in_korean_and_english(args: list[str], fields: list[str]) -> None:
     code, out, err = kcp_payment(*args, "--json")
+    _code, _out, human = kcp_payment(*args)
 
     assert code == 2
-    assert json.loads(out)["fields"] == fields
-    assert err.startswith(f"{fields[0]} [") and " / " in err, "Korean / English"
+    assert sorted(json.loads(out)["fields"]) == fields
+    assert err == "", "with --json the object is all the command writes"
+    assert human.startswith(f"{fields[0]} [") and " / " in human, "Korean / English"
     assert not Payment.objects.exists()
 
 
@@ -100,20 +104,24 @@ def test_an_unknown_payer_is_refused_before_anything_is_stored() -> None:
     code, out, err = register("--payer", "nobody", "--json")
 
     assert code == 2
+    message = "payer: 사용자 이름이 nobody인 사용자가 없습니다."
     assert json.loads(out) == {
         "error": "not_found",
-        "fields": ["payer"],
-        "message": "payer: 사용자 이름이 nobody인 사용자가 없습니다.",
+        "fields": {"payer": [{"rule": "not_found", "message": message}]},
+        "message": message,
     }
-    assert "nobody" in err and not Payment.objects.exists()
+    assert err == "", "with --json the object is all the command writes"
+    assert not Payment.objects.exists()
 
 
 def test_an_unknown_merchant_exits_4_naming_the_setting() -> None:
     code, out, err = register("--merchant", "nope", "--json")
 
     assert code == 4
-    assert json.loads(out)["error"] == "configuration"
-    assert "KCP_MERCHANTS['nope']" in err
+    answer = json.loads(out)
+    assert answer["error"] == "configuration_error"
+    assert "KCP_MERCHANTS['nope']" in answer["message"]
+    assert err == "", "with --json the object is all the command writes"
     assert not Payment.objects.exists()
 
 
@@ -151,7 +159,8 @@ def test_show_of_a_payment_that_is_not_registered_exits_2() -> None:
 
     assert code == 2
     assert json.loads(out)["error"] == "not_found"
-    assert f"등록된 결제 {TNO}이(가) 없습니다" in err
+    assert f"등록된 결제 {TNO}이(가) 없습니다" in json.loads(out)["message"]
+    assert err == "", "with --json the object is all the command writes"
 
 
 def test_show_takes_no_registration_options() -> None:
@@ -160,7 +169,7 @@ def test_show_takes_no_registration_options() -> None:
     code, out, _err = kcp_payment("--show", TNO, "--amount", "1", "--json")
 
     assert code == 2
-    assert json.loads(out)["fields"] == ["show"]
+    assert list(json.loads(out)["fields"]) == ["show"]
     assert "--amount" in json.loads(out)["message"]
 
 
@@ -204,7 +213,7 @@ def test_as_a_process_a_refused_registration_exits_2_and_a_good_one_0(tmp_path: 
     assert good.returncode == 0, good.stderr
     assert good.stdout.startswith(f"registered  {TNO}")
     assert bad.returncode == 2, bad.stderr
-    assert json.loads(bad.stdout)["fields"] == ["amount"]
+    assert list(json.loads(bad.stdout)["fields"]) == ["amount"]
 
 
 def test_registering_confirms_a_payment_the_upgrade_created_and_clears_its_flag() -> None:

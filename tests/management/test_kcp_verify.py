@@ -39,7 +39,7 @@ def test_a_verified_account_prints_kcps_answer_as_json(shop_env: dict[str, str])
 
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert answer["status"] == "VERIFIED"
+    assert answer["status"] == "verified"
     assert answer["res_cd"] == "0000"
     assert len(answer["tno"]) == 14 and answer["tno"].isdigit()
     assert answer["app_time"].endswith("+09:00")
@@ -52,9 +52,9 @@ def test_a_verified_account_prints_kcps_answer_as_json(shop_env: dict[str, str])
 @pytest.mark.parametrize(
     ("account_no", "owner_nm", "status", "exit_code"),
     [
-        ("123-456-789012", "홍불일치", "REJECTED", 1),
-        ("000-000-1111", "홍길동", "REJECTED", 1),
-        ("999-111-2222", "홍길동", "UNKNOWN", 3),
+        ("123-456-789012", "홍불일치", "rejected", 1),
+        ("000-000-1111", "홍길동", "rejected", 1),
+        ("999-111-2222", "홍길동", "unknown", 3),
     ],
 )
 def test_the_exit_status_tells_the_outcome(
@@ -137,8 +137,8 @@ def test_a_setting_a_system_check_refuses_exits_4_with_the_problem_as_json(shop_
 
     assert done.returncode == 4, done.stderr
     answer = json.loads(done.stdout)
-    assert answer["fields"] == []
-    [problem] = [error for error in answer["error"] if "KCP_SITE_KEY" in error]
+    assert answer["error"] == "configuration_error"
+    [problem] = [error for error in answer["problems"] if "KCP_SITE_KEY" in error]
     assert "kcp_django.E001" in problem
     assert "KCP_SITE_KEY: is empty" in problem
     assert "OPTIONS" not in problem.split("HINT")[0], "the message names the variable that was set"
@@ -175,7 +175,9 @@ def test_with_debug_off_and_no_mode_it_exits_4_and_stores_nothing(shop_env: dict
     done = kcp_verify(production, *ACCOUNT, "--json")
 
     assert done.returncode == 4, done.stderr
-    [problem] = json.loads(done.stdout)["error"]
+    answer = json.loads(done.stdout)
+    assert answer["error"] == "configuration_error"
+    [problem] = answer["problems"]
     assert "kcp_django.E001" in problem
     assert "KCP_MODE: must be set to 'test' or 'real' when DEBUG is False" in problem
     assert stored_rows(shop_env) == before
@@ -185,7 +187,9 @@ def test_an_unknown_merchant_alias_exits_4_with_json(shop_env: dict[str, str]) -
     done = kcp_verify(shop_env, *ACCOUNT, "--merchant", "elsewhere", "--json")
 
     assert done.returncode == 4
-    [problem] = json.loads(done.stdout)["error"]
+    answer = json.loads(done.stdout)
+    assert answer["error"] == "configuration_error"
+    problem = answer["message"]
     assert "KCP_MERCHANTS['elsewhere']: no such merchant alias (configured: default)" in problem
 
 

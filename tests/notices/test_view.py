@@ -387,15 +387,24 @@ def test_the_example_shop_reads_kcp_notice_ips_from_the_environment() -> None:
     )
     root = Path(__file__).resolve().parents[2]
 
-    def networks(value: str) -> str:
-        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings", "KCP_NOTICE_IPS": value}
+    def networks(value: str, debug: str = "False") -> str:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "KCP_NOTICE_IPS": value,
+            "DEBUG": debug,
+        }
         done = subprocess.run(
             [sys.executable, "-c", script], cwd=root, env=environment, capture_output=True, text=True, check=True
         )
         return done.stdout.strip()
 
+    kcp = ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
     assert networks("127.0.0.1, 10.0.0.0/8") == "127.0.0.1/32,10.0.0.0/8"
-    assert networks("") == ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
+    assert networks("") == kcp
+    # Issue 18 item 11: in development (DEBUG on) the shop also hears kcp_send_notice from this machine.
+    assert networks("", debug="True") == kcp + ",127.0.0.1/32,::1/128"
+    assert networks("10.0.0.0/8", debug="True") == "10.0.0.0/8", "a value set is taken as it is"
 
 
 TRIGGERS = {

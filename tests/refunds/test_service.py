@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -243,3 +244,28 @@ def test_real_mode_never_refunds_through_a_test_double(verified: AccountVerifica
     with override_settings(KCP_MERCHANTS=merchants), pytest.raises(KcpConfigurationError, match="test double"):
         request_refund(kind="escrow-cancel", tno=TNO, verification=verified)
     assert not Refund.objects.exists() and len(refund_outbox) == 0
+
+
+def test_real_mode_on_the_fake_pp_cli_refuses_a_refund_before_storing_it(
+    verified: AccountVerification, tmp_path: Path
+) -> None:
+    """Guards issue 18 item 3: a refund through the fake pp_cli in real mode was stored UNKNOWN (blocking
+    its payment); pp_cli's readiness check now refuses it before a row exists."""
+    from kcp_django.exceptions import KcpConfigurationError
+    from tests.fake_kit import make_fake_kit
+
+    kit = make_fake_kit(tmp_path / "kcp")
+    merchants = {
+        "default": {
+            "BACKEND": "ppcli",
+            "OPTIONS": {
+                "MODE": "real",
+                "SITE_CD": "A1234",
+                "SITE_KEY": "Zq9vX2mK7pL4sT8wR3nB6yC1_",
+                "HOME_DIR": str(kit),
+            },
+        }
+    }
+    with override_settings(KCP_MERCHANTS=merchants), pytest.raises(KcpConfigurationError, match="fake pp_cli"):
+        request_refund(kind="escrow-cancel", tno=TNO, verification=verified)
+    assert not Refund.objects.exists()

@@ -239,6 +239,26 @@ def find_binary(merchant: MerchantConfig) -> str:
     return candidate
 
 
+#: What every launcher of kcp-django's fake pp_cli names in its first bytes (the ``kcp-fake-pp-cli``
+#: console script, a ``python -m`` wrapper); KCP's binary is machine code that never holds it.
+FAKE_PP_CLI_MODULE = b"kcp_django.testing.fake_pp_cli"
+#: How much of the binary :func:`is_fake_pp_cli` reads: a launcher script is a few hundred bytes.
+FAKE_PP_CLI_PROBE_BYTES = 4096
+
+
+def is_fake_pp_cli(binary: str) -> bool:
+    """Whether ``binary`` (a path :func:`find_binary` returned) launches kcp-django's fake pp_cli.
+
+    One read of its first few KiB, nothing run: cheap enough for every request's readiness check.
+    """
+    try:
+        with open(binary, "rb") as handle:
+            head = handle.read(FAKE_PP_CLI_PROBE_BYTES)
+    except OSError:
+        return False
+    return FAKE_PP_CLI_MODULE in head
+
+
 # --- running the process ---------------------------------------------------------------------
 
 
@@ -463,14 +483,22 @@ class PpCliGateway:
     @staticmethod
     def check_ready(merchant: MerchantConfig) -> None:
         """Raise :class:`KcpConfigurationError` when no request of ``merchant`` could be sent: no
-        ``HOME_DIR``/``BIN``, a missing or non-executable binary, or a broken ``OPTIONS['LAYOUT']``.
+        ``HOME_DIR``/``BIN``, a missing or non-executable binary, a broken ``OPTIONS['LAYOUT']``, or,
+        in real mode, kcp-django's fake pp_cli in place of KCP's (it would answer without asking KCP).
 
-        A few ``stat`` calls and the layout's validation; nothing is run.
+        A few ``stat`` calls, the first KiB of the binary in real mode, and the layout's validation;
+        nothing is run.
         """
         try:
-            find_binary(merchant)
+            binary = find_binary(merchant)
         except GatewayUnavailable as exc:
             raise KcpConfigurationError(f"KCP_MERCHANTS[{merchant.alias!r}]['OPTIONS']: {exc.reason}") from None
+        if merchant.mode == "real" and is_fake_pp_cli(binary):
+            raise KcpConfigurationError(
+                f"KCP_MERCHANTS[{merchant.alias!r}]['OPTIONS']: {binary} is kcp-django's fake pp_cli "
+                "(kcp-fake-pp-cli), a test double that never asks KCP, and the merchant is in real mode: "
+                "install KCP's own pp_cli from the kit of your contract there."
+            )
         try:
             load_layout(merchant.options.get("LAYOUT"))
         except KcpConfigurationError as exc:
@@ -488,7 +516,7 @@ class PpCliGateway:
         return self._call(binary, arg, sent, request.ordr_idxx)
 
     def refund(self, request: RefundRequest) -> GatewayResult:
-        """Send one refund (a modification request, ``spec/REFUNDS.md``) and read KCP's answer.
+        """Send one refund (a modification request, ``docs/refunds.md``) and read KCP's answer.
 
         Same outcomes as :meth:`verify`; the refund is sent at most once per call, never retried.
         """

@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kcp_django.exceptions import GatewayUnavailable
 from kcp_django.gateways.base import REFUND_KINDS
-from kcp_django.gateways.ppcli.client import find_binary, last_line, parse_answer, run_bounded
+from kcp_django.gateways.ppcli.client import find_binary, is_fake_pp_cli, last_line, parse_answer, run_bounded
 from kcp_django.gateways.ppcli.layout import load_layout
 from kcp_django.gateways.ppcli.refund_layout import refund_layout
 
@@ -74,6 +74,16 @@ def check_binary(merchant: MerchantConfig) -> tuple[Check, str | None]:
 
 #: The field kcp-django's fake pp_cli adds to its installation-check answer (KCP's never sends it).
 FAKE_MARKER = "kcp_fake"
+
+
+def runs_fake_pp_cli(merchant: MerchantConfig) -> str | None:
+    """The path of ``merchant``'s binary when it is kcp-django's fake pp_cli, else ``None`` (also when
+    there is no binary: :func:`check_binary` reports that). Reads its first KiB; runs nothing."""
+    try:
+        binary = find_binary(merchant)
+    except GatewayUnavailable:
+        return None
+    return binary if is_fake_pp_cli(binary) else None
 
 
 def check_installation(binary: str, *, real_mode: bool = False) -> Check:

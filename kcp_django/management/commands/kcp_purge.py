@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from kcp_django.maintenance.purge import DEFAULT_BATCH_SIZE, purge_personal_data
 from kcp_django.management.durations import describe, duration
+from kcp_django.management.exit_codes import usage_error
 
 
 class Command(BaseCommand):
@@ -33,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+            raise usage_error("--batch-size must be at least 1.")
         report = purge_personal_data(
             older_than=options["older_than"],
             batch_size=options["batch_size"],

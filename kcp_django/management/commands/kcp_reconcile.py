@@ -1,6 +1,8 @@
 """``manage.py kcp_reconcile``: move stuck PENDING/UNKNOWN verifications on (see kcp_django.maintenance.reconcile).
 
-Safe to run from cron on several hosts at once. Exit status 1 when an outcome could not be stored.
+Safe to run from cron on several hosts at once. Exit status (kcp_django.management.exit_codes): 1 when
+a person is needed (rows marked for review in this run, or outcomes that could not be stored), 2 for a
+wrong option, 4 for a configuration error.
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from kcp_django import conf
 from kcp_django.maintenance.reconcile import longest_timeout, reconcile
 from kcp_django.management.durations import describe, duration
+from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
 
 
 class Command(BaseCommand):
@@ -37,7 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         older_than = options["older_than"]
         if options["max_attempts"] is not None and options["max_attempts"] < 1:
-            raise CommandError("--max-attempts must be at least 1.")
+            raise usage_error("--max-attempts must be at least 1.")
         try:
             max_attempts = options["max_attempts"] or conf.kcp_settings.RECONCILE_MAX_ATTEMPTS
             longest_wait = longest_timeout()
@@ -50,12 +53,18 @@ class Command(BaseCommand):
                 older_than=older_than, max_attempts=max_attempts, limit=options["limit"], using=options["database"]
             )
         except ImproperlyConfigured as exc:
-            raise CommandError(f"configuration: {exc}", returncode=4) from None
+            raise configuration_error(exc) from None
         for problem in report.problems:
             self.stderr.write(problem)
         if options["verbosity"] >= 1:
             self.stdout.write(f"kcp_reconcile (older than {describe(older_than)}): {report.summary()}")
-        if report.not_stored:
-            raise CommandError(
-                f"{report.not_stored} outcome(s) could not be stored; those rows stay open for the next run."
+        needed = []
+        if report.marked_for_review:
+            needed.append(
+                f"{report.marked_for_review} verification(s) marked for review: their outcome is unknown after every "
+                "retry; check them in KCP's admin and settle them in the admin's review list."
             )
+        if report.not_stored:
+            needed.append(f"{report.not_stored} outcome(s) could not be stored; those rows stay open for the next run.")
+        if needed:
+            raise needs_a_person(" ".join(needed))

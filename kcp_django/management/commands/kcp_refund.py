@@ -11,7 +11,9 @@
 It calls :func:`kcp_django.refunds.request_refund`, never a gateway, so every rule of the
 service applies. Exit status: 0 accepted or completed, 1 rejected, 2 invalid input or refused by a
 rule (nothing sent), 3 unknown or pending (staff resolve it: it is never sent again by code),
-4 configuration (a setting or a system check is wrong; nothing sent).
+4 configuration (a setting or a system check is wrong, or the verification's stored account cannot be
+decrypted; nothing sent). With ``--json`` the one JSON object (a refund, or an error object as
+:mod:`kcp_django.management.scripted` describes) is all the command writes.
 
 The command runs Django's system checks itself (``requires_system_checks = []``), so that a
 configuration problem, whoever finds it, exits 4 with its message (a JSON object with ``--json``).
@@ -19,21 +21,40 @@ configuration problem, whoever finds it, exits 4 with its message (a JSON object
 
 from __future__ import annotations
 
-import json
 import sys
-import uuid
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser
-from django.utils import translation
+from django.core.management.base import CommandParser
+from django.db import models
 from django.utils.translation import gettext
 
-from kcp_django.exceptions import AnswerNotStored, InvalidRequest, RefundInTransaction, RefundRefused
-from kcp_django.management.scripted import ExitCodesHelpFormatter, system_check_errors
+from kcp_django.exceptions import (
+    AnswerNotStored,
+    DecryptionError,
+    InvalidRequest,
+    RefundInTransaction,
+    RefundRefused,
+)
+from kcp_django.management.scripted import (
+    CommandFailure,
+    ScriptedCommand,
+    ScriptedOutput,
+    configuration_failure,
+    field_failure,
+    find_by_id,
+    invalid_failure,
+    is_id,
+    unreadable_account_failure,
+)
 from kcp_django.models import AccountVerification, Refund, RefundState
 from kcp_django.refunds import request_refund
 from kcp_django.serialization import refund_as_dict
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+R = TypeVar("R", bound=models.Model)
 
 EXIT_CODES = {
     RefundState.ACCEPTED: 0,
@@ -74,7 +95,11 @@ def exit_codes_help() -> str:
             "  2  " + gettext("invalid input, or refused by a rule; nothing was sent to KCP"),
             "  3  "
             + gettext("unknown or pending: KCP's answer is not known; check KCP's admin and resolve it, never resend"),
-            "  4  " + gettext("configuration: a setting or a system check is wrong; nothing was sent to KCP"),
+            "  4  "
+            + gettext(
+                "configuration: a setting or a system check is wrong, or the stored account cannot be decrypted "
+                "(its encryption key is missing); nothing was sent to KCP"
+            ),
             "",
             gettext(
                 "Prefer --verification: an account number typed on the command line stays in the shell's "
@@ -84,17 +109,8 @@ def exit_codes_help() -> str:
     )
 
 
-class _Failure(Exception):
-    """Ends the command with ``code`` and one error object."""
-
-    def __init__(self, code: int, body: dict[str, Any], lines: list[str]) -> None:
-        super().__init__(code)
-        self.code = code
-        self.body = body
-        self.lines = lines
-
-
-class Command(BaseCommand):
+class Command(ScriptedCommand):
+    exit_codes_epilog = staticmethod(exit_codes_help)
     help = (
         "Refund a KCP payment into a verified account (환불), or show a refund. "
         "Exit: 0 accepted, 1 rejected, 2 invalid or refused, 3 unknown, 4 configuration."
@@ -103,11 +119,6 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
     #: ``call_command(..., stdin=...)`` gives the stream ``--account-no -`` reads.
     stealth_options = ("stdin",)
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        kwargs.setdefault("formatter_class", ExitCodesHelpFormatter)
-        kwargs.setdefault("epilog", exit_codes_help())
-        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -119,7 +130,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--verification",
             metavar="ID",
-            help="id of a VERIFIED verification (the `id` kcp_verify and the API print); preferred",
+            help="a VERIFIED verification: its id (the UUID kcp_verify and the API print) or its number; preferred",
         )
         parser.add_argument("--bank-code", help="vbank-refund only, instead of --verification: bank code, e.g. 04")
         parser.add_argument(
@@ -134,19 +145,24 @@ class Command(BaseCommand):
         parser.add_argument("--key", help="idempotency key: the same key again shows the stored refund, sends nothing")
         parser.add_argument("--reference", default="", help="your order or refund id, kept with the row")
         parser.add_argument("--merchant", default=None, help="alias in KCP_MERCHANTS (default: the verification's)")
-        parser.add_argument("--show", metavar="ID", help="show the refund with this id instead of sending one")
-        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too)")
+        parser.add_argument(
+            "--show", metavar="ID", help="show the refund with this id (its UUID or number) instead of sending one"
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too), and nothing else")
         parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        as_json = bool(options["json"])
+        output = ScriptedOutput(self, bool(options["json"]))
         try:
             if not options.get("skip_checks"):
-                self._check_configuration()
+                output.check_configuration(EXIT_CONFIGURATION)
             row = self._show(options) if options.get("show") else self._request(options)
-        except _Failure as failure:
-            self._fail(failure, as_json)
-        self._report(row, as_json)
+        except CommandFailure as failure:
+            output.fail(failure)
+        if output.as_json:
+            output.success(refund_as_dict(row))
+        else:
+            self._report(row)
         sys.exit(EXIT_CODES[RefundState(row.state)])
 
     def _request(self, options: dict[str, Any]) -> Refund:
@@ -171,27 +187,22 @@ class Command(BaseCommand):
                 merchant=options.get("merchant"),
             )
         except InvalidRequest as exc:
-            raise _invalid(exc) from None
+            raise invalid_failure(EXIT_INVALID, exc.errors) from None
         except RefundRefused as exc:
             message = str(exc.message)
-            raise _Failure(
-                EXIT_INVALID,
-                {"error": "refused", "rule": exc.rule, "message": message},
-                [f"refused [{exc.rule}]: {message}"],
+            raise CommandFailure(
+                EXIT_INVALID, "refused", message, rule=exc.rule, lines=[f"refused [{exc.rule}]: {message}"]
             ) from None
+        except DecryptionError as exc:
+            raise unreadable_account_failure(EXIT_CONFIGURATION, exc) from None
         except (ImproperlyConfigured, RefundInTransaction) as exc:
-            raise _configuration([str(exc)]) from None
+            raise configuration_failure(EXIT_CONFIGURATION, [str(exc)]) from None
         except AnswerNotStored as exc:
-            message = str(exc)
-            raise _Failure(
+            raise CommandFailure(
                 EXIT_UNKNOWN,
-                {
-                    "error": "answer_not_stored",
-                    "id": str(exc.public_id),
-                    "status": str(exc.state).lower(),
-                    "message": message,
-                },
-                [message],
+                "outcome_not_stored",
+                str(exc),
+                extra={"id": str(exc.public_id), "status": str(exc.state).lower()},
             ) from None
 
     def _show(self, options: dict[str, Any]) -> Refund:
@@ -199,27 +210,11 @@ class Command(BaseCommand):
         if given or options.get("after_shipping"):
             names = ", ".join("--" + name.replace("_", "-") for name in given or ["after_shipping"])
             message = gettext("--show takes only --json; remove %(options)s.") % {"options": names}
-            raise _Failure(
-                EXIT_INVALID, {"error": "invalid", "fields": ["show"], "message": message}, [f"show: {message}"]
-            )
-        wanted = _public_id("show", options["show"])
-        row = Refund.objects.select_related("verification").filter(public_id=wanted).first()
-        if row is None:
-            message = gettext("show: no refund has the id %(id)s.") % {"id": wanted}
-            raise _Failure(EXIT_INVALID, {"error": "not_found", "fields": ["show"], "message": message}, [message])
-        return row
+            raise field_failure(EXIT_INVALID, "invalid", "show", "show_alone", message)
+        return _row(Refund.objects.select_related("verification"), "show", options["show"], gettext("refund"))
 
-    def _check_configuration(self) -> None:
-        """Django's system checks, as ``manage.py check`` runs them: errors end the command, warnings are shown."""
-        problems = system_check_errors(self.stderr, self.style.WARNING)
-        if problems:
-            raise _configuration(problems)
-
-    def _report(self, row: Refund, as_json: bool) -> None:
+    def _report(self, row: Refund) -> None:
         data = refund_as_dict(row)
-        if as_json:
-            self.stdout.write(json.dumps(data, ensure_ascii=False))
-            return
         style = {
             RefundState.ACCEPTED: self.style.SUCCESS,
             RefundState.COMPLETED: self.style.SUCCESS,
@@ -245,70 +240,30 @@ class Command(BaseCommand):
                 gettext("  KCP's answer is not known: check KCP's admin and resolve the refund; never send it again.")
             )
 
-    def _fail(self, failure: _Failure, as_json: bool) -> NoReturn:
-        if as_json:
-            self.stdout.write(json.dumps(failure.body, ensure_ascii=False))
-        for line in failure.lines:
-            self.stderr.write(line)
-        sys.exit(failure.code)
 
-
-def _configuration(problems: list[str]) -> _Failure:
-    lines = [gettext("configuration: %(problem)s") % {"problem": problem} for problem in problems]
-    return _Failure(EXIT_CONFIGURATION, {"error": "configuration", "message": " ".join(lines)}, lines)
-
-
-def _invalid(exc: InvalidRequest) -> _Failure:
-    return _Failure(
-        EXIT_INVALID,
-        {
-            "error": "invalid",
-            "fields": sorted({error.field for error in exc.errors}),
-            "errors": [{"field": e.field, "rule": e.rule, "message": str(e.message)} for e in exc.errors],
-            "message": "; ".join(str(error) for error in exc.errors),
-        },
-        _bilingual_errors(exc),
-    )
-
-
-def _public_id(option: str, value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value).strip())
-    except ValueError:
-        message = gettext("%(option)s must be an id like 0b6f7c1e-8d2a-4c3e-9f10-2a3b4c5d6e7f, not %(value)r.") % {
-            "option": option,
-            "value": value,
-        }
-        raise _Failure(
-            EXIT_INVALID, {"error": "invalid", "fields": [option], "message": message}, [f"{option}: {message}"]
-        ) from None
+def _row(queryset: QuerySet[R], option: str, value: str, what: str) -> R:
+    """The row ``--{option}`` names by its id (the UUID) or its number."""
+    if not is_id(value):
+        message = gettext(
+            "%(option)s must be an id like 0b6f7c1e-8d2a-4c3e-9f10-2a3b4c5d6e7f or a number, not %(value)r."
+        ) % {"option": option, "value": value}
+        raise field_failure(EXIT_INVALID, "invalid", option, "id_format", message)
+    row = find_by_id(queryset, value)
+    if row is None:
+        message = gettext("No %(what)s has the id %(id)s.") % {"what": what, "id": str(value).strip()}
+        raise field_failure(EXIT_INVALID, "not_found", option, "not_found", message)
+    return row
 
 
 def _verification(value: str | None) -> AccountVerification | None:
     if value is None or value == "":
         return None
-    wanted = _public_id("verification", value)
-    row = AccountVerification.objects.filter(public_id=wanted).first()
-    if row is None:
-        message = gettext("verification: no verification has the id %(id)s.") % {"id": wanted}
-        raise _Failure(EXIT_INVALID, {"error": "not_found", "fields": ["verification"], "message": message}, [message])
-    return row
+    return _row(AccountVerification.objects.all(), "verification", value, gettext("verification"))
 
 
 def _read_account_no(stream: IO[str]) -> str:
     line = stream.readline()
     if not line.strip():
-        message = gettext("account_no: '--account-no -' reads the number from standard input, which was empty.")
-        raise _Failure(EXIT_INVALID, {"error": "invalid", "fields": ["account_no"], "message": message}, [message])
+        message = gettext("'--account-no -' reads the number from standard input, which was empty.")
+        raise field_failure(EXIT_INVALID, "invalid", "account_no", "required", message)
     return line.strip()
-
-
-def _bilingual_errors(exc: InvalidRequest) -> list[str]:
-    lines = []
-    for error in exc.errors:
-        with translation.override("ko"):
-            korean = str(error.message)
-        with translation.override("en"):
-            english = str(error.message)
-        lines.append(f"{error.field} [{error.rule}]: {korean} / {english}")
-    return lines

@@ -12,11 +12,12 @@ import os
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from kcp_django.crypto import decode_key
 from kcp_django.maintenance.reindex import rebuild_blind_indexes
 from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE
+from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
 
 
 class Command(BaseCommand):
@@ -43,11 +44,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+            raise usage_error("--batch-size must be at least 1.")
         name = options["old_key_env"]
         encoded = os.environ.get(name)
         if not encoded:
-            raise CommandError(
+            raise usage_error(
                 f"--old-key-env: the environment variable {name} is not set; export the previous "
                 f"KCP_INDEX_KEY as {name} (the option takes the variable's name, not the key)."
             )
@@ -57,9 +58,9 @@ class Command(BaseCommand):
                 old_key, batch_size=options["batch_size"], limit=options["limit"], using=options["database"]
             )
         except ImproperlyConfigured as exc:
-            raise CommandError(f"configuration: {exc}", returncode=4) from None
+            raise configuration_error(exc) from None
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise configuration_error(exc) from None
         for one in report.fields:
             for pk, problem in one.failed:
                 self.stderr.write(f"{one.label} row {pk}: {problem}")
@@ -70,6 +71,6 @@ class Command(BaseCommand):
             where = "; ".join(
                 f"{one.label} ids {', '.join(str(pk) for pk, _ in one.failed)}" for one in report.fields if one.failed
             )
-            raise CommandError(
+            raise needs_a_person(
                 f"{len(report.failed)} index(es) could not be rebuilt ({where}); the other rows were rebuilt."
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from kcp_django.maintenance.rotate_keys import (
     DEFAULT_BATCH_SIZE,
@@ -19,6 +19,7 @@ from kcp_django.maintenance.rotate_keys import (
     rotate_keys,
     rows_per_key,
 )
+from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
 
 
 class Command(BaseCommand):
@@ -40,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+            raise usage_error("--batch-size must be at least 1.")
         try:
             if options["dry_run"]:
                 for model_field in encrypted_fields():
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                 return
             report = rotate_keys(batch_size=options["batch_size"], limit=options["limit"], using=options["database"])
         except ImproperlyConfigured as exc:
-            raise CommandError(f"configuration: {exc}", returncode=4) from None
+            raise configuration_error(exc) from None
         for one in report.fields:
             for pk, problem in one.failed:
                 self.stderr.write(f"{one.label} row {pk}: {problem}")
@@ -62,7 +63,7 @@ class Command(BaseCommand):
             where = "; ".join(
                 f"{one.label} ids {', '.join(str(pk) for pk, _ in one.failed)}" for one in report.fields if one.failed
             )
-            raise CommandError(
+            raise needs_a_person(
                 f"{len(report.failed)} row(s) could not be decrypted ({where}): restore the missing key to "
                 "KCP_ENCRYPTION_KEYS, or have staff look at altered values; the other rows were re-encrypted."
             )
