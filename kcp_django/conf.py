@@ -770,6 +770,14 @@ SETTINGS: tuple[Setting, ...] = (
         "`[]` (no proxy: `REMOTE_ADDR` is the client)",
     ),
     Setting(
+        "KCP_IN_FLIGHT_MARGIN",
+        dt.timedelta(seconds=60),
+        _duration,
+        "Added to a merchant's `TIMEOUT`: how long a PENDING row counts as still being sent (a refund cannot be "
+        "resolved before; a bulk item run again leaves it alone until then, then marks it UNKNOWN).",
+        "60 seconds",
+    ),
+    Setting(
         "KCP_ADMIN_BULK_THRESHOLD",
         20,
         _whole_number(0),
@@ -852,6 +860,7 @@ class KcpSettings:
     REFUND_VERIFICATION_MAX_AGE: dt.timedelta
     NOTICE_IPS: tuple[IpNetwork, ...]
     TRUSTED_PROXIES: tuple[IpNetwork, ...]
+    IN_FLIGHT_MARGIN: dt.timedelta
     ADMIN_BULK_THRESHOLD: int
     ADMIN_BULK_MAX: int
     BULK_CONCURRENCY: int

@@ -36,6 +36,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from kcp_django import conf
 from kcp_django.exceptions import AnswerNotStored, GatewayError, GatewayUnavailable, KcpConfigurationError
 from kcp_django.gateways.base import GatewayResult, ensure_usable
 
@@ -52,6 +53,7 @@ __all__ = [
     "call",
     "classify",
     "first_line",
+    "in_flight_until",
     "open_gateway",
     "send_after_commit",
     "store",
@@ -306,6 +308,25 @@ def send_after_commit(signal: Signal, *, sender: type, using: str, **kwargs: Any
                 )
 
     transaction.on_commit(send, using=using)
+
+
+#: A merchant's TIMEOUT when its settings cannot be read (the setting's default).
+DEFAULT_TIMEOUT = 15.0
+
+
+def in_flight_until(merchant: str, started_at: dt.datetime) -> dt.datetime | None:
+    """Until when a call for ``merchant`` whose row was written at ``started_at`` may still be
+    running: its merchant's ``TIMEOUT`` (pp_cli's process group is killed then) plus
+    ``KCP_IN_FLIGHT_MARGIN`` (the wait for a call slot, clocks of other hosts). None when
+    ``merchant`` is no longer configured: nothing can be in flight for it.
+    """
+    try:
+        timeout = conf.get_merchant(merchant).timeout
+    except KcpConfigurationError:
+        timeout = DEFAULT_TIMEOUT
+    except Exception:
+        return None
+    return started_at + dt.timedelta(seconds=timeout) + conf.kcp_settings.IN_FLIGHT_MARGIN
 
 
 def user_pk(user: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -49,8 +50,9 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls) -> KeyRing:
-        """The ring of ``KCP_ENCRYPTION_KEYS``, read now (never cached, so ``override_settings`` works)."""
-        return cls(conf.kcp_settings.ENCRYPTION_KEYS)
+        """The ring of ``KCP_ENCRYPTION_KEYS`` as configured now: one ring per value of the setting,
+        built once (``override_settings`` gives its own value, hence its own ring)."""
+        return _ring_of(tuple(conf.kcp_settings.ENCRYPTION_KEYS))
 
     @property
     def key_ids(self) -> list[str]:
@@ -104,6 +106,12 @@ class KeyRing:
     def needs_rotation(self, token: str) -> bool:
         """True when ``token`` was not encrypted with the first (newest) key."""
         return self.key_id_of(token) != self.primary_key_id
+
+
+@functools.lru_cache(maxsize=8)
+def _ring_of(keys: tuple[tuple[str, bytes], ...]) -> KeyRing:
+    # Keyed on the keys themselves: a changed setting is a new entry, never a stale ring.
+    return KeyRing(keys)
 
 
 def is_token(value: str) -> bool:

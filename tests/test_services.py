@@ -19,7 +19,8 @@ from kcp_django.gateways.base import VerificationRequest
 from kcp_django.gateways.sandbox import OUTBOX_SIZE, outbox
 from kcp_django.models import AccountVerification
 from kcp_django.signals import verification_finished
-from kcp_django.verifications import verify_refund_account
+from kcp_django.validation import NormalizedInput, normalize
+from kcp_django.verifications import Claim, claim_many, send_claimed, verify_refund_account
 from tests.support.gateways import ObservingGateway
 from tests.support.kit import make_fake_kit, merchants_with, ppcli_merchants
 
@@ -376,4 +377,53 @@ def test_the_fake_pp_cli_in_real_mode_is_refused_before_anything_is_stored(tmp_p
     ):
         verify_refund_account(bank_code="04", account_no=ACCOUNT, owner_nm="홍길동")
 
+    assert not AccountVerification.objects.exists()
+
+
+def batch(*accounts: str) -> list[NormalizedInput]:
+    return [normalize(bank_code="04", account_no=account, owner_nm="홍길동") for account in accounts]
+
+
+def test_a_batch_writes_every_pending_row_in_one_insert_before_any_call() -> None:
+    requests = batch(ACCOUNT, "000-111-2222")
+    with CaptureQueriesContext(connection) as queries:
+        claims = claim_many(requests, client_ip="203.0.113.9")
+
+    statements = [query["sql"].split(None, 1)[0].upper() for query in queries.captured_queries]
+    assert [statement for statement in statements if statement not in ("BEGIN", "COMMIT")] == ["INSERT"]
+    assert len(outbox) == 0
+    assert list(AccountVerification.objects.order_by("pk").values_list("ordr_idxx", "state", "client_ip")) == [
+        (data.ordr_idxx, "PENDING", "203.0.113.9") for data in requests
+    ]
+    rows = [send_claimed(claim) for claim in claims if isinstance(claim, Claim)]
+
+    assert [row.state for row in rows] == ["VERIFIED", "REJECTED"]
+    assert [stored.state for stored in AccountVerification.objects.order_by("pk")] == ["VERIFIED", "REJECTED"]
+    assert [request.ordr_idxx for request in outbox] == [data.ordr_idxx for data in requests]
+    assert {request.cust_ip for request in outbox} == {"203.0.113.9"}
+
+
+def test_a_batch_run_again_calls_nothing_and_names_a_reused_order_number() -> None:
+    (first,) = batch(ACCOUNT)
+    (claim,) = claim_many([first])
+    assert isinstance(claim, Claim)
+    send_claimed(claim)
+    reused = normalize(bank_code="04", account_no="000-111-2222", owner_nm="홍길동", ordr_idxx=first.ordr_idxx)
+    (fresh,) = batch("123-456-000001")
+
+    again, refused, new = claim_many([first, reused, fresh])
+
+    assert isinstance(again, Claim) and not again.created and again.row.state == "VERIFIED"
+    assert isinstance(refused, DuplicateOrderError)
+    assert isinstance(new, Claim) and new.created
+    assert send_claimed(again).pk == claim.row.pk
+    assert len(outbox) == 1  # nothing sent for the repeat
+    send_claimed(new)
+    assert len(outbox) == 2 and AccountVerification.objects.count() == 2
+
+
+def test_a_batch_for_a_broken_merchant_stores_nothing() -> None:
+    broken = override_settings(KCP_MERCHANTS=merchants_with("tests.no_such.Gateway"))
+    with broken, pytest.raises(ImproperlyConfigured):
+        claim_many(batch(ACCOUNT))
     assert not AccountVerification.objects.exists()

@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,8 @@ from kcp_django import conf
 from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
-from kcp_django.validation import generate_ordr_idxx
-from kcp_django.verifications import verify_refund_account
+from kcp_django.validation import NormalizedInput, generate_ordr_idxx, normalize
+from kcp_django.verifications import Claim, claim_many, send_claimed, settle_lost_call
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -130,6 +130,8 @@ class _Work:
     item: BulkVerificationItem
     account: AccountInput | None
     error: str = ""
+    #: The item's PENDING row (or the row already there), once claimed.
+    claim: Claim | None = None
 
 
 def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> BulkCounts:
@@ -170,8 +172,39 @@ def _read_sources(items: list[BulkVerificationItem]) -> Iterator[_Work]:
         for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
             batch = bulk_items[start : start + SOURCE_BATCH_SIZE]
             rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
-            for item in batch:
-                yield _work_for(item, rows.get(item.object_id), source, bulk)
+            yield from _claimed([_work_for(item, rows.get(item.object_id), source, bulk) for item in batch], bulk)
+
+
+def _claimed(batch: list[_Work], bulk: BulkVerification) -> list[_Work]:
+    """``batch`` with the PENDING rows of its valid items written, in one INSERT (the service's
+    :func:`~kcp_django.verifications.claim_many`); an item that cannot be sent gets its reason."""
+    works = list(batch)
+    valid: list[tuple[int, NormalizedInput]] = []
+    for n, work in enumerate(works):
+        if work.account is None:
+            continue
+        try:
+            valid.append((n, normalize(**work.account.input_kwargs(), ordr_idxx=work.item.ordr_idxx)))
+        except InvalidRequest as exc:
+            works[n] = replace(work, account=None, error="; ".join(f"{e.field}: {e.rule}" for e in exc.errors))
+    if not valid:
+        return works
+    try:
+        claims = claim_many(
+            [data for _, data in valid], merchant=bulk.merchant, user=bulk.requested_by, client_ip=bulk.client_ip
+        )
+    except Exception as exc:
+        logger.exception("kcp_django: bulk run %s: rows could not be claimed", bulk.pk)
+        for n, _ in valid:
+            works[n] = replace(works[n], account=None, error=f"error: {type(exc).__name__}")
+        return works
+    for (n, _), claim in zip(valid, claims, strict=True):
+        if isinstance(claim, DuplicateOrderError):
+            # The row changed since this item first ran: its order number belongs to the old account.
+            works[n] = replace(works[n], account=None, error="ordr_idxx: used for a different account")
+        else:
+            works[n] = replace(works[n], claim=claim)
+    return works
 
 
 def _source_columns(model: type[models.Model], source: AccountSource) -> list[str] | None:
@@ -204,36 +237,31 @@ def _work_for(
 
 def _run_one(work: _Work, slot: AbstractContextManager[object] | None = None, *, recorder: _Recorder) -> str:
     item = work.item
-    if work.account is None:
+    if work.claim is None:
         recorder.add(item, error=work.error)
         return SKIPPED
     try:
-        verification = verify_refund_account(
-            **work.account.service_kwargs(),
-            ordr_idxx=item.ordr_idxx,
-            user=item.bulk.requested_by,
-            client_ip=item.bulk.client_ip,
-            gateway_slot=slot,
-        )
-    except InvalidRequest as exc:
-        recorder.add(item, error="; ".join(f"{error.field}: {error.rule}" for error in exc.errors))
-        return SKIPPED
-    except DuplicateOrderError:
-        # The row changed since this item first ran: its order number belongs to the old account.
-        recorder.add(item, error="ordr_idxx: used for a different account")
-        return SKIPPED
+        verification = send_claimed(work.claim, gateway_slot=slot)
     except Exception as exc:
         logger.exception("kcp_django: bulk item %s failed", item.ordr_idxx)
         recorder.add(item, error=f"error: {type(exc).__name__}")
         return SKIPPED
     if verification.state == VerificationState.PENDING:
         # Another run of this item called KCP and has no answer stored: it is still in flight on
-        # another worker, or its worker died during the call. Never sent again from here.
-        logger.warning(
-            "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
-            "it stays PENDING for kcp_reconcile",
-            item.ordr_idxx,
-        )
+        # another worker, or its worker died during the call. Never sent again from here; once the
+        # call cannot be running any more, the row is UNKNOWN for kcp_reconcile.
+        if settle_lost_call(verification):
+            logger.warning(
+                "kcp_django: bulk item %s: its call was made by a worker that stopped before storing an "
+                "answer; marked UNKNOWN for kcp_reconcile",
+                item.ordr_idxx,
+            )
+        else:
+            logger.warning(
+                "kcp_django: bulk item %s: its call was made elsewhere and has no answer yet; "
+                "it stays PENDING for kcp_reconcile",
+                item.ordr_idxx,
+            )
     recorder.add(item, verification=verification)
     return str(verification.state)
 
@@ -294,7 +322,9 @@ def _run_bounded(function: Callable[..., str], work: Iterable[_Work], size: int,
     if concurrency <= 1 or size <= 1 or connection.in_atomic_block:
         # Inside a transaction other connections cannot see the items yet: stay on this one.
         return [function(w) for w in work]
-    handed: queue.Queue[_Work | None] = queue.Queue()
+    # Bounded: rows are claimed (their PENDING row written) a batch ahead of the calls, not the
+    # whole chunk ahead, so a row's call starts soon after the row is written.
+    handed: queue.Queue[_Work | None] = queue.Queue(maxsize=max(1, concurrency // 2))
     outcomes: list[str] = []
     lock = threading.Lock()
     slot = threading.BoundedSemaphore(concurrency)

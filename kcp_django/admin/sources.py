@@ -32,12 +32,15 @@ class AccountInput:
     merchant: str
 
     def service_kwargs(self) -> dict[str, Any]:
+        return {**self.input_kwargs(), "merchant": self.merchant}
+
+    def input_kwargs(self) -> dict[str, Any]:
+        """The request's fields as :func:`~kcp_django.validation.normalize` takes them."""
         return {
             "bank_code": self.bank_code,
             "account_no": self.account_no,
             "owner_nm": self.owner_nm,
             "reference": self.reference,
-            "merchant": self.merchant,
         }
 
     def normalized(self) -> NormalizedInput:

@@ -523,19 +523,10 @@ def _not_stored(row: Refund, changes: Mapping[str, Any], exc: BaseException) -> 
     )
 
 
-#: Added to the merchant's TIMEOUT: how long a PENDING refund counts as in flight.
-IN_FLIGHT_MARGIN = dt.timedelta(seconds=60)
-
-
 def still_being_sent(refund: Refund) -> bool:
     """A PENDING refund younger than its merchant's timeout plus a margin may still get KCP's answer."""
-    try:
-        timeout = conf.get_merchant(refund.merchant).timeout
-    except KcpConfigurationError:
-        timeout = 15.0
-    except Exception:  # an alias that no longer exists: nothing can be in flight for it
-        return False
-    return refund.created_at > timezone.now() - dt.timedelta(seconds=timeout) - IN_FLIGHT_MARGIN
+    until = core.in_flight_until(refund.merchant, refund.created_at)
+    return until is not None and timezone.now() < until
 
 
 def resolve_refund(refund: Refund, *, accepted: bool, note: str, user: Any = None, using: str = "default") -> bool:

@@ -6,20 +6,28 @@ work and its failure modes.
 """
 
 from kcp_django.verifications.service import (
+    Claim,
     Outcome,
     ask_gateway,
+    claim_many,
     outcome_of,
     record_outcome,
+    send_claimed,
+    settle_lost_call,
     state_of,
     verify_normalized,
     verify_refund_account,
 )
 
 __all__ = [
+    "Claim",
     "Outcome",
     "ask_gateway",
+    "claim_many",
     "outcome_of",
     "record_outcome",
+    "send_claimed",
+    "settle_lost_call",
     "state_of",
     "verify_normalized",
     "verify_refund_account",

@@ -31,12 +31,14 @@ Transactions: the service writes where the caller is.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from kcp_django import conf, core
@@ -53,10 +55,14 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
 __all__ = [
+    "Claim",
     "Outcome",
     "ask_gateway",
+    "claim_many",
     "outcome_of",
     "record_outcome",
+    "send_claimed",
+    "settle_lost_call",
     "state_of",
     "verify_normalized",
     "verify_refund_account",
@@ -136,27 +142,113 @@ def verify_normalized(
         test_double=is_test_double(type(gateway)),
     )
     if created:
-        request = VerificationRequest(
-            ordr_idxx=data.ordr_idxx,
-            bank_code=data.bank_code,
-            account_no=data.account_no,
-            owner_nm=data.owner_nm,
-            cust_ip=client_ip or "",
-        )
-        in_caller_transaction = not transaction.get_autocommit(using)
-        if in_caller_transaction:
-            _trail_before(row)
-        outcome = ask_gateway(gateway, request, slot=gateway_slot)
-        try:
-            stored = record_outcome(row, outcome, using=using)
-        except AnswerNotStored:
-            if in_caller_transaction:
-                _trail_after(row, outcome, stored=False)
-            raise
-        if in_caller_transaction:
-            _trail_after(row, outcome, stored)
-        core.send_after_commit(verification_finished, sender=AccountVerification, using=using, verification=row)
+        _send(row, data, gateway, client_ip=client_ip, using=using, gateway_slot=gateway_slot)
     return row
+
+
+def _send(
+    row: AccountVerification,
+    data: NormalizedInput,
+    gateway: Any,
+    *,
+    client_ip: str | None,
+    using: str,
+    gateway_slot: AbstractContextManager[object] | None,
+) -> None:
+    """Call the gateway for ``row`` (written by this caller, PENDING), store the outcome, signal."""
+    request = VerificationRequest(
+        ordr_idxx=data.ordr_idxx,
+        bank_code=data.bank_code,
+        account_no=data.account_no,
+        owner_nm=data.owner_nm,
+        cust_ip=client_ip or "",
+    )
+    in_caller_transaction = not transaction.get_autocommit(using)
+    if in_caller_transaction:
+        _trail_before(row)
+    outcome = ask_gateway(gateway, request, slot=gateway_slot)
+    try:
+        stored = record_outcome(row, outcome, using=using)
+    except AnswerNotStored:
+        if in_caller_transaction:
+            _trail_after(row, outcome, stored=False)
+        raise
+    if in_caller_transaction:
+        _trail_after(row, outcome, stored)
+    core.send_after_commit(verification_finished, sender=AccountVerification, using=using, verification=row)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One request of :func:`claim_many`: its checked input and its row. ``created`` says the row
+    was written by this claim, so :func:`send_claimed` calls KCP for it; otherwise the row was
+    already there (a request made before) and is the answer."""
+
+    data: NormalizedInput
+    row: AccountVerification
+    created: bool
+    client_ip: str | None
+
+
+@sensitive_variables()
+def claim_many(
+    requests: Sequence[NormalizedInput],
+    *,
+    merchant: str = conf.DEFAULT_ALIAS,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    client_ip: str | None = None,
+    using: str = "default",
+) -> list[Claim | DuplicateOrderError]:
+    """Step one of a bulk run: the PENDING rows of many checked requests, in one INSERT.
+
+    Each request gets its :class:`Claim`, or the :class:`~kcp_django.exceptions.DuplicateOrderError`
+    it would get from :func:`verify_normalized`. The gateway is set up first, so a broken
+    configuration raises before any row is written. When the INSERT meets an ``ordr_idxx`` already
+    stored (a chunk run again), or outside autocommit, each request is claimed on its own as
+    :func:`verify_normalized` does. Call :func:`send_claimed` for each claim soon after: a row older
+    than its merchant's ``TIMEOUT`` plus ``KCP_IN_FLIGHT_MARGIN`` is taken for a call that was lost.
+    """
+    client_ip = normalize_client_ip(client_ip) or None
+    config = conf.get_merchant(merchant)
+    test_double = is_test_double(type(core.open_gateway(config, "verify")))
+    user_pk = core.user_pk(user)
+    if requests and transaction.get_autocommit(using):
+        rows = [_new_row(data, config, user_pk, client_ip, test_double=test_double) for data in requests]
+        try:
+            AccountVerification.objects.using(using).bulk_create(rows)
+        except IntegrityError:
+            pass  # one of them was stored before: claim each on its own below
+        else:
+            if any(row.pk is None for row in rows):  # databases that return no keys from a bulk INSERT
+                keys = dict(
+                    AccountVerification.objects.using(using)
+                    .filter(ordr_idxx__in=[row.ordr_idxx for row in rows])
+                    .values_list("ordr_idxx", "pk")
+                )
+                for row in rows:
+                    row.pk = keys[row.ordr_idxx]
+            return [Claim(data, row, True, client_ip) for data, row in zip(requests, rows, strict=True)]
+    claims: list[Claim | DuplicateOrderError] = []
+    for data in requests:
+        try:
+            row, created = _claim(using, data, config, user_pk, client_ip, test_double=test_double)
+        except DuplicateOrderError as exc:
+            claims.append(exc)
+        else:
+            claims.append(Claim(data, row, created, client_ip))
+    return claims
+
+
+@sensitive_variables()
+def send_claimed(
+    claim: Claim, *, using: str = "default", gateway_slot: AbstractContextManager[object] | None = None
+) -> AccountVerification:
+    """Step two of a bulk run: call KCP for a claim whose row it wrote and store the outcome, as
+    :func:`verify_normalized` does; a claim that found its row returns it and calls nothing."""
+    if claim.created:
+        gateway = core.open_gateway(conf.get_merchant(claim.row.merchant), "verify")
+        _send(claim.row, claim.data, gateway, client_ip=claim.client_ip, using=using, gateway_slot=gateway_slot)
+    return claim.row
 
 
 def _trail_before(row: AccountVerification) -> None:
@@ -197,26 +289,10 @@ def _claim(
     racing request): an order number is nearly always new, so no lookup precedes every call.
     """
     merchant = config.alias
-    account_index = blind_index(data.bank_code, data.account_no)
+    row = _new_row(data, config, user_pk, client_ip, test_double=test_double)
+    account_index = row.account_index
     try:
-        row = _insert(
-            db,
-            AccountVerification(
-                merchant=merchant,
-                site_cd=config.site_cd,
-                mode=config.mode,
-                test_double=test_double,
-                ordr_idxx=data.ordr_idxx,
-                bank_code=data.bank_code,
-                account_no=data.account_no,
-                account_index=account_index,
-                account_last4=last_four(data.account_no),
-                owner_nm=data.owner_nm,
-                reference=data.reference,
-                requested_by_id=user_pk,
-                client_ip=client_ip,
-            ),
-        )
+        _insert(db, row)
         return row, True
     except IntegrityError:
         # This ordr_idxx was stored before, or by a racing request that committed first: its row answers.
@@ -228,6 +304,26 @@ def _claim(
             f"ordr_idxx {data.ordr_idxx!r} was already used for a different account, holder or merchant."
         )
     return existing, False
+
+
+def _new_row(
+    data: NormalizedInput, config: conf.MerchantConfig, user_pk: Any, client_ip: str | None, *, test_double: bool
+) -> AccountVerification:
+    return AccountVerification(
+        merchant=config.alias,
+        site_cd=config.site_cd,
+        mode=config.mode,
+        test_double=test_double,
+        ordr_idxx=data.ordr_idxx,
+        bank_code=data.bank_code,
+        account_no=data.account_no,
+        account_index=blind_index(data.bank_code, data.account_no),
+        account_last4=last_four(data.account_no),
+        owner_nm=data.owner_nm,
+        reference=data.reference,
+        requested_by_id=user_pk,
+        client_ip=client_ip,
+    )
 
 
 def _stored_order(db: str, ordr_idxx: str) -> AccountVerification | None:
@@ -320,6 +416,24 @@ def record_outcome(
         row.res_cd or "-",
     )
     return stored
+
+
+#: Why a PENDING row found again after its call must have ended is UNKNOWN.
+LOST_CALL = "no outcome stored: the process that called KCP stopped before storing it; kcp_reconcile asks again"
+
+
+def settle_lost_call(row: AccountVerification, *, using: str = "default") -> bool:
+    """Mark ``row`` UNKNOWN when it is PENDING and its call can no longer be running (its merchant's
+    ``TIMEOUT`` plus ``KCP_IN_FLIGHT_MARGIN`` have passed since it was written): the process that
+    made it died, so ``kcp_reconcile`` settles it. True when it moved; a younger row is left alone,
+    and the UPDATE only lands while the row is still PENDING. KCP is never called here.
+    """
+    if row.state != VerificationState.PENDING:
+        return False
+    until = core.in_flight_until(row.merchant, row.created_at)
+    if until is not None and timezone.now() < until:
+        return False
+    return record_outcome(row, Outcome(verdict=Verdict.UNKNOWN, failure_reason=LOST_CALL), using=using)
 
 
 def _not_stored(row: AccountVerification, changes: Mapping[str, Any], exc: BaseException) -> AnswerNotStored:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from kcp_django.admin.bulk import run_items, start_bulk
 from kcp_django.admin.sources import AccountSource
@@ -19,6 +21,7 @@ from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.conf import kcp_settings
 from kcp_django.gateways.sandbox import outbox
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
+from kcp_django.verifications.service import LOST_CALL
 from tests.bulk_worker.gateways import most_in_flight, read_calls
 from tests.shopapp.models import RefundRequest
 from tests.support.admin import REFUND_CHANGELIST, make_refunds, make_staff, run_action
@@ -184,6 +187,44 @@ def test_running_an_item_again_never_asks_kcp_again() -> None:
     first.refresh_from_db()
     assert AccountVerification.objects.count() == 3
     assert first.verification is not None and first.verification.ordr_idxx == first.ordr_idxx
+
+
+def test_a_row_whose_call_can_no_longer_be_running_ends_unknown_and_a_younger_one_waits() -> None:
+    bulk = start(make_refunds(2))
+    run_items(item_ids(bulk))
+    assert len(outbox) == 2
+    # Both rows' worker died during the call: PENDING, their items not marked. One was written
+    # before its merchant's TIMEOUT plus the in-flight margin, the other just now.
+    old, young = BulkVerificationItem.objects.order_by("pk")
+    written_at = timezone.now()
+    long_ago = written_at - dt.timedelta(seconds=kcp_settings.merchant().timeout) - kcp_settings.IN_FLIGHT_MARGIN
+    for item, created_at in ((old, long_ago - dt.timedelta(seconds=1)), (young, written_at)):
+        AccountVerification.objects.filter(ordr_idxx=item.ordr_idxx).update(
+            state="PENDING", res_cd="", completed_at=None, created_at=created_at
+        )
+    BulkVerificationItem.objects.update(finished_at=None, verification=None)
+
+    counts = run_items(item_ids(bulk))
+
+    assert counts.unknown == 2 and len(outbox) == 2  # neither is sent again
+    lost = AccountVerification.objects.get(ordr_idxx=old.ordr_idxx)
+    assert (lost.state, lost.failure_reason) == ("UNKNOWN", LOST_CALL)
+    assert AccountVerification.objects.get(ordr_idxx=young.ordr_idxx).state == "PENDING"
+    assert BulkVerificationItem.objects.filter(finished_at__isnull=True).count() == 0
+
+
+@override_settings(KCP_IN_FLIGHT_MARGIN=dt.timedelta(hours=1))
+def test_the_in_flight_margin_is_a_setting() -> None:
+    bulk = start(make_refunds(1))
+    run_items(item_ids(bulk))
+    (item,) = BulkVerificationItem.objects.all()
+    ten_minutes_ago = timezone.now() - dt.timedelta(minutes=10)
+    AccountVerification.objects.update(state="PENDING", res_cd="", completed_at=None, created_at=ten_minutes_ago)
+    BulkVerificationItem.objects.update(finished_at=None, verification=None)
+
+    run_items([item.pk])
+
+    assert AccountVerification.objects.get().state == "PENDING"
 
 
 def test_a_row_deleted_before_its_turn_is_skipped_and_the_run_still_finishes() -> None:

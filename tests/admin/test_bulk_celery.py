@@ -34,6 +34,7 @@ from kcp_django.admin.bulk import BulkCounts, recent_progress, start_bulk
 from kcp_django.admin.sources import AccountSource
 from kcp_django.admin.tasks import enqueue_bulk
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem
+from kcp_django.verifications.service import LOST_CALL
 from tests.bulk_worker.gateways import read_calls, read_starts
 from tests.shopapp.models import RefundRequest
 from tests.support.admin import account_number
@@ -222,7 +223,6 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_nothing(workers: Work
     rows = int(os.environ.get("KCP_PROOF_KILL_ROWS", "800"))
     bulk = make_run(rows, "killed")
     doomed = workers.start("w1@host-a")
-    survivor = workers.start("w2@host-b")
     workers.wait_ready()
     enqueue_bulk(bulk)
     try:
@@ -234,6 +234,11 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_nothing(workers: Work
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
         killed_at = time.monotonic()
+        # host-b takes over once host-a's calls can no longer be running (the merchant's TIMEOUT and
+        # the in-flight margin, seconds in these settings): it finds their rows PENDING and past it.
+        in_flight = settings.KCP_MERCHANTS["default"]["OPTIONS"]["TIMEOUT"] + settings.KCP_IN_FLIGHT_MARGIN
+        time.sleep(max(0.0, killed_at + in_flight - time.monotonic()))
+        survivor = workers.start("w2@host-b")
         wait_finished(bulk, workers, timeout=600)
         finished = time.monotonic()
     finally:
@@ -254,12 +259,14 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_nothing(workers: Work
     assert {pid for ordr_idxx, pid in starts if ordr_idxx in cut_short} == {doomed.pid}
     assert Counter(pid for _, pid in starts)[survivor.pid] > 0
 
-    # Rows whose call was in flight have no answer: they count as unknown, never sent again by the run.
-    open_rows = set(
-        AccountVerification.objects.filter(state__in=["PENDING", "UNKNOWN"]).values_list("ordr_idxx", flat=True)
-    )
+    # Rows whose call was in flight have no answer: the run marked them UNKNOWN, saying why, and
+    # never sent them again.
+    assert not AccountVerification.objects.filter(state="PENDING").exists()
+    open_rows = set(AccountVerification.objects.filter(state="UNKNOWN").values_list("ordr_idxx", flat=True))
     assert cut_short | never_sent <= open_rows
     assert open_rows - never_sent <= {ordr_idxx for ordr_idxx, pid in starts if pid == doomed.pid}
+    reasons = set(AccountVerification.objects.filter(state="UNKNOWN").values_list("failure_reason", flat=True))
+    assert reasons == {LOST_CALL}
     (progress,) = [run for run in recent_progress(RefundRequest) if run.pk == bulk.pk]
     assert progress.done == rows
     assert progress.counts.unknown == len(open_rows)
@@ -275,7 +282,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_nothing(workers: Work
     assert max(again.values()) == 1
     print(
         f"\ncelery fault proof: {rows} rows; host-a killed with {len(cut_short)} calls in flight "
-        f"and {len(never_sent)} claimed but not sent ({len(open_rows)} rows without an answer); "
+        f"and {len(never_sent)} claimed but not sent ({len(open_rows)} rows UNKNOWN); "
         f"host-b finished the run {finished - killed_at:.1f}s later; kcp_reconcile settled {len(open_rows)}; "
         "no row sent twice by the run"
     )

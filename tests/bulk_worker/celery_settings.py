@@ -26,7 +26,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Calls are logged as they start too, so a call cut short by a killed worker still counts. 100 ms a
 # call by default: 2,000 rows take about 12 s on two workers.
+# A TIMEOUT and an in-flight margin of seconds, not minutes: rows whose call a killed worker had in
+# flight are past them, and so UNKNOWN, by the time another worker runs their chunk again.
 KCP_MERCHANTS["default"]["OPTIONS"].update(
-    LOG_STARTS=True, SANDBOX_LATENCY=float(os.environ.get("KCP_SANDBOX_LATENCY", "0.1"))
+    LOG_STARTS=True, SANDBOX_LATENCY=float(os.environ.get("KCP_SANDBOX_LATENCY", "0.1")), TIMEOUT=2
 )
+KCP_IN_FLIGHT_MARGIN = 1
 KCP_BULK_CONCURRENCY = int(os.environ.get("KCP_BULK_CONCURRENCY", "8"))
