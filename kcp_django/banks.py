@@ -6,6 +6,15 @@ from dataclasses import dataclass
 
 from django.utils.translation import get_language
 
+__all__ = [
+    "BANKS",
+    "MERGED_BANK_CODES",
+    "Bank",
+    "bank_choices",
+    "get_bank",
+    "resolve_bank_code",
+]
+
 
 @dataclass(frozen=True)
 class Bank:

@@ -10,6 +10,13 @@ from collections.abc import Iterable
 
 from django.http import HttpRequest
 
+__all__ = [
+    "IpNetwork",
+    "client_ip",
+    "in_networks",
+    "parse_address",
+]
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 

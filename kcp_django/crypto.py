@@ -21,6 +21,18 @@ from Crypto.Random import get_random_bytes
 from kcp_django import conf
 from kcp_django.exceptions import DecryptionError
 
+__all__ = [
+    "FORMAT_VERSION",
+    "KEY_SIZE",
+    "NONCE_SIZE",
+    "TAG_SIZE",
+    "KeyRing",
+    "blind_index",
+    "decode_key",
+    "is_token",
+    "last_four",
+]
+
 FORMAT_VERSION = "kcp1"
 NONCE_SIZE = 12
 TAG_SIZE = 16

@@ -8,6 +8,24 @@ from dataclasses import dataclass
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import Promise
 
+__all__ = [
+    "REFUND_RULES",
+    "RESOLVE_RULES",
+    "AnswerNotStored",
+    "DecryptionError",
+    "DuplicateOrderError",
+    "FieldError",
+    "GatewayError",
+    "GatewayUnavailable",
+    "InvalidRequest",
+    "KcpConfigurationError",
+    "KcpError",
+    "OutcomeUnknown",
+    "RefundInTransaction",
+    "RefundRefused",
+    "SettingError",
+]
+
 
 class KcpError(Exception):
     """Base of every error raised by kcp_django."""

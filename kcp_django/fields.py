@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 else:
     _TextField = models.TextField
 
+__all__ = [
+    "KEEP_STORED_VALUE",
+    "Ciphertext",
+    "EncryptedAttribute",
+    "EncryptedTextField",
+    "MaskedInput",
+    "MaskedValueField",
+    "reencrypt",
+]
+
 
 class Ciphertext(str):
     """A token as loaded from the database, decrypted only when the attribute is read."""

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+__all__ = [
+    "ACCOUNT_FIELDS",
+    "MASK_PREFIX",
+    "NAME_FIELDS",
+    "SECRET_FIELDS",
+    "mask_account_no",
+    "mask_fields",
+    "mask_name",
+    "mask_value",
+    "masked_account",
+]
+
 #: Fields whose values are never shown at all.
 SECRET_FIELDS = frozenset({"site_key", "enc_data", "enc_info", "site_key_hash"})
 #: Fields that hold an account number: only the last four digits stay visible.

@@ -7,6 +7,11 @@ from typing import Any
 from kcp_django.models import AccountVerification, Refund
 from kcp_django.timezones import KST
 
+__all__ = [
+    "refund_as_dict",
+    "verification_as_dict",
+]
+
 
 def verification_as_dict(row: AccountVerification) -> dict[str, Any]:
     """A verification as plain data (``status`` in lower case, as ``kcp_verify --json`` and the API give it)."""

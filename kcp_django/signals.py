@@ -12,6 +12,13 @@ events TX00 deposit, TX02 purchase decision and TX03 shipping there). Each is se
 
 from django.dispatch import Signal
 
+__all__ = [
+    "notice_received",
+    "refund_accepted",
+    "refund_completed",
+    "verification_finished",
+]
+
 verification_finished = Signal()
 refund_accepted = Signal()
 refund_completed = Signal()

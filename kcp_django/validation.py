@@ -20,6 +20,20 @@ from .banks import resolve_bank_code
 from .catalogue import field_error as _error
 from .exceptions import FieldError, InvalidRequest
 
+__all__ = [
+    "ACCOUNT_NO_MAX_DIGITS",
+    "FORBIDDEN_CHARACTERS",
+    "ORDR_IDXX_MAX_LENGTH",
+    "OWNER_NM_MAX_BYTES",
+    "REFERENCE_MAX_LENGTH",
+    "NormalizedInput",
+    "check_reference",
+    "generate_ordr_idxx",
+    "normalize",
+    "normalize_client_ip",
+    "parse_client_ip",
+]
+
 OWNER_NM_MAX_BYTES = 20
 ACCOUNT_NO_MAX_DIGITS = 20
 ORDR_IDXX_MAX_LENGTH = 40

@@ -28,6 +28,10 @@ from kcp_django.admin.refund_action import RefundToVerifiedAccountAdmin
 from kcp_django.admin.verify_action import VerifyActionAdmin
 from kcp_django.deprecation import renamed_names
 
+__all__ = [
+    "KcpAccountActionsMixin",
+]
+
 
 class KcpAccountActionsMixin(
     VerifyActionAdmin, LatestVerificationAdmin, BulkProgressAdmin, RefundToVerifiedAccountAdmin

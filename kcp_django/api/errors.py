@@ -22,6 +22,25 @@ from kcp_django.exceptions import FieldError
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
 
+__all__ = [
+    "CSRF_FAILED_PREFIX",
+    "DATABASE_RETRY_AFTER",
+    "MESSAGES",
+    "NON_FIELD_ERRORS",
+    "ConfigurationError",
+    "DatabaseUnavailable",
+    "DuplicateOrder",
+    "IdempotencyKeyInProgress",
+    "IdempotencyKeyNeedsUser",
+    "IdempotencyKeyReused",
+    "InvalidIdempotencyKey",
+    "LimitExceeded",
+    "OutcomeNotStored",
+    "ReferenceNotAllowed",
+    "exception_handler",
+    "field_errors",
+]
+
 logger = logging.getLogger("kcp_django.api")
 
 MESSAGES: dict[str, StrPromise] = {

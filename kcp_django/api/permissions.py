@@ -11,6 +11,13 @@ from rest_framework.permissions import BasePermission
 
 from kcp_django.models import AccountVerification
 
+__all__ = [
+    "VIEW_PERMISSION",
+    "configured_authenticators",
+    "configured_permissions",
+    "visible_verifications",
+]
+
 
 def configured_permissions(paths: tuple[str, ...]) -> list[BasePermission]:
     return [import_string(path)() for path in paths]

@@ -20,6 +20,19 @@ from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.refunds.inputs import normalize_refund
 from kcp_django.serialization import refund_as_dict
 
+__all__ = [
+    "HIDDEN_FIELDS",
+    "REFERENCE_MAX_LENGTH",
+    "RawBooleanField",
+    "RawCharField",
+    "RawChoiceField",
+    "RawIntegerField",
+    "RawUUIDField",
+    "RefundRequestSerializer",
+    "RefundSerializer",
+    "check_tno",
+]
+
 REFERENCE_MAX_LENGTH = 100
 #: Fields of the answer that the API leaves out: the holder's name stays with the row.
 HIDDEN_FIELDS = frozenset({"owner_nm"})

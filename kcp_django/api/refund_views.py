@@ -47,6 +47,25 @@ from kcp_django.exceptions import (
 from kcp_django.models import Refund, RefundState
 from kcp_django.refunds import request_refund
 
+__all__ = [
+    "ACCOUNT_UNREADABLE",
+    "DATABASE_UNAVAILABLE",
+    "DETAIL_VIEW",
+    "FINAL_STATES",
+    "IN_TRANSACTION",
+    "NO_STORE",
+    "OUTCOME_NOT_STORED",
+    "RETRY_AFTER",
+    "AccountUnreadable",
+    "IsRefundStaff",
+    "RefundApiView",
+    "RefundDetailView",
+    "RefundListCreateView",
+    "RefundOutcomeNotStored",
+    "RefundRefusedError",
+    "RefundUnavailable",
+]
+
 logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:refund-detail"

@@ -20,6 +20,29 @@ from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.timezones import KST
 from kcp_django.validation import REFERENCE_MAX_LENGTH, NormalizedInput, normalize
 
+__all__ = [
+    "BODY_NOT_AN_OBJECT",
+    "FIELDS",
+    "OTHER_REJECTION",
+    "REFERENCE_REQUIRED",
+    "REJECTION_CATEGORIES",
+    "REJECTION_DETAIL",
+    "SHOW_RESULT_CODE",
+    "STATE_MESSAGES",
+    "BankSerializer",
+    "ErrorSerializer",
+    "FieldErrorSerializer",
+    "KstDateTimeField",
+    "PassThroughChoiceField",
+    "PassThroughField",
+    "RejectionReasonField",
+    "StatusField",
+    "VerificationRequestSerializer",
+    "VerificationSerializer",
+    "as_kst",
+    "rejection_category",
+]
+
 FIELDS = ("bank_code", "account_no", "owner_nm", "reference", "ordr_idxx")
 
 STATE_MESSAGES = {

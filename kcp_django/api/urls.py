@@ -4,6 +4,11 @@ from django.urls import path
 
 from kcp_django.api import refund_views, views
 
+__all__ = [
+    "app_name",
+    "urlpatterns",
+]
+
 app_name = "kcp_api"
 
 urlpatterns = [

@@ -64,6 +64,18 @@ from kcp_django.models import AccountVerification
 from kcp_django.validation import NormalizedInput, generate_ordr_idxx
 from kcp_django.verifications import verify_normalized
 
+__all__ = [
+    "BANKS_CACHE_CONTROL",
+    "DETAIL_VIEW",
+    "NO_STORE",
+    "REFUSALS",
+    "SENSITIVE_FIELDS",
+    "BankListView",
+    "KcpApiView",
+    "VerificationCreateView",
+    "VerificationDetailView",
+]
+
 logger = logging.getLogger("kcp_django.api")
 
 DETAIL_VIEW = "kcp_api:verification-detail"

@@ -23,6 +23,21 @@ from kcp_django.timezones import KST
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
 
+__all__ = [
+    "SUCCESS_CODE",
+    "Gateway",
+    "GatewayResult",
+    "RefundGateway",
+    "RefundRequest",
+    "VerificationRequest",
+    "check_ready",
+    "ensure_usable",
+    "format_app_time",
+    "is_test_double",
+    "parse_app_time",
+    "refuse_test_double",
+]
+
 SUCCESS_CODE = "0000"
 
 

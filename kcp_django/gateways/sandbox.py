@@ -56,6 +56,31 @@ from kcp_django.timezones import KST
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
 
+__all__ = [
+    "ACCOUNT_NOT_FOUND",
+    "HOLDER_MISMATCH",
+    "MISMATCH_MARKERS",
+    "NOT_FOUND_PREFIX",
+    "NO_ANSWER",
+    "OUTBOX_SIZE",
+    "REFUND_NO_ANSWER_SUFFIX",
+    "REFUND_REFUSED",
+    "REFUND_REFUSED_SUFFIX",
+    "TIMEOUT_PREFIX",
+    "VERIFIED",
+    "Outbox",
+    "Request",
+    "SandboxGateway",
+    "SandboxOutcome",
+    "answer_fields",
+    "decide",
+    "decide_refund",
+    "outbox",
+    "refund_answer_fields",
+    "refund_outbox",
+    "sandbox_tno",
+]
+
 TIMEOUT_PREFIX = "999"
 NOT_FOUND_PREFIX = "000"
 MISMATCH_MARKERS = ("불일치", "mismatch")

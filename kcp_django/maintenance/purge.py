@@ -37,6 +37,17 @@ from django.utils import timezone
 from kcp_django.maintenance.batches import in_locked_batches
 from kcp_django.models import FINAL_STATES, AccountVerification, Refund, RefundState
 
+__all__ = [
+    "AUDIT_FIELDS",
+    "DEFAULT_BATCH_SIZE",
+    "FINAL_REFUND_STATES",
+    "PurgeReport",
+    "audit_part",
+    "purge_personal_data",
+    "purgeable",
+    "purgeable_refunds",
+]
+
 #: Answer fields kept in ``raw_response`` after a purge.
 AUDIT_FIELDS = frozenset({"res_cd", "res_msg", "tno", "app_time", "ordr_idxx"})
 DEFAULT_BATCH_SIZE = 500

@@ -45,6 +45,18 @@ from kcp_django.models import AccountVerification, VerificationState
 from kcp_django.signals import verification_finished
 from kcp_django.verifications.service import ask_gateway, record_outcome
 
+__all__ = [
+    "BUSY_LOOKS",
+    "BUSY_PAUSE",
+    "LEASE_MARGIN",
+    "OPEN_STATES",
+    "ReconcileReport",
+    "lease_length",
+    "longest_timeout",
+    "reconcile",
+    "retry_verification",
+]
+
 logger = logging.getLogger("kcp_django")
 
 OPEN_STATES = (VerificationState.PENDING, VerificationState.UNKNOWN)

@@ -39,6 +39,20 @@ from kcp_django.models import KcpNotice, Payment, Refund, RefundKind, RefundStat
 from kcp_django.refunds import complete_refund
 from kcp_django.signals import notice_received
 
+__all__ = [
+    "COMPLETABLE_STATES",
+    "COMPLETING_KINDS",
+    "DEPOSIT_NOTICE",
+    "RESULT_INCOMPLETE",
+    "RESULT_NOT_STORED",
+    "RESULT_STORED",
+    "RESULT_UNKNOWN_SITE",
+    "NoticeOutcome",
+    "merchant_aliases_for",
+    "notice_digest",
+    "receive_notice",
+]
+
 logger = logging.getLogger("kcp_django.notices")
 
 #: The answer KCP takes as "stored"; anything else and KCP sends the notice again.

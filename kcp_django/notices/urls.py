@@ -4,6 +4,11 @@ from django.urls import path
 
 from kcp_django.notices.views import notice
 
+__all__ = [
+    "app_name",
+    "urlpatterns",
+]
+
 app_name = "kcp_notices"
 
 urlpatterns = [path("", notice, name="notice")]

@@ -27,6 +27,14 @@ from kcp_django.client_ip import client_ip, in_networks, parse_address
 from kcp_django.conf import kcp_settings
 from kcp_django.notices.receiving import RESULT_NOT_STORED, receive_notice
 
+__all__ = [
+    "ANSWER_PAGE",
+    "NOTICE_ENCODING",
+    "answer",
+    "decode_notice",
+    "notice",
+]
+
 logger = logging.getLogger("kcp_django.notices")
 
 #: KCP's notices are written in EUC-KR; CP949 reads all of it and the extended Hangul too.

@@ -7,6 +7,12 @@ from django.db import models
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+__all__ = [
+    "HOLDING_REFUNDS",
+    "Payment",
+    "PaymentMode",
+]
+
 #: Refunds that hold part of their payment: every state but REJECTED, and a rejected one that staff must
 #: look at (KCP's late answer disagreed with it), until they settle it.
 HOLDING_REFUNDS = models.Q(state__in=("PENDING", "ACCEPTED", "COMPLETED", "UNKNOWN")) | models.Q(needs_review=True)

@@ -14,6 +14,17 @@ from kcp_django.exceptions import FieldError, InvalidRequest
 from kcp_django.refund_kinds import REFUND_KINDS
 from kcp_django.validation import FORBIDDEN_CHARACTERS
 
+__all__ = [
+    "AMOUNT_MAX",
+    "IDEMPOTENCY_KEY_MAX_LENGTH",
+    "REASON_MAX_BYTES",
+    "TNO_DIGITS",
+    "RefundInput",
+    "check_tno",
+    "check_whole_won",
+    "normalize_refund",
+]
+
 TNO_DIGITS = 14
 #: KCP's forms take amounts of at most 10 digits (whole won).
 AMOUNT_MAX = 9_999_999_999

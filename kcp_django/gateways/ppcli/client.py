@@ -38,6 +38,36 @@ from kcp_django.masking import mask_value
 if TYPE_CHECKING:
     from kcp_django.conf import MerchantConfig
 
+__all__ = [
+    "ARG_KEYS",
+    "EMPTY_OUTPUT_ANSWER",
+    "ENCODING",
+    "EXIT_GRACE",
+    "FAKE_PP_CLI_MODULE",
+    "FAKE_PP_CLI_PROBE_BYTES",
+    "FORBIDDEN_BYTES",
+    "INHERITED_ENVIRONMENT",
+    "PA_PORT",
+    "POLL_INTERVAL",
+    "STDERR_LIMIT",
+    "STDOUT_LIMIT",
+    "PpCliArgs",
+    "PpCliGateway",
+    "ProcessOutput",
+    "args_for",
+    "build_arg",
+    "child_environment",
+    "find_binary",
+    "is_fake_pp_cli",
+    "last_line",
+    "mask_sent_values",
+    "mask_text",
+    "parse_answer",
+    "refund_arg",
+    "refund_args_for",
+    "run_bounded",
+]
+
 logger = logging.getLogger(__name__)
 
 US, RS, GS = b"\x1f", b"\x1e", b"\x1d"
