@@ -8,7 +8,7 @@ import subprocess
 from benchmarks.measure import Row, alternate
 from benchmarks.ppcli_overhead import fake_kit
 from kcp_django.conf import MerchantConfig
-from kcp_django.gateways.base import RefundRequest
+from kcp_django.gateways.base import RefundCall
 from kcp_django.gateways.ppcli.client import PpCliGateway, child_environment, find_binary, refund_arg
 
 TARGET = 1.05
@@ -27,7 +27,7 @@ def run(*, repetitions: int, calls: int) -> Row:
         timeout=15,
     )
     # The largest refund: a partial virtual-account refund, every field of its table filled.
-    request = RefundRequest(
+    request = RefundCall(
         kind="vbank-refund",
         ordr_idxx="BENCH-R-1",
         tno="20261127000001",

@@ -1,5 +1,5 @@
-"""The API's client address: the shared helper in :mod:`kcp_django.client_ip`."""
+"""Deprecated: the API and the notice view share :mod:`kcp_django.client_ip`."""
 
-from kcp_django.client_ip import client_ip
+from kcp_django.deprecation import moved_names
 
-__all__ = ["client_ip"]
+__getattr__ = moved_names(__name__, "kcp_django.client_ip", ["client_ip"])

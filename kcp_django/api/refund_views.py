@@ -28,7 +28,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from kcp_django.api.client_ip import client_ip
 from kcp_django.api.errors import field_errors
 from kcp_django.api.idempotency import IDEMPOTENCY_HEADER
 from kcp_django.api.permissions import configured_permissions
@@ -36,6 +35,7 @@ from kcp_django.api.refund_serializers import RefundRequestSerializer, RefundSer
 from kcp_django.api.schema import document
 from kcp_django.api.throttles import ReadThrottle
 from kcp_django.api.views import SENSITIVE_FIELDS, KcpApiView
+from kcp_django.client_ip import client_ip
 from kcp_django.conf import kcp_settings
 from kcp_django.exceptions import (
     AnswerNotStored,

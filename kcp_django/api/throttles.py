@@ -13,7 +13,7 @@ from django.core.cache import caches
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from kcp_django.api.client_ip import client_ip
+from kcp_django.client_ip import client_ip
 from kcp_django.conf import kcp_settings
 
 

@@ -42,7 +42,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kcp_django.api import errors, idempotency, limits
-from kcp_django.api.client_ip import client_ip
 from kcp_django.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 from kcp_django.api.parsers import BoundedJSONParser
 from kcp_django.api.permissions import configured_authenticators, configured_permissions, visible_verifications
@@ -57,6 +56,7 @@ from kcp_django.api.serializers import (
 )
 from kcp_django.api.throttles import ReadThrottle, VerifyThrottle
 from kcp_django.banks import BANKS
+from kcp_django.client_ip import client_ip
 from kcp_django.conf import ApiSettings, kcp_settings
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, KcpConfigurationError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kcp_django.exceptions import KcpConfigurationError
 from kcp_django.masking import mask_fields
@@ -27,8 +27,8 @@ __all__ = [
     "SUCCESS_CODE",
     "Gateway",
     "GatewayResult",
+    "RefundCall",
     "RefundGateway",
-    "RefundRequest",
     "VerificationRequest",
     "check_ready",
     "ensure_usable",
@@ -64,7 +64,7 @@ class VerificationRequest:
 
 
 @dataclass(frozen=True)
-class RefundRequest:
+class RefundCall:
     """One refund to a bank account, checked by :mod:`kcp_django.refunds` before it gets here.
 
     ``tno`` is the original payment's 14-digit number. ``bank_code`` is the two-digit code of the
@@ -91,7 +91,7 @@ class RefundRequest:
     def __repr__(self) -> str:
         masked = mask_fields({"account_no": self.account_no, "owner_nm": self.owner_nm})
         return (
-            f"RefundRequest(kind={self.kind!r}, ordr_idxx={self.ordr_idxx!r}, tno={self.tno!r}, "
+            f"RefundCall(kind={self.kind!r}, ordr_idxx={self.ordr_idxx!r}, tno={self.tno!r}, "
             f"mod_type={self.mod_type!r}, bank_code={self.bank_code!r}, account_no={masked['account_no']!r}, "
             f"owner_nm={masked['owner_nm']!r}, amount={self.amount!r}, remaining={self.remaining!r})"
         )
@@ -174,7 +174,7 @@ class RefundGateway(Protocol):
 
     def __init__(self, merchant: MerchantConfig) -> None: ...
 
-    def refund(self, request: RefundRequest) -> GatewayResult: ...
+    def refund(self, request: RefundCall) -> GatewayResult: ...
 
 
 def is_test_double(gateway_class: type) -> bool:
@@ -204,3 +204,17 @@ def ensure_usable(gateway_class: type, merchant: MerchantConfig) -> None:
     a test double in real mode, or a gateway whose ``check_ready`` says this server is not ready."""
     refuse_test_double(gateway_class, merchant)
     check_ready(gateway_class, merchant)
+
+
+def __getattr__(name: str) -> Any:
+    # ``RefundRequest`` was renamed: it read like a shop's own refund request model.
+    if name == "RefundRequest":
+        import warnings
+
+        warnings.warn(
+            "kcp_django.gateways.base.RefundRequest is now RefundCall; the old name goes in kcp-django 0.3.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return RefundCall
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

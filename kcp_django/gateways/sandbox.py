@@ -47,7 +47,7 @@ from kcp_django.exceptions import OutcomeUnknown
 from kcp_django.gateways.base import (
     SUCCESS_CODE,
     GatewayResult,
-    RefundRequest,
+    RefundCall,
     VerificationRequest,
     format_app_time,
 )
@@ -138,7 +138,7 @@ def answer_fields(request: VerificationRequest, now: dt.datetime | None = None) 
     return fields
 
 
-def decide_refund(request: RefundRequest) -> SandboxOutcome:
+def decide_refund(request: RefundCall) -> SandboxOutcome:
     """The sandbox's outcome for a refund: a pure function of its fields."""
     if request.tno.endswith(REFUND_NO_ANSWER_SUFFIX):
         return NO_ANSWER
@@ -158,7 +158,7 @@ def decide_refund(request: RefundRequest) -> SandboxOutcome:
     return SandboxOutcome(*VERIFIED)
 
 
-def refund_answer_fields(request: RefundRequest, now: dt.datetime | None = None) -> dict[str, str]:
+def refund_answer_fields(request: RefundCall, now: dt.datetime | None = None) -> dict[str, str]:
     """KCP's answer fields for a refund (what pp_cli would print), or ``{}`` for no answer."""
     outcome = decide_refund(request)
     if not outcome.answers:
@@ -175,7 +175,7 @@ def refund_answer_fields(request: RefundRequest, now: dt.datetime | None = None)
 OUTBOX_SIZE = 1000
 
 
-Request = TypeVar("Request", VerificationRequest, RefundRequest)
+Request = TypeVar("Request", VerificationRequest, RefundCall)
 
 
 class Outbox(Generic[Request]):
@@ -205,7 +205,7 @@ class Outbox(Generic[Request]):
 
 outbox: Outbox[VerificationRequest] = Outbox()
 #: The refunds the sandbox received, apart from the verifications.
-refund_outbox: Outbox[RefundRequest] = Outbox()
+refund_outbox: Outbox[RefundCall] = Outbox()
 
 
 class SandboxGateway:
@@ -229,7 +229,7 @@ class SandboxGateway:
             raise OutcomeUnknown(f"sandbox: no answer within {self.merchant.timeout:g}s (transport timeout)")
         return GatewayResult.from_fields(fields)
 
-    def refund(self, request: RefundRequest) -> GatewayResult:
+    def refund(self, request: RefundCall) -> GatewayResult:
         refund_outbox.append(request)
         if self.latency:
             time.sleep(self.latency)

@@ -41,7 +41,7 @@ from kcp_django import conf, core
 from kcp_django.core import Outcome, Verdict
 from kcp_django.crypto import blind_index, last_four
 from kcp_django.exceptions import AnswerNotStored, KcpConfigurationError, RefundInTransaction, RefundRefused
-from kcp_django.gateways.base import RefundRequest
+from kcp_django.gateways.base import RefundCall
 from kcp_django.models import (
     HOLDING_REFUNDS,
     AccountVerification,
@@ -197,7 +197,7 @@ def request_refund(
             "refund_in_progress", _("Another refund of this payment was stored at the same moment; look again.")
         ) from None
 
-    request = RefundRequest(
+    request = RefundCall(
         kind=row.kind,
         ordr_idxx=row.ordr_idxx,
         tno=row.tno,

@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kcp_django.exceptions import KcpConfigurationError
-from kcp_django.gateways.base import REFUND_KINDS, RefundRequest
+from kcp_django.gateways.base import REFUND_KINDS, RefundCall
 from kcp_django.gateways.ppcli.client import ARG_KEYS
 from kcp_django.gateways.ppcli.layout import Layout, extract, layout_from_json
 from kcp_django.gateways.ppcli.refund_layout import refund_layout, render_refund
@@ -282,7 +282,7 @@ def is_refund(parsed: ParsedArg, layout: Layout) -> bool:
     return tx_cd in refund_tx_cds or bool(parsed.sections.get("modx_data"))
 
 
-def _read_refund(kind: str, table: Mapping[str, Any], parsed: ParsedArg) -> tuple[RefundRequest, list[str]]:
+def _read_refund(kind: str, table: Mapping[str, Any], parsed: ParsedArg) -> tuple[RefundCall, list[str]]:
     """The refund of ``kind`` read back from ``mod_data`` through its table, and what did not fit."""
     received = parsed.sections.get("modx_data", {})
     found: dict[str, str] = {}
@@ -304,7 +304,7 @@ def _read_refund(kind: str, table: Mapping[str, Any], parsed: ParsedArg) -> tupl
         if text and not (text.isascii() and text.isdigit()):
             problems.append(f"the {name} {text!r} is not whole won")
         numbers[name] = int(text) if text.isascii() and text.isdigit() else None
-    request = RefundRequest(
+    request = RefundCall(
         kind=kind,
         ordr_idxx=parsed.header.get("ordr_idxx", ""),
         tno=found.get("tno", ""),
@@ -320,7 +320,7 @@ def _read_refund(kind: str, table: Mapping[str, Any], parsed: ParsedArg) -> tupl
     return request, problems
 
 
-def _refund_problems(parsed: ParsedArg) -> tuple[RefundRequest | None, list[str]]:
+def _refund_problems(parsed: ParsedArg) -> tuple[RefundCall | None, list[str]]:
     """The refund in ``parsed`` (the kind whose table renders exactly what was received), or why none fits."""
     try:
         overrides = _refund_overrides()

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
 
 from kcp_django import conf
-from kcp_django.api.client_ip import client_ip
+from kcp_django.client_ip import client_ip
 from kcp_django.conf import kcp_settings
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

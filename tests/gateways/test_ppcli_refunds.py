@@ -13,7 +13,7 @@ import pytest
 from django.test import override_settings
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown, RefundRefused
-from kcp_django.gateways.base import RefundRequest
+from kcp_django.gateways.base import RefundCall
 from kcp_django.gateways.ppcli.client import ARG_KEYS, PpCliGateway
 from kcp_django.gateways.sandbox import SandboxGateway
 from kcp_django.models import AccountVerification, Refund
@@ -34,7 +34,7 @@ TNO = "20261127000001"
 IP = "203.0.113.7"
 US = b"\x1f"
 
-ESCROW_CANCEL = RefundRequest(
+ESCROW_CANCEL = RefundCall(
     kind="escrow-cancel",
     ordr_idxx="KCPR-20261127-0001",
     tno=TNO,
@@ -278,7 +278,7 @@ def assert_no_secret(*texts: str) -> None:
 
 @pytest.mark.parametrize("request_", [ESCROW_CANCEL, ESCROW_REFUND, VBANK_PARTIAL], ids=lambda r: r.kind)
 def test_stderr_never_shows_the_account_the_holder_or_the_site_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, request_: RefundRequest
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, request_: RefundCall
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises(OutcomeUnknown) as caught:

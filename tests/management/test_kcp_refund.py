@@ -20,7 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
-from kcp_django.gateways.base import GatewayResult, RefundRequest
+from kcp_django.gateways.base import GatewayResult, RefundCall
 from kcp_django.gateways.sandbox import SandboxGateway, refund_outbox
 from kcp_django.models import Refund
 from tests.support.kit import merchants_with
@@ -333,7 +333,7 @@ def test_a_refund_inside_a_transaction_exits_4_and_sends_nothing() -> None:
 class TableGoneGateway(SandboxGateway):
     """Answers like the sandbox, but the refunds' table is gone by the time the answer is stored."""
 
-    def refund(self, request: RefundRequest) -> GatewayResult:
+    def refund(self, request: RefundCall) -> GatewayResult:
         result = super().refund(request)
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE kcp_django_refund RENAME TO kcp_django_refund_away")

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import ClassVar
 
 from kcp_django.conf import MerchantConfig
-from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundCall, VerificationRequest
 from kcp_django.gateways.sandbox import SandboxGateway
 from kcp_django.models import AccountVerification
 
@@ -77,7 +77,7 @@ class HeldRefundGateway(ExplodingGateway):
     entered = threading.Event()
     release = threading.Event()
 
-    def refund(self, request: RefundRequest) -> GatewayResult:
+    def refund(self, request: RefundCall) -> GatewayResult:
         HeldRefundGateway.entered.set()
         HeldRefundGateway.release.wait(timeout=30)
         return GatewayResult.from_fields({"res_cd": "0000", "res_msg": "정상처리", "tno": request.tno})

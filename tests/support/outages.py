@@ -28,7 +28,7 @@ from typing import Any
 from django.db import connection, connections
 from django.db.utils import load_backend
 
-from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundCall, VerificationRequest
 from kcp_django.gateways.sandbox import SandboxGateway
 
 
@@ -135,7 +135,7 @@ class OutageGateway(SandboxGateway):
         planned.start(request.ordr_idxx)
         return result
 
-    def refund(self, request: RefundRequest) -> GatewayResult:
+    def refund(self, request: RefundCall) -> GatewayResult:
         result = super().refund(request)
         assert planned is not None, "set tests.support.outages.planned first"
         planned.start(request.ordr_idxx)

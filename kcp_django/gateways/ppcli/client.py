@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kcp_django.exceptions import GatewayUnavailable, KcpConfigurationError, OutcomeUnknown
-from kcp_django.gateways.base import GatewayResult, RefundRequest, VerificationRequest
+from kcp_django.gateways.base import GatewayResult, RefundCall, VerificationRequest
 from kcp_django.gateways.ppcli.layout import Pairs, RenderedRequest, load_layout, render
 from kcp_django.gateways.ppcli.refund_layout import RenderedRefund, render_refund
 from kcp_django.masking import mask_value
@@ -235,7 +235,7 @@ def refund_args_for(merchant: MerchantConfig, rendered: RenderedRefund, mod_ip: 
     )
 
 
-def refund_arg(merchant: MerchantConfig, request: RefundRequest) -> bytes:
+def refund_arg(merchant: MerchantConfig, request: RefundCall) -> bytes:
     """The ``ARG`` of one refund, with the merchant's ``REFUND_LAYOUTS`` merged over the default.
 
     Raises :class:`GatewayUnavailable` for a broken ``REFUND_LAYOUTS`` or a value pp_cli cannot carry.
@@ -545,7 +545,7 @@ class PpCliGateway:
         sent = {"site_key": self.merchant.site_key, "account_no": request.account_no, "owner_nm": request.owner_nm}
         return self._call(binary, arg, sent, request.ordr_idxx)
 
-    def refund(self, request: RefundRequest) -> GatewayResult:
+    def refund(self, request: RefundCall) -> GatewayResult:
         """Send one refund (a modification request, ``docs/refunds.md``) and read KCP's answer.
 
         Same outcomes as :meth:`verify`; the refund is sent at most once per call, never retried.

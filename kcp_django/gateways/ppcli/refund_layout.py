@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kcp_django.exceptions import KcpConfigurationError
-from kcp_django.gateways.base import REFUND_KINDS, RefundRequest
+from kcp_django.gateways.base import REFUND_KINDS, RefundCall
 
 SETTING: Final = "KCP_MERCHANTS[...]['OPTIONS']['REFUND_LAYOUTS']"
 #: What a template may name: the request's fields, and ``bank_code_bk`` (``BK`` + bank code).
@@ -160,7 +160,7 @@ def _check_template(where: str, template: object) -> None:
         raise KcpConfigurationError(f"{where}: a value is either constant text or exactly '{{field}}'.")
 
 
-def template_values(request: RefundRequest) -> dict[str, str]:
+def template_values(request: RefundCall) -> dict[str, str]:
     """The text each template field stands for in ``request``."""
     # MDSC03 marks a partial virtual-account refund; every full refund is MDSC00.
     sub_type = "MDSC03" if request.kind == "vbank-refund" and request.is_partial else "MDSC00"
@@ -180,7 +180,7 @@ def template_values(request: RefundRequest) -> dict[str, str]:
     }
 
 
-def render_refund(request: RefundRequest, override: Mapping[str, Any] | None = None) -> RenderedRefund:
+def render_refund(request: RefundCall, override: Mapping[str, Any] | None = None) -> RenderedRefund:
     """``request`` placed by its kind's table; empty values are left out."""
     table = refund_layout(request.kind, override)
     values = template_values(request)
