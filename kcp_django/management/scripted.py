@@ -32,10 +32,53 @@ class ExitCodesHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFor
 
 class ScriptedCommand(BaseCommand):
     """A command scripts branch on: help keeps its exit-code table (``epilog``), and with ``--json`` even
-    a command line argparse refuses answers one JSON object (``{"error": "usage", ...}``, exit 2)."""
+    a command line argparse refuses answers one JSON object (``{"error": "usage", ...}``, exit 2).
+
+    The order of work is here, once: the system checks (unless ``--skip-checks``; a problem exits
+    :attr:`configuration_exit`), :meth:`act`, then the result as one JSON object (:meth:`as_dict`)
+    or as lines for a person (:meth:`report`), and the exit status :meth:`exit_code` gives. A
+    :class:`CommandFailure` raised on the way is printed in the same shape and exits with its code.
+    """
 
     exit_codes_epilog: Callable[[], str] | None = None
+    #: The exit status of a configuration problem found by the system checks.
+    configuration_exit = 4
     _json_requested = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        self.add_command_arguments(parser)
+        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too), and nothing else")
+        parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
+
+    def add_command_arguments(self, parser: CommandParser) -> None:
+        """The command's own options (``--json`` and ``--skip-checks`` are added after them)."""
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        output = ScriptedOutput(self, bool(options["json"]))
+        try:
+            if not options.get("skip_checks"):
+                output.check_configuration(self.configuration_exit)
+            result = self.act(options)
+        except CommandFailure as failure:
+            output.fail(failure)
+        if output.as_json:
+            output.success(self.as_dict(result))
+        else:
+            self.report(result)
+        sys.exit(self.exit_code(result))
+
+    def act(self, options: dict[str, Any]) -> Any:
+        """Do the command's work; raise :class:`CommandFailure` for what a script must branch on."""
+        raise NotImplementedError
+
+    def as_dict(self, result: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def report(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def exit_code(self, result: Any) -> int:
+        raise NotImplementedError
 
     def run_from_argv(self, argv: list[str]) -> None:
         self._json_requested = "--json" in argv

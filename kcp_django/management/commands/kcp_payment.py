@@ -18,7 +18,6 @@ exits 4 with its message (a JSON object with ``--json``).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -28,9 +27,7 @@ from django.utils.translation import gettext
 
 from kcp_django.exceptions import InvalidRequest
 from kcp_django.management.scripted import (
-    CommandFailure,
     ScriptedCommand,
-    ScriptedOutput,
     configuration_failure,
     field_failure,
     invalid_failure,
@@ -66,7 +63,7 @@ class Command(ScriptedCommand):
     #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
     requires_system_checks: list[str] = []
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tno", help="KCP's 14-digit number of the payment")
         parser.add_argument("--amount", metavar="WON", help="what the customer paid, in won")
         parser.add_argument(
@@ -75,25 +72,18 @@ class Command(ScriptedCommand):
         parser.add_argument("--payer", metavar="USERNAME", help="the user who paid (optional)")
         parser.add_argument("--merchant", default=None, help="alias in KCP_MERCHANTS (default: default)")
         parser.add_argument("--show", metavar="TNO", help="show the payment with this tno instead of registering one")
-        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too), and nothing else")
-        parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        output = ScriptedOutput(self, bool(options["json"]))
-        try:
-            if not options.get("skip_checks"):
-                output.check_configuration(EXIT_CONFIGURATION)
-            if options.get("show"):
-                payment, verb = self._show(options), "shown"
-            else:
-                payment, verb = self._register(options), "registered"
-        except CommandFailure as failure:
-            output.fail(failure)
-        if output.as_json:
-            output.success(payment_as_dict(payment, payment_refunds(payment)))
-        else:
-            self._report(payment, verb)
-        sys.exit(EXIT_DONE)
+    def act(self, options: dict[str, Any]) -> tuple[Payment, str]:
+        if options.get("show"):
+            return self._show(options), "shown"
+        return self._register(options), "registered"
+
+    def as_dict(self, result: tuple[Payment, str]) -> dict[str, Any]:
+        payment, _ = result
+        return payment_as_dict(payment, payment_refunds(payment))
+
+    def exit_code(self, result: tuple[Payment, str]) -> int:
+        return EXIT_DONE
 
     def _register(self, options: dict[str, Any]) -> Payment:
         payer = _payer(options.get("payer"))
@@ -126,7 +116,8 @@ class Command(ScriptedCommand):
             raise field_failure(EXIT_INVALID, "not_found", "show", "not_found", message)
         return payment
 
-    def _report(self, payment: Payment, verb: str) -> None:
+    def report(self, result: tuple[Payment, str]) -> None:
+        payment, verb = result
         refunds = payment_refunds(payment)
         data = payment_as_dict(payment, refunds)
         self.stdout.write(

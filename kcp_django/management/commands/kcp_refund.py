@@ -39,7 +39,6 @@ from kcp_django.exceptions import (
 from kcp_django.management.scripted import (
     CommandFailure,
     ScriptedCommand,
-    ScriptedOutput,
     configuration_failure,
     field_failure,
     find_by_id,
@@ -120,7 +119,7 @@ class Command(ScriptedCommand):
     #: ``call_command(..., stdin=...)`` gives the stream ``--account-no -`` reads.
     stealth_options = ("stdin",)
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--kind",
             metavar="{" + ",".join(KINDS) + "}",
@@ -148,22 +147,15 @@ class Command(ScriptedCommand):
         parser.add_argument(
             "--show", metavar="ID", help="show the refund with this id (its UUID or number) instead of sending one"
         )
-        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too), and nothing else")
-        parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        output = ScriptedOutput(self, bool(options["json"]))
-        try:
-            if not options.get("skip_checks"):
-                output.check_configuration(EXIT_CONFIGURATION)
-            row = self._show(options) if options.get("show") else self._request(options)
-        except CommandFailure as failure:
-            output.fail(failure)
-        if output.as_json:
-            output.success(refund_as_dict(row))
-        else:
-            self._report(row)
-        sys.exit(EXIT_CODES[RefundState(row.state)])
+    def act(self, options: dict[str, Any]) -> Refund:
+        return self._show(options) if options.get("show") else self._request(options)
+
+    def as_dict(self, result: Refund) -> dict[str, Any]:
+        return refund_as_dict(result)
+
+    def exit_code(self, result: Refund) -> int:
+        return EXIT_CODES[RefundState(result.state)]
 
     def _request(self, options: dict[str, Any]) -> Refund:
         verification = _verification(options.get("verification"))
@@ -213,7 +205,7 @@ class Command(ScriptedCommand):
             raise field_failure(EXIT_INVALID, "invalid", "show", "show_alone", message)
         return _row(Refund.objects.select_related("verification"), "show", options["show"], gettext("refund"))
 
-    def _report(self, row: Refund) -> None:
+    def report(self, row: Refund) -> None:
         data = refund_as_dict(row)
         style = {
             RefundState.ACCEPTED: self.style.SUCCESS,

@@ -11,7 +11,6 @@ object (the verification, ``status`` in lower case as the API gives it, or an er
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -22,7 +21,6 @@ from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidR
 from kcp_django.management.scripted import (
     CommandFailure,
     ScriptedCommand,
-    ScriptedOutput,
     configuration_failure,
     field_failure,
     invalid_failure,
@@ -63,29 +61,22 @@ class Command(ScriptedCommand):
     #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
     requires_system_checks: list[str] = []
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bank-code", required=True, help="bank code, e.g. 04 (국민은행)")
         parser.add_argument("--account-no", required=True, help="account number; spaces and hyphens are ignored")
         parser.add_argument("--owner-nm", required=True, help="account holder name (예금주명)")
         parser.add_argument("--ordr-idxx", default=None, help="your order number; generated when absent")
         parser.add_argument("--reference", default="", help="your order or refund id, kept with the row")
         parser.add_argument("--merchant", default="default", help="alias in KCP_MERCHANTS")
-        parser.add_argument("--json", action="store_true", help="print one JSON object (errors too), and nothing else")
-        parser.add_argument("--skip-checks", action="store_true", help="skip the system checks")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        output = ScriptedOutput(self, bool(options["json"]))
-        try:
-            if not options.get("skip_checks"):
-                output.check_configuration(EXIT_CONFIGURATION)
-            row = self._verify(options)
-        except CommandFailure as failure:
-            output.fail(failure)
-        if output.as_json:
-            output.success(verification_as_dict(row))
-        else:
-            self._report(row)
-        sys.exit(EXIT_CODES[VerificationState(row.state)])
+    def act(self, options: dict[str, Any]) -> AccountVerification:
+        return self._verify(options)
+
+    def as_dict(self, result: AccountVerification) -> dict[str, Any]:
+        return verification_as_dict(result)
+
+    def exit_code(self, result: AccountVerification) -> int:
+        return EXIT_CODES[VerificationState(result.state)]
 
     def _verify(self, options: dict[str, Any]) -> AccountVerification:
         try:
@@ -111,7 +102,7 @@ class Command(ScriptedCommand):
                 extra={"id": str(exc.public_id), "status": str(exc.state).lower()},
             ) from None
 
-    def _report(self, row: AccountVerification) -> None:
+    def report(self, row: AccountVerification) -> None:
         data = verification_as_dict(row)
         style = {"VERIFIED": self.style.SUCCESS, "REJECTED": self.style.ERROR}.get(row.state, self.style.WARNING)
         self.stdout.write(style(f"{data['status']}  {row.get_state_display()}"))
