@@ -43,7 +43,8 @@ from kcp_django.exceptions import (
     RefundRefused,
 )
 from kcp_django.models import AccountVerification, Refund, RefundKind, RefundState, VerificationState
-from kcp_django.refunds import request_refund
+from kcp_django.payments import find_payment
+from kcp_django.refunds import check_refund, request_refund
 from kcp_django.refunds.inputs import normalize_refund
 from kcp_django.validation import parse_client_ip
 
@@ -56,6 +57,16 @@ REFUND_ACTION_NAME = "kcp_refund_to_verified_account"
 IDEMPOTENCY_PREFIX = "admin-"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 #: Which page of the action a POST comes from.
+#: Where page 1 shows a rule the service refuses by (a rule not listed is shown above the form).
+RULE_FIELDS = {
+    "payment_unknown": "tno",
+    "full_refund_exists": "tno",
+    "earlier_refund_unknown": "tno",
+    "refund_in_progress": "tno",
+    "partial_refunds_exist": "amount",
+    "amount_exceeds_remaining": "amount",
+    "chain_mismatch": "remaining",
+}
 STEP_FIELD = "kcp_refund_step"
 TOKEN_FIELD = "kcp_refund_token"  # noqa: S105 (a form field's name)
 
@@ -185,8 +196,26 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
         if not form.is_valid():
             return self.kcp_refund_page(request, row, verification, form)
         if step == "confirm":
-            return self.kcp_send_refund(request, row, verification, form)
+            return self.kcp_send_refund(request, row, verification, form)  # the service checks every rule again
+        if not self.kcp_refund_rules_hold(request, verification, form):
+            return self.kcp_refund_page(request, row, verification, form)
         return self.kcp_refund_confirmation(request, row, verification, form)
+
+    def kcp_refund_rules_hold(self, request: HttpRequest, verification: AccountVerification, form: RefundForm) -> bool:
+        """Every rule of the service, checked before the confirmation page (nothing stored or sent);
+        a broken one is shown at its field. Sending checks them all again."""
+        try:
+            check_refund(**form.service_kwargs(), verification=verification, user=request.user)
+        except InvalidRequest as exc:
+            for error in exc.errors:
+                form.add_error(error.field if error.field in form.fields else None, str(error.message))
+            return False
+        except RefundRefused as exc:
+            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
+            return False
+        except DecryptionError:
+            return True  # the send step says which key is missing
+        return True
 
     # Where the row's refund comes from ------------------------------------------------------------
 
@@ -213,7 +242,11 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
             if tno:
                 initial["tno"] = str(tno)
         if self.kcp_refund_amount_field and initial.get("kind") == RefundKind.VBANK_REFUND:
-            initial["amount"] = resolve_path(row, self.kcp_refund_amount_field)
+            # The row's amount, unless the payment is known and holds less: then a full refund.
+            amount = resolve_path(row, self.kcp_refund_amount_field)
+            payment = find_payment(initial["tno"], merchant=self.kcp_merchant) if initial.get("tno") else None
+            if isinstance(amount, int) and amount > 0 and (payment is None or amount <= payment.remaining):
+                initial["amount"] = amount
         return initial
 
     def kcp_refund_reference(self, row: models.Model) -> str:
@@ -293,7 +326,7 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
             return self.kcp_refund_page(request, row, verification, form)
         except RefundRefused as exc:
-            form.add_error(None, str(exc.message))
+            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
             return self.kcp_refund_page(request, row, verification, form)
         except DecryptionError as exc:
             self.message_user(request, unreadable_account_message(exc), messages.ERROR)

@@ -8,6 +8,7 @@ KCP's notices that complete refunds are received and matched in :mod:`kcp_django
 """
 
 from kcp_django.refunds.service import (
+    check_refund,
     complete_refund,
     request_refund,
     resolve_refund,
@@ -15,4 +16,11 @@ from kcp_django.refunds.service import (
     still_being_sent,
 )
 
-__all__ = ["complete_refund", "request_refund", "resolve_refund", "send_signal_again", "still_being_sent"]
+__all__ = [
+    "check_refund",
+    "complete_refund",
+    "request_refund",
+    "resolve_refund",
+    "send_signal_again",
+    "still_being_sent",
+]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
@@ -64,6 +64,7 @@ logger = logging.getLogger("kcp_django.refunds")
 __all__ = [
     "HOLDING_STATES",
     "account_rule",
+    "check_refund",
     "complete_refund",
     "default_account_rule",
     "mod_type_for",
@@ -143,11 +144,7 @@ def request_refund(
         )
     payment = Payment.objects.using(using).filter(site_cd=merchant_config.site_cd, tno=data.tno).first()
     if payment is None:
-        raise RefundRefused(
-            "payment_unknown",
-            _("No payment %(tno)s is registered for this merchant: register it first (register_payment).")
-            % {"tno": data.tno},
-        )
+        raise _payment_unknown(data.tno)
     account = _account(
         data,
         verification,
@@ -388,34 +385,79 @@ def _hold(using: str, payment: Payment, row: Refund, data: RefundInput) -> None:
         refunds = Refund.objects.using(using).filter(payment=payment).filter(HOLDING_REFUNDS)
         if connections[using].features.has_select_for_update:
             refunds = refunds.select_for_update()  # read as committed now, not as of a snapshot
-        holding = list(refunds.only("pk", "public_id", "state", "amount", "remaining", "merchant", "created_at"))
-        full = next((refund for refund in holding if refund.remaining is None), None)
-        if full is not None:
-            raise _full_refund_held(full)
-        if not data.is_partial:
-            if holding:
-                raise RefundRefused(
-                    "partial_refunds_exist",
-                    _("This payment has partial refunds; refund the rest as a partial refund of the remaining amount."),
-                )
-            row.slot_key = slot_key(payment.site_cd, payment.tno, None)
-        else:
-            left = payment.amount - sum(refund.amount or 0 for refund in holding)
-            if data.remaining is not None and data.remaining != left:
-                raise RefundRefused(
-                    "chain_mismatch",
-                    _("The payment has %(left)s won left to refund, not %(given)s.")
-                    % {"left": f"{left:,}", "given": f"{data.remaining:,}"},
-                )
-            assert data.amount is not None
-            if data.amount > left:
-                raise RefundRefused(
-                    "amount_exceeds_remaining",
-                    _("The payment has only %(left)s won left to refund.") % {"left": f"{max(left, 0):,}"},
-                )
-            row.remaining = left
-            row.slot_key = slot_key(payment.site_cd, payment.tno, left)
+        row.remaining = _payment_allows(payment, _holding(refunds), data)
+        row.slot_key = slot_key(payment.site_cd, payment.tno, row.remaining)
         row.save(using=using, force_insert=True)
+
+
+def _holding(refunds: QuerySet[Refund]) -> list[Refund]:
+    return list(refunds.only("pk", "public_id", "state", "amount", "remaining", "merchant", "created_at"))
+
+
+def _payment_allows(payment: Payment, holding: list[Refund], data: RefundInput) -> int | None:
+    """The rules the payment's other refunds set; the refund's ``remaining`` (None for a full one)."""
+    full = next((refund for refund in holding if refund.remaining is None), None)
+    if full is not None:
+        raise _full_refund_held(full)
+    if not data.is_partial:
+        if holding:
+            raise RefundRefused(
+                "partial_refunds_exist",
+                _("This payment has partial refunds; refund the rest as a partial refund of the remaining amount."),
+            )
+        return None
+    left = payment.amount - sum(refund.amount or 0 for refund in holding)
+    if data.remaining is not None and data.remaining != left:
+        raise RefundRefused(
+            "chain_mismatch",
+            _("The payment has %(left)s won left to refund, not %(given)s.")
+            % {"left": f"{left:,}", "given": f"{data.remaining:,}"},
+        )
+    assert data.amount is not None
+    if data.amount > left:
+        raise RefundRefused(
+            "amount_exceeds_remaining",
+            _("The payment has only %(left)s won left to refund.") % {"left": f"{max(left, 0):,}"},
+        )
+    return left
+
+
+@sensitive_variables("account_no", "owner_nm")
+def check_refund(
+    *,
+    kind: object,
+    tno: object,
+    verification: AccountVerification | None = None,
+    bank_code: object = None,
+    account_no: object = None,
+    owner_nm: object = None,
+    amount: object = None,
+    remaining: object = None,
+    after_shipping: bool = False,
+    reason: object = "",
+    merchant: str | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    using: str = "default",
+) -> None:
+    """Every rule :func:`request_refund` applies, with nothing stored, locked or sent: for a form to
+    show a broken rule before staff confirm. :func:`request_refund` checks them all again, under the
+    payment's lock, when the refund is sent."""
+    data = normalize_refund(kind=kind, tno=tno, amount=amount, remaining=remaining, reason=reason)
+    alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
+    config = conf.get_merchant(alias)
+    payment = Payment.objects.using(using).filter(site_cd=config.site_cd, tno=data.tno).first()
+    if payment is None:
+        raise _payment_unknown(data.tno)
+    _account(data, verification, config, payment, user, bank_code=bank_code, account_no=account_no, owner_nm=owner_nm)
+    holding = Refund.objects.using(using).filter(payment=payment).filter(HOLDING_REFUNDS)
+    _payment_allows(payment, _holding(holding), data)
+
+
+def _payment_unknown(tno: str) -> RefundRefused:
+    return RefundRefused(
+        "payment_unknown",
+        _("No payment %(tno)s is registered for this merchant: register it first (register_payment).") % {"tno": tno},
+    )
 
 
 def _full_refund_held(refund: Refund) -> RefundRefused:

@@ -418,3 +418,37 @@ def test_the_refunds_list_finds_a_refund_by_the_uuid_kcp_refund_prints(verified:
 
     assert [r.pk for r in listed] == [first.pk]
     assert str(first.public_id) in detail.content.decode()
+
+
+def test_page_1_shows_a_broken_payment_rule_at_its_field_before_any_confirmation(
+    verified: AccountVerification,
+) -> None:
+    client = refunder()
+    unknown = fill(client, start(client, verified), kind="escrow-cancel", tno="20261127000999")
+    too_much = fill(client, start(client, verified), kind="vbank-refund", tno=TNO, amount="20000")
+
+    for page, field, words in (
+        (unknown, "tno", "is registered for this merchant"),
+        (too_much, "amount", "won left to refund"),
+    ):
+        assert "kcp_refund-confirm" not in page.content.decode() and "Yes, send" not in page.content.decode()
+        assert any(words in str(error) for error in page.context["form"].errors[field])
+    assert len(refund_outbox) == 0 and not Refund.objects.exists()
+
+
+def test_the_amount_is_pre_filled_only_when_the_payment_still_holds_it(verified: AccountVerification) -> None:
+    class VbankRefunds(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+        kcp_bank_code_field = "bank_code"
+        kcp_account_no_field = "account_no"
+        kcp_owner_nm_field = "holder_name"
+        kcp_refund_kind = "vbank-refund"
+        kcp_refund_tno_field = "tno"
+        kcp_refund_amount_field = "amount"
+
+    [row] = make_refunds(1)
+    row.tno, row.amount = TNO, 4000  # the test payment holds 10,000 won
+    model_admin = VbankRefunds(ShopRow, admin.site)
+    assert model_admin.kcp_refund_initial(row) == {"kind": "vbank-refund", "tno": TNO, "amount": 4000}
+
+    row.amount = 50_000  # more than was paid: the form starts as a full refund, which is consistent
+    assert model_admin.kcp_refund_initial(row) == {"kind": "vbank-refund", "tno": TNO}
