@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
-from kcp_django.admin.sources import resolve_path
+from kcp_django.admin.sources import resolve_path, verification_reference
 from kcp_django.deprecation import renamed_names
 from kcp_django.exceptions import (
     AnswerNotStored,
@@ -252,6 +252,8 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     def kcp_refund_reference(self, row: models.Model) -> str:
         if isinstance(row, AccountVerification):
             return row.reference
+        if self.kcp_verification_field and not self.kcp_reads_accounts():
+            return verification_reference(row, self.kcp_reference_field)
         return self.kcp_account_source().reference_of(row)
 
     # Pages ----------------------------------------------------------------------------------------
