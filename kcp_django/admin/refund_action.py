@@ -28,6 +28,8 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.base import AccountSourceAdmin
@@ -211,11 +213,19 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
             return False
         except RefundRefused as exc:
-            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
+            form.add_error(RULE_FIELDS.get(exc.rule), self.kcp_refusal_message(exc))
             return False
         except DecryptionError:
             return True  # the send step says which key is missing
         return True
+
+    def kcp_refusal_message(self, refused: RefundRefused) -> str:
+        """The refusal's message, with a link to the earlier refund that holds the payment, if any."""
+        held_by = Refund.objects.filter(public_id=refused.refund_id).first() if refused.refund_id else None
+        if held_by is None:
+            return str(refused.message)
+        url = reverse("admin:kcp_django_refund_change", args=[held_by.pk], current_app=self.admin_site.name)
+        return format_html('{} <a href="{}">{}</a>', refused.message, url, _("Open that refund to resolve it"))
 
     # Where the row's refund comes from ------------------------------------------------------------
 
@@ -328,7 +338,7 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
             return self.kcp_refund_page(request, row, verification, form)
         except RefundRefused as exc:
-            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
+            form.add_error(RULE_FIELDS.get(exc.rule), self.kcp_refusal_message(exc))
             return self.kcp_refund_page(request, row, verification, form)
         except DecryptionError as exc:
             self.message_user(request, unreadable_account_message(exc), messages.ERROR)

@@ -264,6 +264,21 @@ def test_a_second_full_refund_of_a_payment_is_refused_by_rule(verified: AccountV
     assert len(refund_outbox) == 1
 
 
+def test_a_refund_held_by_an_unknown_one_links_to_it_at_the_tno(verified: AccountVerification) -> None:
+    unknown = request_refund(kind="escrow-cancel", tno=TNO_NO_ANSWER, verification=verified)
+    assert unknown.state == "UNKNOWN"
+    client = refunder()
+
+    page1 = fill(client, start(client, verified), kind="escrow-cancel", tno=TNO_NO_ANSWER)
+
+    tno_errors = str(page1.context["form"].errors["tno"])
+    link = reverse("admin:kcp_django_refund_change", args=[unknown.pk])
+    assert f'<a href="{link}">Open that refund to resolve it</a>' in tno_errors
+    assert str(unknown.public_id) in tno_errors
+    assert f'href="{link}"' in page1.content.decode()
+    assert len(refund_outbox) == 1
+
+
 # The refunds list and resolving -------------------------------------------------------------------
 
 
