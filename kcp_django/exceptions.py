@@ -146,12 +146,15 @@ class RefundRefused(KcpError, ValueError):
     """A refund that breaks a rule (a stale or unverified account, an amount that does not fit the
     payment, a refund already under way). Nothing was sent to KCP.
 
-    ``rule`` is a stable machine-readable id; ``message`` names the rule in the active language.
+    ``rule`` is a stable machine-readable id; ``message`` names the rule in the active language;
+    ``refund_id`` is the public id of the earlier refund that holds the payment, when one does
+    (``earlier_refund_unknown``): staff resolve that refund before another is sent.
     """
 
-    def __init__(self, rule: str, message: str | Promise):
+    def __init__(self, rule: str, message: str | Promise, *, refund_id: str | None = None):
         self.rule = rule
         self.message = message
+        self.refund_id = refund_id
         super().__init__(f"{rule}: {message}")
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 else:
     _ModelAdmin = object
 
+_ACCOUNT_FIELDS = ("kcp_bank_code_field", "kcp_account_no_field", "kcp_owner_nm_field")
+
 
 class AccountSourceAdmin(_ModelAdmin):
     """The settings a shop's model admin gives, and the :class:`AccountSource` built from them."""
@@ -38,12 +40,14 @@ class AccountSourceAdmin(_ModelAdmin):
     def media(self) -> forms.Media:
         return super().media + forms.Media(css={"all": ["kcp_django/admin.css"]}, js=["kcp_django/bulk_progress.js"])
 
+    def kcp_reads_accounts(self) -> bool:
+        """Whether this admin names any attribute holding the refund account. An admin that names
+        none but links each row's verification (``kcp_verification_field``) refunds through that link
+        and cannot verify rows."""
+        return any(getattr(self, name) for name in _ACCOUNT_FIELDS)
+
     def kcp_account_source(self) -> AccountSource:
-        missing = [
-            name
-            for name in ("kcp_bank_code_field", "kcp_account_no_field", "kcp_owner_nm_field")
-            if not getattr(self, name)
-        ]
+        missing = [name for name in _ACCOUNT_FIELDS if not getattr(self, name)]
         if missing:
             raise ImproperlyConfigured(
                 f"{type(self).__name__}: set {', '.join(missing)} to the attributes of "

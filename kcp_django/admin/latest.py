@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.base import AccountSourceAdmin
-from kcp_django.admin.sources import AccountSource
+from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DecryptionError, InvalidRequest
 from kcp_django.models import AccountVerification
@@ -106,8 +106,11 @@ class LatestVerificationAdmin(AccountSourceAdmin):
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         changelist = super().get_changelist_instance(request)
         if COLUMN in changelist.list_display:
-            rows, source, link = list(changelist.result_list), self.kcp_account_source(), self.kcp_verification_link()
+            rows, link = list(changelist.result_list), self.kcp_verification_link()
+            # Without the account fields, a linked verification is shown as it stands.
+            source = self.kcp_account_source() if link is None or self.kcp_reads_accounts() else None
             if link is None:
+                assert source is not None
                 found = latest_verifications(rows, source, self.kcp_merchant)
             else:
                 found = linked_verifications(rows, source, self.kcp_merchant, link)
@@ -169,9 +172,11 @@ def latest_verifications(
 
 
 def linked_verifications(
-    rows: list[models.Model], source: AccountSource, merchant: str, link: models.ForeignKey[Any, Any]
+    rows: list[models.Model], source: AccountSource | None, merchant: str, link: models.ForeignKey[Any, Any]
 ) -> dict[Any, LatestVerification]:
-    """Each row's own verification, through ``link`` (one query for all rows), by primary key."""
+    """Each row's own verification, through ``link`` (one query for all rows), by primary key.
+
+    With no ``source`` (the admin names no account fields) the row's account is not compared."""
     ids = {link.value_from_object(row) for row in rows} - {None}
     linked = AccountVerification.objects.only(*_COLUMNS).in_bulk(ids) if ids else {}
     found: dict[Any, LatestVerification] = {}
@@ -182,11 +187,20 @@ def linked_verifications(
 
 
 def _compare(
-    row: models.Model, source: AccountSource, merchant: str, verification: AccountVerification | None
+    row: models.Model, source: AccountSource | None, merchant: str, verification: AccountVerification | None
 ) -> RowAccount:
+    if source is None:
+        if verification is None:
+            return RowAccount.NOT_VERIFIED
+        return RowAccount.PURGED if verification.purged_at is not None else RowAccount.SAME
     try:
-        current = source.read(row, merchant).normalized()
-    except (InvalidRequest, DecryptionError):
+        account = source.read(row, merchant)
+        current = account.normalized()
+    except DecryptionError:
+        return RowAccount.NOT_SENDABLE
+    except InvalidRequest:
+        if verification is None and _empty(account):
+            return RowAccount.NOT_VERIFIED  # nothing entered yet: simply not verified
         return RowAccount.NOT_SENDABLE
     if verification is None:
         return RowAccount.NOT_VERIFIED
@@ -198,3 +212,10 @@ def _compare(
     ):
         return RowAccount.CHANGED
     return RowAccount.SAME
+
+
+def _empty(account: AccountInput) -> bool:
+    """Whether the row holds no bank code, account number or holder at all."""
+    return all(
+        value is None or not str(value).strip() for value in (account.bank_code, account.account_no, account.owner_nm)
+    )

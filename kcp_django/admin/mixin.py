@@ -41,6 +41,8 @@ class KcpAccountActionsMixin(
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         messages = list(super().check(**kwargs))
+        if self.kcp_verification_field and not self.kcp_reads_accounts():
+            return messages  # refunds go through the linked verification; nothing is verified here
         try:
             self.kcp_account_source()
         except ImproperlyConfigured as exc:

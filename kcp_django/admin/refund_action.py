@@ -28,12 +28,14 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
-from kcp_django.admin.sources import resolve_path
+from kcp_django.admin.sources import resolve_path, verification_reference
 from kcp_django.deprecation import renamed_names
 from kcp_django.exceptions import (
     AnswerNotStored,
@@ -211,11 +213,19 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
             return False
         except RefundRefused as exc:
-            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
+            form.add_error(RULE_FIELDS.get(exc.rule), self.kcp_refusal_message(exc))
             return False
         except DecryptionError:
             return True  # the send step says which key is missing
         return True
+
+    def kcp_refusal_message(self, refused: RefundRefused) -> str:
+        """The refusal's message, with a link to the earlier refund that holds the payment, if any."""
+        held_by = Refund.objects.filter(public_id=refused.refund_id).first() if refused.refund_id else None
+        if held_by is None:
+            return str(refused.message)
+        url = reverse("admin:kcp_django_refund_change", args=[held_by.pk], current_app=self.admin_site.name)
+        return format_html('{} <a href="{}">{}</a>', refused.message, url, _("Open that refund to resolve it"))
 
     # Where the row's refund comes from ------------------------------------------------------------
 
@@ -252,6 +262,8 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     def kcp_refund_reference(self, row: models.Model) -> str:
         if isinstance(row, AccountVerification):
             return row.reference
+        if self.kcp_verification_field and not self.kcp_reads_accounts():
+            return verification_reference(row, self.kcp_reference_field)
         return self.kcp_account_source().reference_of(row)
 
     # Pages ----------------------------------------------------------------------------------------
@@ -326,7 +338,7 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
                 form.add_error(error.field if error.field in form.fields else None, str(error.message))
             return self.kcp_refund_page(request, row, verification, form)
         except RefundRefused as exc:
-            form.add_error(RULE_FIELDS.get(exc.rule), str(exc.message))
+            form.add_error(RULE_FIELDS.get(exc.rule), self.kcp_refusal_message(exc))
             return self.kcp_refund_page(request, row, verification, form)
         except DecryptionError as exc:
             self.message_user(request, unreadable_account_message(exc), messages.ERROR)

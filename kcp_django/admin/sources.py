@@ -92,10 +92,7 @@ class AccountSource:
         )
 
     def reference_of(self, row: models.Model) -> str:
-        if self.reference is None:
-            return f"{row._meta.label_lower}:{row.pk}"
-        value = resolve_path(row, self.reference)
-        return "" if value is None else str(value)
+        return verification_reference(row, self.reference)
 
     def read(self, row: models.Model, default_merchant: str = conf.DEFAULT_ALIAS) -> AccountInput:
         merchant = resolve_path(row, self.merchant) if self.merchant else None
@@ -125,6 +122,14 @@ class AccountSource:
             reference=checked.reference,
             errors=(),
         )
+
+
+def verification_reference(row: models.Model, path: str | None) -> str:
+    """The row's reference at ``path``, or ``"<app_label>.<model>:<pk>"`` when no path is given."""
+    if path is None:
+        return f"{row._meta.label_lower}:{row.pk}"
+    value = resolve_path(row, path)
+    return "" if value is None else str(value)
 
 
 def resolve_path(row: object, path: str) -> Any:

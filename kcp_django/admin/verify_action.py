@@ -45,6 +45,9 @@ class VerifyActionAdmin(AccountSourceAdmin):
         actions = super().get_actions(request)
         if self.actions is None or IS_POPUP_VAR in request.GET or not self.has_kcp_verify_permission(request):
             return actions
+        if not self.kcp_reads_accounts():  # nothing to verify: the rows only link their verification
+            actions.pop(ACTION_NAME, None)
+            return actions
         action = self.get_action(ACTION_NAME)
         if action is not None:
             actions[ACTION_NAME] = action

@@ -203,6 +203,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     body: dict[str, Any] = {"code": code, "message": str(message) if message else _detail_text(exc)}
     if isinstance(exc, exceptions.ValidationError):
         body["errors"] = _by_field(exc.detail)
+    refund_id = getattr(exc, "refund_id", None)
+    if isinstance(refund_id, str):
+        body["refund"] = refund_id  # a refusal held by an earlier refund names it
     response.data = body
     if isinstance(exc, OutcomeNotStored):
         response.headers["Location"] = exc.location

@@ -94,6 +94,8 @@ class RefundRefusedError(exceptions.APIException):
 
     def __init__(self, refused: RefundRefused) -> None:
         super().__init__(detail=str(refused.message), code=refused.rule)
+        #: The earlier refund to resolve first, answered as ``"refund"`` (see the error handler).
+        self.refund_id = refused.refund_id
 
 
 class RefundUnavailable(exceptions.APIException):

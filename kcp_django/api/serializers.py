@@ -297,4 +297,8 @@ class ErrorSerializer(serializers.Serializer[Any]):
             required=False,
             help_text="400 only: the broken rules of each field.",
         )
+        fields["refund"] = serializers.UUIDField(
+            required=False,
+            help_text="409 earlier_refund_unknown only: the id of the earlier refund staff must resolve first.",
+        )
         return fields

@@ -475,6 +475,7 @@ def _full_refund_held(refund: Refund) -> RefundRefused:
                 "staff check KCP's admin and resolve it."
             )
             % {"id": refund.public_id},
+            refund_id=str(refund.public_id),
         )
     return RefundRefused(
         "full_refund_exists",

@@ -284,3 +284,58 @@ def test_the_admin_classes_old_names_still_import_with_a_warning(module: str, ol
     imported = importlib.import_module(module)
     with pytest.deprecated_call(match=new):
         assert getattr(imported, old) is getattr(imported, new)
+
+
+# A model admin that names only the link to each row's verification -------------------------------
+
+
+class LinkOnlyAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    kcp_verification_field = "verification"
+    kcp_reference_field = "reference"
+
+
+def test_the_link_alone_passes_the_check() -> None:
+    model_admin = LinkOnlyAdmin(ShopRefund, admin.AdminSite(name="link-only"))
+
+    assert model_admin.check() == []
+
+
+@pytest.fixture
+def link_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example shop's admin as a shop that keeps no account fields would configure it."""
+    registered = admin.site.get_model_admin(ShopRefund)
+    for name in ("kcp_bank_code_field", "kcp_account_no_field", "kcp_owner_nm_field"):
+        monkeypatch.setattr(registered, name, None)
+
+
+@pytest.mark.usefixtures("link_only")
+def test_with_the_link_alone_the_column_shows_the_linked_state_and_only_the_refund_is_offered() -> None:
+    verified, failed = shop_refund("2026-0011"), shop_refund("2026-0012")
+    AccountVerification.objects.filter(pk=failed.verification_id).update(state="FAILED", res_msg="예금주 불일치")
+    ShopRefund.objects.filter(pk=verified.pk).update(holder_name="")  # not read: the link is the truth
+    client = Client()
+    client.force_login(
+        make_staff(
+            "link-desk", "shop.view_refundrequest", "kcp_django.verify_refund_account", "kcp_django.request_refund"
+        )
+    )
+
+    badges = shop_badges(client)
+    page = client.get(reverse(SHOP_REFUNDS)).content.decode()
+
+    assert badges[verified.reference][0] == "verified"
+    assert badges[failed.reference] == ("failed", "예금주 불일치")
+    assert "kcp_refund_to_verified_account" in page
+    assert ACTION not in page
+    assert "kcp-badge-invalid" not in page
+
+
+def test_a_row_with_no_account_entered_and_no_verification_reads_not_verified(client: Client) -> None:
+    [empty, bad] = make_refunds(2)
+    RefundRequest.objects.filter(pk=empty.pk).update(bank_code="", account_no="", holder_name="")
+    RefundRequest.objects.filter(pk=bad.pk).update(bank_code="zz")
+
+    badges = latest_column(client)
+
+    assert badges[empty.order_number] == "none"
+    assert badges[bad.order_number] == "invalid"

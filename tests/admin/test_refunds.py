@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
+from example_project.shop.models import Order
+from example_project.shop.models import RefundRequest as ShopRefund
 from kcp_django.admin import KcpAccountActionsMixin
 from kcp_django.admin.refund_action import REFUND_ACTION_NAME
 from kcp_django.gateways.sandbox import refund_outbox
@@ -29,6 +33,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 REFUNDS = "admin:kcp_django_refund_changelist"
 NOTICES = "admin:kcp_django_kcpnotice_changelist"
+SHOP_CHANGELIST = "admin:shop_refundrequest_changelist"
 TNO = "20261127000001"
 TNO_REFUSED = "20261127000008"
 TNO_NO_ANSWER = "20261127000009"
@@ -259,6 +264,21 @@ def test_a_second_full_refund_of_a_payment_is_refused_by_rule(verified: AccountV
     assert len(refund_outbox) == 1
 
 
+def test_a_refund_held_by_an_unknown_one_links_to_it_at_the_tno(verified: AccountVerification) -> None:
+    unknown = request_refund(kind="escrow-cancel", tno=TNO_NO_ANSWER, verification=verified)
+    assert unknown.state == "UNKNOWN"
+    client = refunder()
+
+    page1 = fill(client, start(client, verified), kind="escrow-cancel", tno=TNO_NO_ANSWER)
+
+    tno_errors = str(page1.context["form"].errors["tno"])
+    link = reverse("admin:kcp_django_refund_change", args=[unknown.pk])
+    assert f'<a href="{link}">Open that refund to resolve it</a>' in tno_errors
+    assert str(unknown.public_id) in tno_errors
+    assert f'href="{link}"' in page1.content.decode()
+    assert len(refund_outbox) == 1
+
+
 # The refunds list and resolving -------------------------------------------------------------------
 
 
@@ -452,3 +472,32 @@ def test_the_amount_is_pre_filled_only_when_the_payment_still_holds_it(verified:
 
     row.amount = 50_000  # more than was paid: the form starts as a full refund, which is consistent
     assert model_admin.kcp_refund_initial(row) == {"kind": "vbank-refund", "tno": TNO}
+
+
+def test_a_shop_admin_naming_only_the_verification_link_refunds_through_it(
+    monkeypatch: pytest.MonkeyPatch, verified: AccountVerification
+) -> None:
+    registered = admin.site.get_model_admin(ShopRefund)
+    for name in ("kcp_bank_code_field", "kcp_account_no_field", "kcp_owner_nm_field"):
+        monkeypatch.setattr(registered, name, None)  # a shop that keeps no copy of the account
+    customer = get_user_model().objects.create_user("link-customer")
+    order = Order.objects.create(
+        number="2026-0100",
+        customer=customer,
+        product="주전자",
+        amount=10_000,
+        payment_method="bank",
+        paid_at=timezone.now(),
+    )
+    row = ShopRefund.objects.create(
+        order=order, reference=ORDER, bank_code="", account_no="", holder_name="", verification=verified
+    )
+    client = logged_in("shop.view_refundrequest", "kcp_django.request_refund", "kcp_django.view_refund")
+
+    page1 = start(client, row, SHOP_CHANGELIST)
+    page2 = fill(client, page1, SHOP_CHANGELIST, kind="escrow-cancel", tno=TNO)
+    done = client.post(reverse(SHOP_CHANGELIST), inputs(page2), follow=True)
+
+    refund = Refund.objects.get()
+    assert (refund.state, refund.verification_id, refund.reference) == ("ACCEPTED", verified.pk, ORDER)
+    assert any("KCP accepted the refund" in text for text in messages_of(done))

@@ -142,6 +142,7 @@ def test_an_unknown_outcome_is_202_and_readable_at_location(refunder: Any, verif
     # Never sent again by code: a repeat with another key is refused while it holds its place.
     repeat = client.post(REFUNDS, body(verified, tno=TNO_NO_ANSWER), HTTP_IDEMPOTENCY_KEY="another")
     assert repeat.status_code == 409 and repeat.json()["code"] == "earlier_refund_unknown"
+    assert repeat.json()["refund"] == response.json()["id"]  # the refund to resolve first
     assert len(refund_outbox) == 1
 
 

@@ -150,10 +150,12 @@ def test_an_unknown_refund_is_never_sent_again(shop_env: dict[str, str], verific
     assert first.returncode == 3
     assert "절대 다시 보내지 마세요" in first.stdout  # the operator is told to resolve it, never to resend
     assert again.returncode == 2
+    held_by = str(Refund.objects.get().public_id)
     assert json.loads(again.stdout) == {
         "error": "refused",
         "rule": "earlier_refund_unknown",
         "message": json.loads(again.stdout)["message"],
+        "refund": held_by,  # the refund staff resolve first
     }
 
 

@@ -183,7 +183,12 @@ class Command(ScriptedCommand):
         except RefundRefused as exc:
             message = str(exc.message)
             raise CommandFailure(
-                EXIT_INVALID, "refused", message, rule=exc.rule, lines=[f"refused [{exc.rule}]: {message}"]
+                EXIT_INVALID,
+                "refused",
+                message,
+                rule=exc.rule,
+                extra={"refund": exc.refund_id} if exc.refund_id else None,
+                lines=[f"refused [{exc.rule}]: {message}"],
             ) from None
         except DecryptionError as exc:
             raise unreadable_account_failure(EXIT_CONFIGURATION, exc) from None
