@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest
@@ -19,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
+from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.models import HOLDING_REFUNDS, Payment, Refund
 
@@ -73,7 +73,7 @@ class PaymentRefundInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class PaymentAdmin(ReadOnlyAdmin):
     list_display = [
         "tno",
         "reference",
@@ -92,8 +92,6 @@ class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["payer"]
     search_fields = ["=tno", "=reference"]
     search_help_text = _("Exact KCP transaction number of the payment (tno) or shop reference (order).")
-    # A count of the whole table on every page grows with the table; the filtered count is enough.
-    show_full_result_count = False
     fields = (
         "tno",
         "site_cd",
@@ -113,19 +111,6 @@ class PaymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     readonly_fields = fields
     inlines = [PaymentRefundInline]
-
-    @property
-    def media(self) -> forms.Media:
-        return super().media + forms.Media(css={"all": ["kcp_django/admin.css"]})
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
         # What each payment's refunds hold, in the page's one query (the model's own rule, HOLDING_REFUNDS).

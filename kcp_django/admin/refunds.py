@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.ids import public_id_match
 from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
+from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.exceptions import RefundRefused
 from kcp_django.models import KcpNotice, Refund, RefundState
@@ -45,28 +46,8 @@ class ResolveForm(forms.Form):
     )
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Rows written by kcp_django only: viewed, never added, changed or deleted here."""
-
-    # A count of the whole table on every page grows with the table; the filtered count is enough.
-    show_full_result_count = False
-
-    @property
-    def media(self) -> forms.Media:
-        return super().media + forms.Media(css={"all": ["kcp_django/admin.css"]})
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Refund)
-class RefundAdmin(_ReadOnlyAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = [
         "state_badge",
         "kind",
@@ -268,7 +249,7 @@ class RefundAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(KcpNotice)
-class KcpNoticeAdmin(_ReadOnlyAdmin):
+class KcpNoticeAdmin(ReadOnlyAdmin):
     list_display = [
         "tx_cd",
         "tno",
