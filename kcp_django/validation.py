@@ -6,6 +6,7 @@ items with a stable ``rule`` id and a lazily translated message.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 import string
@@ -127,7 +128,9 @@ def parse_client_ip(value: object) -> str | None:
     return str(address)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_forbidden(char: str) -> bool:
+    # Cached: a name or number repeats few characters, and this runs for each one of every value.
     return char in FORBIDDEN_CHARACTERS or unicodedata.category(char) in _FORBIDDEN_CATEGORIES
 
 
@@ -137,6 +140,8 @@ def _check_forbidden(field: str, raw: str, normalized: str, errors: list[FieldEr
     Returns the normalised value without them, so later rules don't report the same problem
     again, and whether there were any.
     """
+    if not any(map(_is_forbidden, {*raw, *normalized})):
+        return normalized, False  # the common case: each distinct character looked at once
     found = [char for char in raw + normalized if _is_forbidden(char)]
     if found:
         errors.append(_error(field, "forbidden_character", chars=_describe(found)))
