@@ -50,6 +50,9 @@ SOURCE_BATCH_SIZE = 16
 #: Finished items written per UPDATE: one statement for many rows, while the run's progress still
 #: moves every few dozen rows.
 RECORD_BATCH_SIZE = 32
+#: Threads of a running chunk that read and claim batches while the others call: two, so one batch
+#: waits on the database while the next is read.
+PREPARING_THREADS = 2
 
 
 @dataclass
@@ -136,16 +139,16 @@ class _Work:
 
 def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> BulkCounts:
     """Verify the unfinished items among ``item_ids``, at most ``concurrency`` calls at once."""
-    items = list(
-        BulkVerificationItem.objects.filter(pk__in=list(item_ids), finished_at__isnull=True)
-        .select_related("bulk", "bulk__requested_by")
-        .order_by("pk")
-    )
+    items = list(BulkVerificationItem.objects.filter(pk__in=list(item_ids), finished_at__isnull=True).order_by("pk"))
+    # A chunk's items belong to one run (rarely a few): each run read once, not joined to every item.
+    runs = BulkVerification.objects.select_related("requested_by").in_bulk({item.bulk_id for item in items})
+    for item in items:
+        item.bulk = runs[item.bulk_id]
     recorder = _Recorder()
     try:
         outcomes = _run_bounded(
             partial(_run_one, recorder=recorder),
-            _read_sources(items),
+            _batches(items),
             len(items),
             concurrency or conf.kcp_settings.BULK_CONCURRENCY,
         )
@@ -156,23 +159,29 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
     return BulkCounts.from_outcomes(outcomes)
 
 
-def _read_sources(items: list[BulkVerificationItem]) -> Iterator[_Work]:
-    """Each item with its account, reading the source rows :data:`SOURCE_BATCH_SIZE` at a time: the
-    first calls start while later rows are still being read."""
+def _batches(items: list[BulkVerificationItem]) -> Iterator[Callable[[], list[_Work]]]:
+    """The items, :data:`SOURCE_BATCH_SIZE` at a time, each batch as the step that reads its source
+    rows and claims them (:func:`_prepared`): the runner takes these steps on several threads, so
+    one batch is read and claimed while the calls of the one before are made."""
     by_bulk: dict[int, list[BulkVerificationItem]] = {}
     for item in items:
         by_bulk.setdefault(item.bulk_id, []).append(item)
     for bulk_items in by_bulk.values():
-        bulk = bulk_items[0].bulk
-        model = apps.get_model(bulk.source_model)
-        source = AccountSource.from_dict(bulk.source_fields)
-        rows_of = model._default_manager.all()
-        if columns := _source_columns(model, source):
-            rows_of = rows_of.only(*columns)
         for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
-            batch = bulk_items[start : start + SOURCE_BATCH_SIZE]
-            rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
-            yield from _claimed([_work_for(item, rows.get(item.object_id), source, bulk) for item in batch], bulk)
+            yield partial(_prepared, bulk_items[start : start + SOURCE_BATCH_SIZE])
+
+
+def _prepared(batch: list[BulkVerificationItem]) -> list[_Work]:
+    """Each item of ``batch`` (items of one run) with its account read from its source row, in one
+    query, and its PENDING row claimed (:func:`_claimed`)."""
+    bulk = batch[0].bulk
+    model = apps.get_model(bulk.source_model)
+    source = AccountSource.from_dict(bulk.source_fields)
+    rows_of = model._default_manager.all()
+    if columns := _source_columns(model, source):
+        rows_of = rows_of.only(*columns)
+    rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
+    return _claimed([_work_for(item, rows.get(item.object_id), source, bulk) for item in batch], bulk)
 
 
 def _claimed(batch: list[_Work], bulk: BulkVerification) -> list[_Work]:
@@ -310,55 +319,92 @@ def _write_verified(item_pks: list[int]) -> None:
     )
 
 
-def _run_bounded(function: Callable[..., str], work: Iterable[_Work], size: int, concurrency: int) -> list[str]:
-    """``function`` over the ``size`` pieces of ``work``, with at most ``concurrency`` gateway calls in
-    flight.
+def _run_bounded(
+    function: Callable[..., str], batches: Iterable[Callable[[], list[_Work]]], size: int, concurrency: int
+) -> list[str]:
+    """``function`` over the ``size`` pieces of work that ``batches`` prepare, with at most
+    ``concurrency`` gateway calls in flight.
 
-    There are more threads than calls (each with its own connection): while some wait on the
-    gateway, others store the answers they got and claim their next rows, so the gateway is kept
-    busy instead of waiting on the database between calls. This thread reads ``work`` and hands it
-    over as it goes.
+    Two stages, each on threads of its own (each thread with its own connection): preparing threads
+    read and claim a batch (:data:`PREPARING_THREADS` batches at once, so one waits on the database
+    while another is read), and calling threads take the prepared pieces one by one. There are more
+    calling threads than calls: while some wait on the gateway, others store the answers they got,
+    so the gateway is kept busy instead of waiting on the database between calls. This thread only
+    hands the batches over. An error while preparing a batch or running a piece stops the handing
+    over and is raised here once every thread has finished what it holds.
     """
     if concurrency <= 1 or size <= 1 or connection.in_atomic_block:
         # Inside a transaction other connections cannot see the items yet: stay on this one.
-        return [function(w) for w in work]
-    # Bounded: rows are claimed (their PENDING row written) a batch ahead of the calls, not the
-    # whole chunk ahead, so a row's call starts soon after the row is written.
-    handed: queue.Queue[_Work | None] = queue.Queue(maxsize=max(1, concurrency // 2))
+        return [function(w) for prepare in batches for w in prepare()]
+    # Bounded: rows are claimed (their PENDING row written) a batch or two ahead of the calls, not
+    # the whole chunk ahead, so a row's call starts soon after the row is written.
+    to_prepare: queue.Queue[Callable[[], list[_Work]] | None] = queue.Queue(maxsize=1)
+    to_call: queue.Queue[_Work | None] = queue.Queue(maxsize=max(SOURCE_BATCH_SIZE, concurrency))
     outcomes: list[str] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
     slot = threading.BoundedSemaphore(concurrency)
 
-    def drain() -> None:
+    def prepare() -> None:
         try:
-            while (w := handed.get()) is not None:
-                outcome = function(w, slot)
+            while (step := to_prepare.get()) is not None:
+                if failures:
+                    continue  # a batch before failed: take the rest off the queue, prepare nothing
+                try:
+                    works = step()
+                except BaseException as exc:
+                    failures.append(exc)
+                    continue
+                for w in works:
+                    to_call.put(w)
+        finally:
+            connections.close_all()
+
+    def call() -> None:
+        try:
+            while (w := to_call.get()) is not None:
+                try:
+                    outcome = function(w, slot)
+                except BaseException as exc:
+                    # Go on with the next piece (its row is claimed: better called than left
+                    # PENDING), so that nothing waits forever on a thread that stopped.
+                    failures.append(exc)
+                    continue
                 with lock:
                     outcomes.append(outcome)
         finally:
             connections.close_all()
 
-    threads = [
-        threading.Thread(target=drain, name=f"kcp-bulk-{n}")
+    preparing = [threading.Thread(target=prepare, name=f"kcp-bulk-prepare-{n}") for n in range(PREPARING_THREADS)]
+    calling = [
+        threading.Thread(target=call, name=f"kcp-bulk-{n}")
         for n in range(min(size, concurrency + _spare_threads(concurrency)))
     ]
-    for thread in threads:
+    for thread in (*preparing, *calling):
         thread.start()
     try:
-        for w in work:
-            handed.put(w)
+        for step in batches:
+            if failures:
+                break
+            to_prepare.put(step)
     finally:
-        # Whatever happens while reading, the threads finish what they were handed, then stop.
-        for _ in threads:
-            handed.put(None)
-        for thread in threads:
+        # Whatever happens, every thread finishes what it was handed, then stops.
+        for _ in preparing:
+            to_prepare.put(None)
+        for thread in preparing:
             thread.join()
+        for _ in calling:
+            to_call.put(None)
+        for thread in calling:
+            thread.join()
+    if failures:
+        raise failures[0]
     return outcomes
 
 
 def _spare_threads(concurrency: int) -> int:
-    """Threads beyond the calls in flight: enough to store answers and claim rows while every slot
-    is busy, as long as that takes less than half as long as a gateway call."""
+    """Calling threads beyond the calls in flight: enough to store answers while every slot is busy,
+    as long as that takes less than half as long as a gateway call."""
     return max(1, concurrency // 2)
 
 

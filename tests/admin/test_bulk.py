@@ -170,6 +170,19 @@ def test_a_row_that_cannot_be_read_midway_is_skipped_and_the_rest_still_run() ->
     assert bulk.items.get(object_id=str(refunds[4].pk)).error == "source row no longer exists"
 
 
+def test_a_run_whose_rows_cannot_be_read_at_all_fails_loudly_and_leaves_its_items_for_the_next_run() -> None:
+    bulk = start(make_refunds(40))
+    # The source model went away (its app removed) between queueing the run and running it.
+    BulkVerification.objects.filter(pk=bulk.pk).update(source_model="shopapp.removedmodel")
+
+    with pytest.raises(LookupError):
+        run_items(item_ids(bulk), concurrency=3)
+
+    assert bulk.items.filter(finished_at__isnull=True).count() == 40  # the task fails and is run again
+    assert AccountVerification.objects.count() == 0  # nothing was claimed, nothing sent
+    assert len(outbox) == 0
+
+
 def test_running_an_item_again_never_asks_kcp_again() -> None:
     bulk = start(make_refunds(3))
     run_items(item_ids(bulk))
