@@ -362,6 +362,9 @@ def _run_bounded(
 
     def call() -> None:
         try:
+            # Connected before the first piece arrives, while the first batch is prepared: a call's
+            # answer is then stored without waiting for a new connection.
+            connection.ensure_connection()
             while (w := to_call.get()) is not None:
                 try:
                     outcome = function(w, slot)
