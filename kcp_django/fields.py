@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.lookups import Exact, Lookup, Transform
@@ -16,6 +18,8 @@ from kcp_django.exceptions import DecryptionError
 from kcp_django.masking import mask_account_no
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     _TextField = models.TextField[str | None, str | None]
 else:
     _TextField = models.TextField
@@ -27,7 +31,9 @@ __all__ = [
     "EncryptedTextField",
     "MaskedInput",
     "MaskedValueField",
+    "optional_link",
     "reencrypt",
+    "user_link",
 ]
 
 
@@ -323,3 +329,17 @@ def reencrypt(instance: models.Model, field_name: str) -> bool:
         return False
     instance.__dict__[field.attname] = field.encrypt(plaintext, keyring)
     return True
+
+
+def optional_link(
+    to: type[models.Model] | str, verbose_name: StrOrPromise, *, on_delete: Callable[..., None], related_name: str
+) -> models.ForeignKey[Any, Any]:
+    """A link another row may lack: NULL in the database, optional in forms."""
+    return models.ForeignKey(
+        to, verbose_name=verbose_name, null=True, blank=True, on_delete=on_delete, related_name=related_name
+    )
+
+
+def user_link(verbose_name: StrOrPromise, related_name: str) -> models.ForeignKey[Any, Any]:
+    """The user who did something to a row, if any: deleting the user empties the link and keeps the row."""
+    return optional_link(settings.AUTH_USER_MODEL, verbose_name, on_delete=models.SET_NULL, related_name=related_name)
