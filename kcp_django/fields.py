@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models.lookups import Exact, Lookup, Transform
@@ -18,6 +17,7 @@ from kcp_django.exceptions import DecryptionError
 from kcp_django.masking import mask_account_no
 
 if TYPE_CHECKING:
+    from django.db.models.expressions import Combinable
     from django_stubs_ext import StrOrPromise
 
     _TextField = models.TextField[str | None, str | None]
@@ -31,9 +31,8 @@ __all__ = [
     "EncryptedTextField",
     "MaskedInput",
     "MaskedValueField",
-    "optional_link",
+    "OptionalLink",
     "reencrypt",
-    "user_link",
 ]
 
 
@@ -331,15 +330,34 @@ def reencrypt(instance: models.Model, field_name: str) -> bool:
     return True
 
 
-def optional_link(
-    to: type[models.Model] | str, verbose_name: StrOrPromise, *, on_delete: Callable[..., None], related_name: str
-) -> models.ForeignKey[Any, Any]:
-    """A link another row may lack: NULL in the database, optional in forms."""
-    return models.ForeignKey(
-        to, verbose_name=verbose_name, null=True, blank=True, on_delete=on_delete, related_name=related_name
-    )
+_Set = TypeVar("_Set")
+_Get = TypeVar("_Get")
 
 
-def user_link(verbose_name: StrOrPromise, related_name: str) -> models.ForeignKey[Any, Any]:
-    """The user who did something to a row, if any: deleting the user empties the link and keeps the row."""
-    return optional_link(settings.AUTH_USER_MODEL, verbose_name, on_delete=models.SET_NULL, related_name=related_name)
+class OptionalLink(models.ForeignKey[_Set, _Get]):
+    """A link another row may lack: NULL in the database, optional in forms.
+
+    Nothing but those defaults: migrations see (and write) the plain ``ForeignKey`` it is, and type
+    checkers the linked model or ``None``, as for any ``ForeignKey`` with ``null=True``.
+    """
+
+    if TYPE_CHECKING:  # how django-stubs types a custom field's values: here, maybe None
+        _pyi_private_set_type: Any | Combinable | None
+        _pyi_private_get_type: Any | None
+
+    def __init__(
+        self,
+        to: type[models.Model] | str,
+        verbose_name: StrOrPromise,
+        *,
+        on_delete: Callable[..., None],
+        related_name: str,
+        **options: Any,
+    ) -> None:
+        options.setdefault("null", True)
+        options.setdefault("blank", True)
+        super().__init__(to, on_delete, verbose_name=verbose_name, related_name=related_name, **options)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignKey", args, kwargs

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
-from kcp_django.fields import optional_link, user_link
+from kcp_django.fields import OptionalLink
 
 __all__ = [
     "HOLDING_REFUNDS",
@@ -35,9 +36,9 @@ class Payment(models.Model):
     mode = models.CharField(_("mode"), max_length=4, choices=PaymentMode.choices, default=PaymentMode.TEST)
     amount = models.PositiveBigIntegerField(_("amount paid (won)"))
     reference = models.CharField(_("shop reference (order)"), max_length=100, blank=True, default="")
-    payer = user_link(_("payer"), "kcp_payments")
+    payer = OptionalLink(settings.AUTH_USER_MODEL, _("payer"), on_delete=models.SET_NULL, related_name="kcp_payments")
     deposited_at = models.DateTimeField(_("deposit noticed at"), null=True, blank=True)
-    deposit_notice = optional_link(
+    deposit_notice = OptionalLink(
         "kcp_django.KcpNotice", _("deposit notice"), on_delete=models.SET_NULL, related_name="+"
     )
     needs_review = models.BooleanField(_("needs staff review"), default=False)
