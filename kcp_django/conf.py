@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -647,25 +647,40 @@ def _authentication_classes(given: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _limits(value: Any) -> dict[str, int | None]:
-    value = {} if value is None else value
-    if not isinstance(value, Mapping) or set(value) - set(LIMIT_SCOPES):
-        raise _api_error("LIMITS", f"must be a dict with keys among {list(LIMIT_SCOPES)}.")
-    limits = {**DEFAULT_LIMITS, **value}
-    for scope, limit in limits.items():
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise _api_error("LIMITS", f"{scope!r} must be a whole number of attempts per day (1 or more), or None.")
-    return limits
+    return _per_scope(
+        "LIMITS",
+        value,
+        DEFAULT_LIMITS,
+        lambda limit: not isinstance(limit, bool) and isinstance(limit, int) and limit >= 1,
+        "must be a whole number of attempts per day (1 or more), or None.",
+    )
 
 
 def _throttle_rates(value: Any) -> dict[str, str | None]:
+    return _per_scope(
+        "THROTTLE_RATES",
+        value,
+        DEFAULT_THROTTLE_RATES,
+        _is_rate,
+        "must look like '10/min' (per s, min, hour or day), or None.",
+    )
+
+
+_Setting = TypeVar("_Setting")
+
+
+def _per_scope(
+    key: str, value: Any, defaults: Mapping[str, _Setting | None], valid: Callable[[object], bool], rule: str
+) -> dict[str, _Setting | None]:
+    """A dict of one value (or None) per scope of ``defaults``, given ones merged over the defaults."""
     value = {} if value is None else value
-    if not isinstance(value, Mapping) or set(value) - set(THROTTLE_SCOPES):
-        raise _api_error("THROTTLE_RATES", f"must be a dict with keys among {list(THROTTLE_SCOPES)}.")
-    rates = {**DEFAULT_THROTTLE_RATES, **value}
-    for scope, rate in rates.items():
-        if rate is not None and not _is_rate(rate):
-            raise _api_error("THROTTLE_RATES", f"{scope!r} must look like '10/min' (per s, min, hour or day), or None.")
-    return rates
+    if not isinstance(value, Mapping) or set(value) - set(defaults):
+        raise _api_error(key, f"must be a dict with keys among {list(defaults)}.")
+    merged: dict[str, _Setting | None] = {**defaults, **value}
+    for scope, setting in merged.items():
+        if setting is not None and not valid(setting):
+            raise _api_error(key, f"{scope!r} {rule}")
+    return merged
 
 
 def _is_rate(rate: object) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django import forms
 from django.core.exceptions import FieldError, ValidationError
@@ -16,6 +17,9 @@ from kcp_django.exceptions import DecryptionError
 from kcp_django.masking import mask_account_no
 
 if TYPE_CHECKING:
+    from django.db.models.expressions import Combinable
+    from django_stubs_ext import StrOrPromise
+
     _TextField = models.TextField[str | None, str | None]
 else:
     _TextField = models.TextField
@@ -27,6 +31,7 @@ __all__ = [
     "EncryptedTextField",
     "MaskedInput",
     "MaskedValueField",
+    "OptionalLink",
     "reencrypt",
 ]
 
@@ -323,3 +328,36 @@ def reencrypt(instance: models.Model, field_name: str) -> bool:
         return False
     instance.__dict__[field.attname] = field.encrypt(plaintext, keyring)
     return True
+
+
+_Set = TypeVar("_Set")
+_Get = TypeVar("_Get")
+
+
+class OptionalLink(models.ForeignKey[_Set, _Get]):
+    """A link another row may lack: NULL in the database, optional in forms.
+
+    Nothing but those defaults: migrations see (and write) the plain ``ForeignKey`` it is, and type
+    checkers the linked model or ``None``, as for any ``ForeignKey`` with ``null=True``.
+    """
+
+    if TYPE_CHECKING:  # how django-stubs types a custom field's values: here, maybe None
+        _pyi_private_set_type: Any | Combinable | None
+        _pyi_private_get_type: Any | None
+
+    def __init__(
+        self,
+        to: type[models.Model] | str,
+        verbose_name: StrOrPromise,
+        *,
+        on_delete: Callable[..., None],
+        related_name: str,
+        **options: Any,
+    ) -> None:
+        options.setdefault("null", True)
+        options.setdefault("blank", True)
+        super().__init__(to, on_delete, verbose_name=verbose_name, related_name=related_name, **options)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignKey", args, kwargs

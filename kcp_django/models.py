@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.banks import Bank, get_bank
-from kcp_django.fields import EncryptedTextField
+from kcp_django.fields import EncryptedTextField, OptionalLink
 from kcp_django.masking import masked_account
 from kcp_django.payments.models import HOLDING_REFUNDS, Payment, PaymentMode
 
@@ -101,13 +101,8 @@ class AccountVerification(AccountRequest):
     tno = models.CharField(_("KCP transaction number (tno)"), max_length=20, blank=True, default="")
     app_time = models.DateTimeField(_("certified at (app_time)"), null=True, blank=True)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("requested by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="kcp_account_verifications",
+    requested_by = OptionalLink(
+        settings.AUTH_USER_MODEL, _("requested by"), on_delete=models.SET_NULL, related_name="kcp_account_verifications"
     )
 
     # Maintenance: kcp_django.maintenance.reconcile (attempts, lease, review) and kcp_django.maintenance.purge (purge).
@@ -225,13 +220,8 @@ class BulkVerification(models.Model):
     confirmation_token = models.CharField(_("confirmation token"), max_length=64, unique=True, editable=False)
     total = models.PositiveIntegerField(_("rows"))
     in_background = models.BooleanField(_("runs in the background"), default=False)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("requested by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="kcp_bulk_verifications",
+    requested_by = OptionalLink(
+        settings.AUTH_USER_MODEL, _("requested by"), on_delete=models.SET_NULL, related_name="kcp_bulk_verifications"
     )
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -254,14 +244,7 @@ class BulkVerificationItem(models.Model):
     bulk = models.ForeignKey(BulkVerification, on_delete=models.CASCADE, related_name="items")
     object_id = models.CharField(_("source row"), max_length=64)
     ordr_idxx = models.CharField(_("order number (ordr_idxx)"), max_length=40, unique=True)
-    verification = models.ForeignKey(
-        AccountVerification,
-        verbose_name=_("verification"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    verification = OptionalLink(AccountVerification, _("verification"), on_delete=models.SET_NULL, related_name="+")
     #: Why no call was made (rule ids such as "account_no: digits_only"); never the input itself.
     error = models.CharField(_("why it was skipped"), max_length=200, blank=True, default="")
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -316,13 +299,8 @@ class Refund(AccountRequest):
     tno = models.CharField(_("KCP transaction number of the payment (tno)"), max_length=14)
     mod_type = models.CharField(_("modification type (mod_type)"), max_length=8)
     after_shipping = models.BooleanField(_("after shipping"), default=False)
-    verification = models.ForeignKey(
-        AccountVerification,
-        verbose_name=_("account verification"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="refunds",
+    verification = OptionalLink(
+        AccountVerification, _("account verification"), on_delete=models.PROTECT, related_name="refunds"
     )
     amount = models.PositiveBigIntegerField(_("amount (won)"), null=True, blank=True)
     remaining = models.PositiveBigIntegerField(_("remaining before this refund (won)"), null=True, blank=True)
@@ -336,34 +314,17 @@ class Refund(AccountRequest):
     answer_tno = models.CharField(_("tno in KCP's answer"), max_length=20, blank=True, default="")
     app_time = models.DateTimeField(_("answered at (app_time)"), null=True, blank=True)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("requested by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="kcp_refunds",
+    requested_by = OptionalLink(
+        settings.AUTH_USER_MODEL, _("requested by"), on_delete=models.SET_NULL, related_name="kcp_refunds"
     )
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("resolved by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="kcp_resolved_refunds",
+    resolved_by = OptionalLink(
+        settings.AUTH_USER_MODEL, _("resolved by"), on_delete=models.SET_NULL, related_name="kcp_resolved_refunds"
     )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolution_note = models.TextField(_("resolution note"), blank=True, default="")
     #: The payment this refund returns (NULL only for rows from before payments were registered).
-    payment = models.ForeignKey(
-        "kcp_django.Payment",
-        verbose_name=_("payment"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="refunds",
-    )
+    payment = OptionalLink("kcp_django.Payment", _("payment"), on_delete=models.PROTECT, related_name="refunds")
     #: KCP's answer when it arrived after staff had resolved the refund: kept here, never over the row.
     late_answer = models.JSONField(_("KCP's late answer (masked)"), default=dict, blank=True)
 

@@ -32,6 +32,7 @@ __all__ = [
     "generate_ordr_idxx",
     "normalize",
     "normalize_client_ip",
+    "optional_text",
     "parse_client_ip",
 ]
 
@@ -200,14 +201,23 @@ def _owner_nm(value: object, errors: list[FieldError]) -> str:
     return name
 
 
-def _account_no(value: object, errors: list[FieldError]) -> str:
+def _text_or_number(field: str, value: object, errors: list[FieldError], *, negative: bool) -> str | None:
+    """A required field that may come as text or as an integer (``negative`` ones too, or not): its
+    text, or ``None`` once a missing value or another type is reported."""
     if value is None:
-        errors.append(_error("account_no", "required"))
+        errors.append(_error(field, "required"))
+        return None
+    refused_negative = not negative and isinstance(value, int) and value < 0
+    if isinstance(value, bool) or not isinstance(value, str | int) or refused_negative:
+        errors.append(_error(field, "type"))
+        return None
+    return str(value)
+
+
+def _account_no(value: object, errors: list[FieldError]) -> str:
+    raw = _text_or_number("account_no", value, errors, negative=False)
+    if raw is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int) or (isinstance(value, int) and value < 0):
-        errors.append(_error("account_no", "type"))
-        return ""
-    raw = str(value)
     folded = unicodedata.normalize("NFKC", raw)  # full-width "０１２" -> "012"
     cleaned, forbidden = _check_forbidden("account_no", raw, folded, errors)
     compact = "".join(cleaned.split()).replace("-", "")
@@ -225,13 +235,9 @@ def _account_no(value: object, errors: list[FieldError]) -> str:
 
 
 def _bank_code(value: object, errors: list[FieldError]) -> str:
-    if value is None:
-        errors.append(_error("bank_code", "required"))
+    raw = _text_or_number("bank_code", value, errors, negative=True)
+    if raw is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(_error("bank_code", "type"))
-        return ""
-    raw = str(value)
     cleaned, forbidden = _check_forbidden("bank_code", raw, raw, errors)
     if not cleaned.strip():
         if not forbidden:
@@ -262,13 +268,19 @@ def _ordr_idxx(value: object, errors: list[FieldError]) -> str:
     return cleaned
 
 
+def optional_text(field: str, value: object, errors: list[FieldError]) -> str | None:
+    """An optional text field as given: ``""`` when left out, ``None`` once another type is reported."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    errors.append(_error(field, "type"))
+    return None
+
+
 def _reference(value: object, errors: list[FieldError]) -> str:
-    if value is None:
+    text = optional_text("reference", value, errors)
+    if not text:
         return ""
-    if not isinstance(value, str):
-        errors.append(_error("reference", "type"))
-        return ""
-    cleaned = _check_forbidden("reference", value, value, errors)[0].strip()
+    cleaned = _check_forbidden("reference", text, text, errors)[0].strip()
     if len(cleaned) > REFERENCE_MAX_LENGTH:
         errors.append(_error("reference", "max_length", length=len(cleaned)))
     return cleaned

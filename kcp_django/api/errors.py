@@ -27,6 +27,7 @@ __all__ = [
     "DATABASE_RETRY_AFTER",
     "MESSAGES",
     "NON_FIELD_ERRORS",
+    "ApiError",
     "ConfigurationError",
     "DatabaseUnavailable",
     "DuplicateOrder",
@@ -82,97 +83,75 @@ DATABASE_RETRY_AFTER = 5
 CSRF_FAILED_PREFIX = "CSRF Failed"
 
 
-class LimitExceeded(exceptions.APIException):
-    """A daily cap on verification attempts is used up (which one is not said: that would leak)."""
+class ApiError(exceptions.APIException):
+    """An error of this API: a subclass names its ``code`` and HTTP status, and its message is the
+    code's in :data:`MESSAGES` (a code without one fails at import, not in an answer)."""
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_code = "limit_exceeded"
-    default_detail = MESSAGES["limit_exceeded"]
+    def __init_subclass__(cls, *, code: str, status_code: int, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status_code = status_code
+        cls.default_code = code
+        cls.default_detail = MESSAGES[code]
+
+
+class LimitExceeded(ApiError, code="limit_exceeded", status_code=status.HTTP_429_TOO_MANY_REQUESTS):
+    """A daily cap on verification attempts is used up (which one is not said: that would leak)."""
 
     def __init__(self, wait: int) -> None:
         super().__init__()
         self.wait = wait  # DRF's handler turns this into Retry-After
 
 
-class ReferenceNotAllowed(exceptions.APIException):
+class ReferenceNotAllowed(ApiError, code="reference_not_allowed", status_code=status.HTTP_403_FORBIDDEN):
     """``KCP_API["REFERENCE_OWNER_CHECK"]`` said the caller may not use the reference."""
 
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "reference_not_allowed"
-    default_detail = MESSAGES["reference_not_allowed"]
+
+class DuplicateOrder(ApiError, code="duplicate_order", status_code=status.HTTP_409_CONFLICT):
+    """The ``ordr_idxx`` (order number) is already in use for another request."""
 
 
-class DuplicateOrder(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "duplicate_order"
-    default_detail = MESSAGES["duplicate_order"]
+class InvalidIdempotencyKey(ApiError, code="idempotency_key_invalid", status_code=status.HTTP_400_BAD_REQUEST):
+    """The ``Idempotency-Key`` header is malformed (see its message for the allowed form)."""
 
 
-class InvalidIdempotencyKey(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "idempotency_key_invalid"
-    default_detail = MESSAGES["idempotency_key_invalid"]
+class IdempotencyKeyNeedsUser(ApiError, code="idempotency_key_needs_user", status_code=status.HTTP_400_BAD_REQUEST):
+    """An ``Idempotency-Key`` from a caller who is not signed in: keys are remembered per user."""
 
 
-class IdempotencyKeyNeedsUser(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "idempotency_key_needs_user"
-    default_detail = MESSAGES["idempotency_key_needs_user"]
+class IdempotencyKeyReused(ApiError, code="idempotency_key_reused", status_code=status.HTTP_422_UNPROCESSABLE_ENTITY):
+    """The ``Idempotency-Key`` was first used with another body."""
 
 
-class IdempotencyKeyReused(exceptions.APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "idempotency_key_reused"
-    default_detail = MESSAGES["idempotency_key_reused"]
+class IdempotencyKeyInProgress(ApiError, code="idempotency_key_in_progress", status_code=status.HTTP_409_CONFLICT):
+    """The first request with this ``Idempotency-Key`` is still being answered."""
+
+    wait = 1  # DRF's handler turns this into Retry-After
 
 
-class IdempotencyKeyInProgress(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "idempotency_key_in_progress"
-    default_detail = MESSAGES["idempotency_key_in_progress"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wait = 1
-
-
-class OutcomeNotStored(exceptions.APIException):
+class OutcomeNotStored(ApiError, code="outcome_not_stored", status_code=status.HTTP_503_SERVICE_UNAVAILABLE):
     """The gateway was called but the database took neither its answer nor a read: poll ``Location``."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "outcome_not_stored"
-    default_detail = MESSAGES["outcome_not_stored"]
+    wait = 30  # DRF's handler turns this into Retry-After
 
     def __init__(self, location: str) -> None:
         super().__init__()
         self.location = location
-        self.wait = 30
 
 
-class DatabaseUnavailable(exceptions.APIException):
+class DatabaseUnavailable(ApiError, code="database_unavailable", status_code=status.HTTP_503_SERVICE_UNAVAILABLE):
     """The database failed during the request (a lock, a lost connection): try again after ``Retry-After``.
 
     With an ``Idempotency-Key`` a retry is always safe: a claim already taken answers from its row."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "database_unavailable"
-    default_detail = MESSAGES["database_unavailable"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wait = DATABASE_RETRY_AFTER
+    wait = DATABASE_RETRY_AFTER
 
 
-class ConfigurationError(exceptions.APIException):
+class ConfigurationError(ApiError, code="configuration_error", status_code=status.HTTP_503_SERVICE_UNAVAILABLE):
     """The merchant's gateway must not or cannot be used (a test double in real mode, pp_cli missing):
     refused before anything was stored or sent. The cause is in the server's log, not in the answer.
 
     No ``Retry-After``: the refusal lasts until someone fixes the settings, and waiting a given time
     would only invite the same request again. It counts against no daily cap."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "configuration_error"
-    default_detail = MESSAGES["configuration_error"]
 
 
 def field_errors(errors: list[FieldError]) -> exceptions.ValidationError:

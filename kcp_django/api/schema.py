@@ -50,19 +50,18 @@ def _create() -> dict[str, Any]:
 
     from kcp_django.api.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 
-    error = _error_responses()
-    return {
-        "operation_id": "kcp_verifications_create",
-        "summary": "Verify a refund bank account",
-        "description": (
+    return _operation(
+        "kcp_verifications_create",
+        "Verify a refund bank account",
+        (
             "Checks through KCP's account certification that `owner_nm` holds `account_no` at `bank_code`. "
             "Answers 201 when the outcome is final (`verified` or `rejected`), 202 when it is `pending` or "
             "`unknown` (poll `Location`). Daily caps per reference, per user and per account number answer "
             "429 with Retry-After, without calling KCP. With an `Idempotency-Key`, a repeat of the same body "
             "replays the first answer; another body with the same key is refused (422)."
         ),
-        "request": VerificationRequestSerializer,
-        "parameters": [
+        request=VerificationRequestSerializer,
+        parameters=[
             _idempotency_key(
                 IDEMPOTENCY_KEY_MAX_LENGTH,
                 "Any unique string per logical request (e.g. a UUID); remembered per user for "
@@ -81,17 +80,17 @@ def _create() -> dict[str, Any]:
             _replayed([201, 202], "Present when the answer is the stored first answer to this Idempotency-Key."),
             _retry_after(required=True, codes=[429, 503]),
         ],
-        "responses": {
+        responses={
             201: OpenApiResponse(VerificationSerializer, description="Final outcome: verified or rejected."),
             202: OpenApiResponse(VerificationSerializer, description="Pending or unknown: poll Location."),
-            **_sending_errors(error, "not allowed"),
-            409: error(
+            **_sending_errors("not allowed"),
+            409: _error(
                 "The ordr_idxx is already in use, or the first request with this Idempotency-Key is "
                 "still being answered (with Retry-After)."
             ),
-            422: error("The Idempotency-Key was first used with another body."),
-            429: error("A daily cap or the rate throttle is reached; see Retry-After."),
-            503: error(
+            422: _error("The Idempotency-Key was first used with another body."),
+            429: _error("A daily cap or the rate throttle is reached; see Retry-After."),
+            503: _error(
                 "outcome_not_stored: KCP was asked, but the database would not take its answer: the verification "
                 "stays pending until it is reconciled; read it at Location after Retry-After. "
                 "database_unavailable: the database failed during the request; try again after Retry-After. "
@@ -99,47 +98,45 @@ def _create() -> dict[str, Any]:
                 "missing); nothing was stored or sent."
             ),
         },
-        "tags": ["verifications"],
-    }
+    )
 
 
 def _retrieve() -> dict[str, Any]:
-    error = _error_responses()
-    described = _reading(
+    return _reading(
         "kcp_verifications_retrieve",
         "Read a verification",
         "Only the user who asked, or staff with kcp_django.view_accountverification, can read it; anyone else "
         "gets 404.",
         VerificationSerializer,
         "verification",
-        errors={403: "Not signed in, or not allowed.", 404: "No such verification, or not yours."},
+        errors={
+            403: "Not signed in, or not allowed.",
+            404: "No such verification, or not yours.",
+            503: "database_unavailable: the database failed; try again after Retry-After.",
+        },
         retry_codes=[429, 503],
     )
-    described["responses"][503] = error("database_unavailable: the database failed; try again after Retry-After.")
-    return described
 
 
 def _banks() -> dict[str, Any]:
     from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-    error = _error_responses()
-    return {
-        "operation_id": "kcp_banks_list",
-        "summary": "The banks KCP's account certification accepts",
-        "description": "Cacheable: send the ETag back in If-None-Match to get 304 while the table is unchanged.",
-        "parameters": [
+    return _operation(
+        "kcp_banks_list",
+        "The banks KCP's account certification accepts",
+        "Cacheable: send the ETag back in If-None-Match to get 304 while the table is unchanged.",
+        parameters=[
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("ETag", str, OpenApiParameter.HEADER, required=True, response=[200, 304]),
             OpenApiParameter("Cache-Control", str, OpenApiParameter.HEADER, required=True, response=[200, 304]),
             _retry_after(required=True, codes=[429]),
         ],
-        "responses": {
+        responses={
             200: OpenApiResponse(BankSerializer(many=True), description="Code, Korean and English name of each bank."),
             304: OpenApiResponse(description="Not modified since the ETag sent in If-None-Match."),
-            429: error("Too many requests; see Retry-After."),
+            429: _error("Too many requests; see Retry-After."),
         },
-        "tags": ["banks"],
-    }
+    )
 
 
 def _refund_create() -> dict[str, Any]:
@@ -149,19 +146,18 @@ def _refund_create() -> dict[str, Any]:
     from kcp_django.exceptions import REFUND_RULES
     from kcp_django.refunds.inputs import IDEMPOTENCY_KEY_MAX_LENGTH
 
-    error = _error_responses()
-    return {
-        "operation_id": "kcp_refunds_create",
-        "summary": "Refund a payment into a verified account",
-        "description": (
+    return _operation(
+        "kcp_refunds_create",
+        "Refund a payment into a verified account",
+        (
             "Staff with `kcp_django.request_refund` only (or KCP_API['REFUND_PERMISSION_CLASSES']). Sends the "
             "refund to KCP once. Answers 201 with a final outcome (`accepted`, `completed` or `rejected`), 202 "
             "when it is `pending` or `unknown` (check KCP's admin and resolve it: it is never sent again by "
             "code), 200 for a repeat of a stored Idempotency-Key (nothing sent). A rule that refuses the refund "
             "answers 409 with the rule's id as `code`; nothing is sent."
         ),
-        "request": RefundRequestSerializer,
-        "parameters": [
+        request=RefundRequestSerializer,
+        parameters=[
             _idempotency_key(
                 IDEMPOTENCY_KEY_MAX_LENGTH,
                 "Any unique string per refund (e.g. a UUID), per merchant: a repeat with the same "
@@ -172,20 +168,19 @@ def _refund_create() -> dict[str, Any]:
             _replayed([200], "The refund was stored for this Idempotency-Key before this request."),
             _retry_after(required=True, codes=[503]),
         ],
-        "responses": {
+        responses={
             200: OpenApiResponse(RefundSerializer, description="A repeat of a stored Idempotency-Key: nothing sent."),
             201: OpenApiResponse(RefundSerializer, description="Final outcome: accepted, completed or rejected."),
             202: OpenApiResponse(RefundSerializer, description="Pending or unknown: staff resolve it in KCP's admin."),
-            **_sending_errors(error, "not staff, without kcp_django.request_refund"),
-            409: error(f"Refused by a rule, nothing sent; `code` is the rule: {', '.join(REFUND_RULES)}."),
-            503: error(
+            **_sending_errors("not staff, without kcp_django.request_refund"),
+            409: _error(f"Refused by a rule, nothing sent; `code` is the rule: {', '.join(REFUND_RULES)}."),
+            503: _error(
                 "Nothing sent: `refund_configuration` (the merchant cannot refund; see the server log), "
                 "`refund_in_transaction` (the view ran inside a transaction), `database_unavailable`; or "
                 "`refund_outcome_not_stored`: KCP was asked but its answer could not be saved, read Location later."
             ),
         },
-        "tags": ["refunds"],
-    }
+    )
 
 
 def _refund_list() -> dict[str, Any]:
@@ -239,7 +234,6 @@ def _reading(
     """A GET of stored rows: the answer, who may not read them, and the rate throttle's 429."""
     from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-    error = _error_responses()
     parameters = [_retry_after(required=True, codes=retry_codes or [429])]
     if path_parameter:
         parameters.insert(
@@ -247,27 +241,45 @@ def _reading(
         )
     responses = {
         200: OpenApiResponse(serializer, description=f"The {noun} as stored now."),
-        401: error("Not signed in."),
+        401: _error("Not signed in."),
     }
-    responses.update({status: error(text) for status, text in errors.items()})
-    responses[429] = error("Too many requests; see Retry-After.")
-    return {
+    responses.update({status: _error(text) for status, text in errors.items()})
+    responses[429] = _error("Too many requests; see Retry-After.")
+    return _operation(
+        operation_id, summary, description, parameters=parameters, responses=dict(sorted(responses.items()))
+    )
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    description: str,
+    *,
+    parameters: list[Any],
+    responses: dict[int, Any],
+    request: Any = None,
+) -> dict[str, Any]:
+    """One operation's description; its tag is the resource its id names (``kcp_<tag>_<action>``)."""
+    described = {
         "operation_id": operation_id,
         "summary": summary,
         "description": description,
         "parameters": parameters,
-        "responses": dict(sorted(responses.items())),
-        "tags": ["refunds" if operation_id.startswith("kcp_refunds") else "verifications"],
+        "responses": responses,
+        "tags": [operation_id.split("_")[1]],
     }
+    if request is not None:
+        described["request"] = request
+    return described
 
 
-def _sending_errors(error: Callable[[str], Any], who: str) -> dict[int, Any]:
+def _sending_errors(who: str) -> dict[int, Any]:
     """What a POST answers before anything is sent: bad fields, no sign-in, not allowed, not JSON."""
     return {
-        400: error("Invalid fields (each names the field and the rule), or a malformed Idempotency-Key."),
-        401: error("Not signed in (with an authentication scheme that answers 401)."),
-        403: error(f"Not signed in, {who}, or a missing CSRF token with session authentication."),
-        415: error("The body is not JSON."),
+        400: _error("Invalid fields (each names the field and the rule), or a malformed Idempotency-Key."),
+        401: _error("Not signed in (with an authentication scheme that answers 401)."),
+        403: _error(f"Not signed in, {who}, or a missing CSRF token with session authentication."),
+        415: _error("The body is not JSON."),
     }
 
 
@@ -314,13 +326,11 @@ def _retry_after(*, required: bool, codes: list[int]) -> Any:
     )
 
 
-def _error_responses() -> Callable[[str], Any]:
+def _error(description: str) -> Any:
+    """An answer in the API's error shape (:class:`ErrorSerializer`)."""
     from drf_spectacular.utils import OpenApiResponse
 
-    def error(description: str) -> Any:
-        return OpenApiResponse(ErrorSerializer, description=description)
-
-    return error
+    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 _DESCRIPTIONS: dict[str, Callable[[], dict[str, Any]]] = {

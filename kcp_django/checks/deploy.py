@@ -143,35 +143,41 @@ def _key_reuse() -> list[CheckMessage]:
     def same(a: str, b: str) -> bool:
         return a == b or (_key_bytes(a) is not None and _key_bytes(a) == _key_bytes(b))
 
-    messages: list[CheckMessage] = []
-    if index_key and any(same(str(index_key), secret) for secret in signing_keys):
-        messages.append(
+    index_keys = [str(index_key)] if index_key else []
+    # Two groups of keys that must not share one, and what sharing one would give away.
+    reuses = [
+        (
+            index_keys,
+            signing_keys,
             Error(
                 "KCP_INDEX_KEY is SECRET_KEY (or one of SECRET_KEY_FALLBACKS): whoever gets Django's signing key "
                 "can also test guesses of account numbers against the blind index.",
                 hint="Make a separate key with `manage.py kcp_generate_keys` and set KCP_INDEX_KEY from the "
                 "environment.",
                 id="kcp_django.E102",
-            )
-        )
-    if index_key and any(same(str(index_key), value) for value in encryption_values):
-        messages.append(
+            ),
+        ),
+        (
+            index_keys,
+            encryption_values,
             Error(
                 "KCP_INDEX_KEY is also one of KCP_ENCRYPTION_KEYS: one leaked key would both decrypt account numbers "
                 "and confirm guesses of them.",
                 hint="Give the blind index its own key (`manage.py kcp_generate_keys`); changing it means "
                 "recomputing account_index for every row.",
                 id="kcp_django.E103",
-            )
-        )
-    if any(same(value, secret) for value in encryption_values for secret in signing_keys):
-        messages.append(
+            ),
+        ),
+        (
+            encryption_values,
+            signing_keys,
             Error(
                 "One of KCP_ENCRYPTION_KEYS is SECRET_KEY (or one of SECRET_KEY_FALLBACKS): whoever gets Django's "
                 "signing key can decrypt every stored account number.",
                 hint="Prepend a new key made with `manage.py kcp_generate_keys`, run `manage.py kcp_rotate_keys`, "
                 "then remove the old one.",
                 id="kcp_django.E105",
-            )
-        )
-    return messages
+            ),
+        ),
+    ]
+    return [error for keys, others, error in reuses if any(same(key, other) for key in keys for other in others)]

@@ -39,7 +39,7 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
@@ -127,15 +127,7 @@ def sandbox_tno(ordr_idxx: str, moment: dt.datetime) -> str:
 
 def answer_fields(request: VerificationRequest, now: dt.datetime | None = None) -> dict[str, str]:
     """KCP's answer fields for ``request`` (what pp_cli would print), or ``{}`` for no answer."""
-    outcome = decide(request)
-    if not outcome.answers:
-        return {}
-    fields = {"res_cd": outcome.res_cd, "res_msg": outcome.res_msg, "ordr_idxx": request.ordr_idxx}
-    if outcome.res_cd == SUCCESS_CODE:
-        moment = now or dt.datetime.now(KST)
-        fields["tno"] = sandbox_tno(request.ordr_idxx, moment)
-        fields["app_time"] = format_app_time(moment)
-    return fields
+    return _fields(decide(request), request.ordr_idxx, None, now)
 
 
 def decide_refund(request: RefundCall) -> SandboxOutcome:
@@ -160,13 +152,21 @@ def decide_refund(request: RefundCall) -> SandboxOutcome:
 
 def refund_answer_fields(request: RefundCall, now: dt.datetime | None = None) -> dict[str, str]:
     """KCP's answer fields for a refund (what pp_cli would print), or ``{}`` for no answer."""
-    outcome = decide_refund(request)
+    return _fields(decide_refund(request), request.ordr_idxx, request.tno, now)
+
+
+def _fields(
+    outcome: SandboxOutcome, ordr_idxx: str, payment_tno: str | None, now: dt.datetime | None
+) -> dict[str, str]:
+    """What KCP prints for ``outcome``: a success carries a ``tno`` (the payment's for a refund, a new
+    one for a verification) and the time it was answered."""
     if not outcome.answers:
         return {}
-    fields = {"res_cd": outcome.res_cd, "res_msg": outcome.res_msg, "ordr_idxx": request.ordr_idxx}
+    fields = {"res_cd": outcome.res_cd, "res_msg": outcome.res_msg, "ordr_idxx": ordr_idxx}
     if outcome.res_cd == SUCCESS_CODE:
-        fields["tno"] = request.tno
-        fields["app_time"] = format_app_time(now or dt.datetime.now(KST))
+        moment = now or dt.datetime.now(KST)
+        fields["tno"] = payment_tno or sandbox_tno(ordr_idxx, moment)
+        fields["app_time"] = format_app_time(moment)
     return fields
 
 
@@ -221,19 +221,19 @@ class SandboxGateway:
         self.latency = float(merchant.options.get("SANDBOX_LATENCY", 0) or 0)
 
     def verify(self, request: VerificationRequest) -> GatewayResult:
-        outbox.append(request)
-        if self.latency:
-            time.sleep(self.latency)
-        fields = answer_fields(request)
-        if not fields:
-            raise OutcomeUnknown(f"sandbox: no answer within {self.merchant.timeout:g}s (transport timeout)")
-        return GatewayResult.from_fields(fields)
+        return self._answer(outbox, request, answer_fields, "")
 
     def refund(self, request: RefundCall) -> GatewayResult:
-        refund_outbox.append(request)
+        return self._answer(refund_outbox, request, refund_answer_fields, " to the refund")
+
+    def _answer(
+        self, box: Outbox[Request], request: Request, answer: Callable[[Request], dict[str, str]], about: str
+    ) -> GatewayResult:
+        """Keep ``request`` in ``box``, take the configured latency, then answer as pp_cli would."""
+        box.append(request)
         if self.latency:
             time.sleep(self.latency)
-        fields = refund_answer_fields(request)
+        fields = answer(request)
         if not fields:
-            raise OutcomeUnknown(f"sandbox: no answer to the refund within {self.merchant.timeout:g}s")
+            raise OutcomeUnknown(f"sandbox: no answer{about} within {self.merchant.timeout:g}s (transport timeout)")
         return GatewayResult.from_fields(fields)

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+from kcp_django.fields import OptionalLink
+
 __all__ = [
     "HOLDING_REFUNDS",
     "Payment",
@@ -34,22 +36,10 @@ class Payment(models.Model):
     mode = models.CharField(_("mode"), max_length=4, choices=PaymentMode.choices, default=PaymentMode.TEST)
     amount = models.PositiveBigIntegerField(_("amount paid (won)"))
     reference = models.CharField(_("shop reference (order)"), max_length=100, blank=True, default="")
-    payer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("payer"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="kcp_payments",
-    )
+    payer = OptionalLink(settings.AUTH_USER_MODEL, _("payer"), on_delete=models.SET_NULL, related_name="kcp_payments")
     deposited_at = models.DateTimeField(_("deposit noticed at"), null=True, blank=True)
-    deposit_notice = models.ForeignKey(
-        "kcp_django.KcpNotice",
-        verbose_name=_("deposit notice"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
+    deposit_notice = OptionalLink(
+        "kcp_django.KcpNotice", _("deposit notice"), on_delete=models.SET_NULL, related_name="+"
     )
     needs_review = models.BooleanField(_("needs staff review"), default=False)
     review_reason = models.TextField(_("why it needs review"), blank=True, default="")

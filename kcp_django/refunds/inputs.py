@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kcp_django.catalogue import field_error as _error
 from kcp_django.exceptions import FieldError, InvalidRequest
 from kcp_django.refund_kinds import REFUND_KINDS
-from kcp_django.validation import FORBIDDEN_CHARACTERS
+from kcp_django.validation import FORBIDDEN_CHARACTERS, optional_text
 
 __all__ = [
     "AMOUNT_MAX",
@@ -69,12 +69,10 @@ def _whole_won(field: str, value: object, errors: list[FieldError]) -> int | Non
 
 
 def _reason(value: object, errors: list[FieldError]) -> str:
-    if value is None:
+    given = optional_text("reason", value, errors)
+    if not given:
         return ""
-    if not isinstance(value, str):
-        errors.append(_error("reason", "type"))
-        return ""
-    text = " ".join(unicodedata.normalize("NFC", value).split())
+    text = " ".join(unicodedata.normalize("NFC", given).split())
     if any(char in FORBIDDEN_CHARACTERS or unicodedata.category(char) in {"Cc", "Cf", "Cs"} for char in text):
         errors.append(_error("reason", "forbidden_character"))
         return ""
@@ -104,11 +102,7 @@ def normalize_refund(
     errors: list[FieldError] = []
     if kind not in REFUND_KINDS:
         errors.append(_error("kind", "choice"))
-    tno_text = str(tno).strip() if isinstance(tno, str | int) and not isinstance(tno, bool) else ""
-    if not tno_text:
-        errors.append(_error("tno", "required"))
-    elif not (tno_text.isascii() and tno_text.isdigit() and len(tno_text) == TNO_DIGITS):
-        errors.append(_error("tno", "format"))
+    tno_text = check_tno(tno, errors)
     amount_won = _whole_won("amount", amount, errors)
     remaining_won = _whole_won("remaining", remaining, errors)
     if (amount is None or amount == "") and not (remaining is None or remaining == ""):

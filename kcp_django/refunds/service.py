@@ -133,7 +133,7 @@ def request_refund(
     """
     data = normalize_refund(kind=kind, tno=tno, amount=amount, remaining=remaining, reason=reason, key=idempotency_key)
     client_ip = normalize_client_ip(client_ip)
-    alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
+    alias = _merchant_alias(merchant, verification)
     merchant_config = conf.get_merchant(alias)
     # No test double in real mode, a gateway able to refund, constructed: all before a row exists.
     gateway = core.open_gateway(merchant_config, "refund")
@@ -142,9 +142,7 @@ def request_refund(
             "request_refund() was called inside a transaction: a refund's row must be committed before KCP is "
             "called. Call it outside transaction.atomic() (decorate views with transaction.non_atomic_requests)."
         )
-    payment = Payment.objects.using(using).filter(site_cd=merchant_config.site_cd, tno=data.tno).first()
-    if payment is None:
-        raise _payment_unknown(data.tno)
+    payment = _registered_payment(using, merchant_config, data.tno)
     account = _account(
         data,
         verification,
@@ -443,21 +441,29 @@ def check_refund(
     show a broken rule before staff confirm. :func:`request_refund` checks them all again, under the
     payment's lock, when the refund is sent."""
     data = normalize_refund(kind=kind, tno=tno, amount=amount, remaining=remaining, reason=reason)
-    alias = merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
+    alias = _merchant_alias(merchant, verification)
     config = conf.get_merchant(alias)
-    payment = Payment.objects.using(using).filter(site_cd=config.site_cd, tno=data.tno).first()
-    if payment is None:
-        raise _payment_unknown(data.tno)
+    payment = _registered_payment(using, config, data.tno)
     _account(data, verification, config, payment, user, bank_code=bank_code, account_no=account_no, owner_nm=owner_nm)
     holding = Refund.objects.using(using).filter(payment=payment).filter(HOLDING_REFUNDS)
     _payment_allows(payment, _holding(holding), data)
 
 
-def _payment_unknown(tno: str) -> RefundRefused:
-    return RefundRefused(
-        "payment_unknown",
-        _("No payment %(tno)s is registered for this merchant: register it first (register_payment).") % {"tno": tno},
-    )
+def _merchant_alias(merchant: str | None, verification: AccountVerification | None) -> str:
+    """The merchant a refund goes through: the one named, else its verification's, else the default."""
+    return merchant or (verification.merchant if verification is not None else conf.DEFAULT_ALIAS)
+
+
+def _registered_payment(using: str, config: conf.MerchantConfig, tno: str) -> Payment:
+    """The payment ``tno`` under the merchant's SITE_CD; refused when the shop never registered it."""
+    payment = Payment.objects.using(using).filter(site_cd=config.site_cd, tno=tno).first()
+    if payment is None:
+        raise RefundRefused(
+            "payment_unknown",
+            _("No payment %(tno)s is registered for this merchant: register it first (register_payment).")
+            % {"tno": tno},
+        )
+    return payment
 
 
 def _full_refund_held(refund: Refund) -> RefundRefused:

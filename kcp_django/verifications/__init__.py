@@ -5,30 +5,7 @@ is asked, and stores KCP's answer through :mod:`kcp_django.core`. :mod:`.service
 work and its failure modes.
 """
 
-from kcp_django.verifications.service import (
-    Claim,
-    Outcome,
-    ask_gateway,
-    claim_many,
-    outcome_of,
-    record_outcome,
-    send_claimed,
-    settle_lost_call,
-    state_of,
-    verify_normalized,
-    verify_refund_account,
-)
+from kcp_django.verifications import service
+from kcp_django.verifications.service import *  # noqa: F403  (the public names, listed once in service.__all__)
 
-__all__ = [
-    "Claim",
-    "Outcome",
-    "ask_gateway",
-    "claim_many",
-    "outcome_of",
-    "record_outcome",
-    "send_claimed",
-    "settle_lost_call",
-    "state_of",
-    "verify_normalized",
-    "verify_refund_account",
-]
+__all__ = service.__all__

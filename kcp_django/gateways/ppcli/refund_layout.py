@@ -54,14 +54,19 @@ TEMPLATE_FIELDS: Final = (
     "mod_sub_type",
 )
 
+#: What every refund kind sends first: the payment, the modification, who asked it and why.
+_EVERY_MODIFICATION: Final[Mapping[str, str]] = {
+    "tno": "{tno}",
+    "mod_type": "{mod_type}",
+    "mod_ip": "{mod_ip}",
+    "mod_desc": "{reason}",
+}
+
 DEFAULT_REFUND_LAYOUTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "escrow-cancel": {
         "tx_cd": "00200000",
         "fields": {
-            "tno": "{tno}",
-            "mod_type": "{mod_type}",
-            "mod_ip": "{mod_ip}",
-            "mod_desc": "{reason}",
+            **_EVERY_MODIFICATION,
             "refund_account": "{account_no}",
             "refund_nm": "{owner_nm}",
             "bank_code": "{bank_code_bk}",
@@ -70,10 +75,7 @@ DEFAULT_REFUND_LAYOUTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "escrow-refund": {
         "tx_cd": "70200200",
         "fields": {
-            "tno": "{tno}",
-            "mod_type": "{mod_type}",
-            "mod_ip": "{mod_ip}",
-            "mod_desc": "{reason}",
+            **_EVERY_MODIFICATION,
             "mod_desc_cd": "CA06",
             "sub_mod_type": "STHD",
             "mod_sub_type": "{mod_sub_type}",
@@ -85,10 +87,7 @@ DEFAULT_REFUND_LAYOUTS: Final[Mapping[str, Mapping[str, Any]]] = {
     "vbank-refund": {
         "tx_cd": "00200000",
         "fields": {
-            "tno": "{tno}",
-            "mod_type": "{mod_type}",
-            "mod_ip": "{mod_ip}",
-            "mod_desc": "{reason}",
+            **_EVERY_MODIFICATION,
             "mod_bankcode": "{bank_code_bk}",
             "mod_account": "{account_no}",
             "mod_depositor": "{owner_nm}",
