@@ -27,13 +27,13 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
+from kcp_django.admin.pages import kcp_page
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path, verification_reference
 from kcp_django.deprecation import renamed_names
@@ -269,19 +269,16 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     # Pages ----------------------------------------------------------------------------------------
 
     def _kcp_refund_context(
-        self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
+        self, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> dict[str, Any]:
         bank = verification.bank
         return {
-            **self.admin_site.each_context(request),
-            "subtitle": None,
-            "opts": self.opts,
-            "media": self.media + form.media,
+            "crumb": _("Refund to this verified account"),
+            "form": form,
             "row": row,
             "verification": verification,
             "bank_name": f"{bank.name} ({verification.bank_code})" if bank else verification.bank_code,
             "verified_at": verification.completed_at or verification.created_at,
-            "form": form,
             "action_name": REFUND_ACTION_NAME,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "selected": row.pk,
@@ -293,26 +290,29 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 1: the refund's kind, payment, amount and reason."""
-        context = {
-            **self._kcp_refund_context(request, row, verification, form),
-            "title": _("Refund to a verified account"),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_form.html", context)
+        return kcp_page(
+            self,
+            request,
+            "admin/kcp_django/refund_form.html",
+            title=_("Refund to a verified account"),
+            page_class="change-form kcp-refund-form",
+            **self._kcp_refund_context(row, verification, form),
+        )
 
     def kcp_refund_confirmation(
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 2: where the money goes, with a one-time token for the button."""
-        data = form.cleaned_data
-        context = {
-            **self._kcp_refund_context(request, row, verification, form),
-            "title": _("Confirm the refund"),
-            "kind_label": RefundKind(data["kind"]).label,
-            "token": secrets.token_urlsafe(24),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_confirmation.html", context)
+        return kcp_page(
+            self,
+            request,
+            "admin/kcp_django/refund_confirmation.html",
+            title=_("Confirm the refund"),
+            page_class="kcp-refund-confirmation",
+            kind_label=RefundKind(form.cleaned_data["kind"]).label,
+            token=secrets.token_urlsafe(24),
+            **self._kcp_refund_context(row, verification, form),
+        )
 
     def kcp_send_refund(
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm

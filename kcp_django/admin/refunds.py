@@ -16,13 +16,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.ids import public_id_match
+from kcp_django.admin.pages import kcp_page
 from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
@@ -232,20 +232,19 @@ class RefundAdmin(ReadOnlyAdmin):
                     messages.SUCCESS,
                 )
                 return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Resolve: KCP accepted it") if accepted else _("Resolve: KCP rejected it"),
-            "subtitle": None,
-            "opts": self.opts,
-            "media": self.media + form.media,
-            "refund": refund,
-            "accepted": accepted,
-            "form": form,
-            "action_name": "resolve_accepted" if accepted else "resolve_rejected",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_resolve.html", context)
+        return kcp_page(
+            self,
+            request,
+            "admin/kcp_django/refund_resolve.html",
+            title=_("Resolve: KCP accepted it") if accepted else _("Resolve: KCP rejected it"),
+            page_class="kcp-refund-resolve",
+            form=form,
+            refund=refund,
+            accepted=accepted,
+            action_name="resolve_accepted" if accepted else "resolve_rejected",
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            selected=refund.pk,
+        )
 
 
 @admin.register(KcpNotice)

@@ -23,7 +23,6 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.html import format_html
@@ -34,6 +33,7 @@ from kcp_django.admin.badges import state_badge
 from kcp_django.admin.forms import VerifyAccountForm
 from kcp_django.admin.ids import public_id_match
 from kcp_django.admin.mixin import KcpAccountActionsMixin
+from kcp_django.admin.pages import kcp_page
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
@@ -286,20 +286,18 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             self._record_search(request, form.cleaned_data.get("bank_code") or "", masked, rows)
             # Shown again for the next search: the bank kept, the number never put back.
             form = FindAccountForm(initial={"bank_code": form.cleaned_data.get("bank_code")})
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Find by account number"),
-            "subtitle": None,
-            "opts": self.opts,
-            "form": form,
-            "rows": None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
-            "more_rows": rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
-            "max_rows": FIND_ACCOUNT_MAX_ROWS,
-            "masked": masked,
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        response = TemplateResponse(request, "admin/kcp_django/accountverification/find_account.html", context).render()
+        response = kcp_page(
+            self,
+            request,
+            "admin/kcp_django/accountverification/find_account.html",
+            title=_("Find by account number"),
+            page_class="kcp-find-account",
+            form=form,
+            rows=None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
+            more_rows=rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
+            max_rows=FIND_ACCOUNT_MAX_ROWS,
+            masked=masked,
+        ).render()
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True)
         return response
@@ -327,24 +325,24 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             raise PermissionDenied
         if request.method not in ("GET", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Full account number"),
-            "subtitle": str(obj),
-            "opts": self.opts,
-            "original": obj,
-            "account_number": None,
-        }
+        account_number = None
         if request.method == "POST":
             try:
-                context["account_number"] = str(obj.account_no)
+                account_number = str(obj.account_no)
             except DecryptionError as exc:
                 self.message_user(request, unreadable_number_message(exc), messages.ERROR)
             else:
                 self.log_change(request, obj, REVEAL_LOG_MESSAGE)
-        request.current_app = self.admin_site.name
-        response = TemplateResponse(
-            request, "admin/kcp_django/accountverification/account_number.html", context
+        response = kcp_page(
+            self,
+            request,
+            "admin/kcp_django/accountverification/account_number.html",
+            title=_("Full account number"),
+            subtitle=str(obj),
+            page_class="kcp-account-number",
+            media=False,
+            original=obj,
+            account_number=account_number,
         ).render()
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True)
@@ -377,16 +375,14 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
                 self.message_user(request, _outcome_message(row), _OUTCOME_LEVEL.get(row.state, messages.WARNING))
                 change = f"{self.admin_site.name}:kcp_django_accountverification_change"
                 return HttpResponseRedirect(reverse(change, args=[row.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Verify a refund account"),
-            "subtitle": None,
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/accountverification/verify_form.html", context)
+        return kcp_page(
+            self,
+            request,
+            "admin/kcp_django/accountverification/verify_form.html",
+            title=_("Verify a refund account"),
+            page_class="change-form",
+            form=form,
+        )
 
 
 _OUTCOME_LEVEL: dict[str, int] = {
