@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.base import AccountSourceAdmin
 from kcp_django.admin.latest import RowAccount, latest_verifications
-from kcp_django.admin.pages import kcp_page
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path, verification_reference
 from kcp_django.deprecation import renamed_names
@@ -71,6 +71,19 @@ RULE_FIELDS = {
 }
 STEP_FIELD = "kcp_refund_step"
 TOKEN_FIELD = "kcp_refund_token"  # noqa: S105 (a form field's name)
+
+REFUND_FORM_PAGE = KcpPage(
+    "admin/kcp_django/refund_form.html",
+    _("Refund to a verified account"),
+    "change-form kcp-refund-form",
+    crumb=_("Refund to this verified account"),
+)
+REFUND_CONFIRMATION_PAGE = KcpPage(
+    "admin/kcp_django/refund_confirmation.html",
+    _("Confirm the refund"),
+    "kcp-refund-confirmation",
+    crumb=_("Refund to this verified account"),
+)
 
 
 class RefundForm(forms.Form):
@@ -273,7 +286,6 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     ) -> dict[str, Any]:
         bank = verification.bank
         return {
-            "crumb": _("Refund to this verified account"),
             "form": form,
             "row": row,
             "verification": verification,
@@ -290,25 +302,15 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 1: the refund's kind, payment, amount and reason."""
-        return kcp_page(
-            self,
-            request,
-            "admin/kcp_django/refund_form.html",
-            title=_("Refund to a verified account"),
-            page_class="change-form kcp-refund-form",
-            **self._kcp_refund_context(row, verification, form),
-        )
+        return REFUND_FORM_PAGE.render(self, request, **self._kcp_refund_context(row, verification, form))
 
     def kcp_refund_confirmation(
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 2: where the money goes, with a one-time token for the button."""
-        return kcp_page(
+        return REFUND_CONFIRMATION_PAGE.render(
             self,
             request,
-            "admin/kcp_django/refund_confirmation.html",
-            title=_("Confirm the refund"),
-            page_class="kcp-refund-confirmation",
             kind_label=RefundKind(form.cleaned_data["kind"]).label,
             token=secrets.token_urlsafe(24),
             **self._kcp_refund_context(row, verification, form),

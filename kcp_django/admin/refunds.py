@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
 from kcp_django.admin.ids import public_id_match
-from kcp_django.admin.pages import kcp_page
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
@@ -35,6 +35,12 @@ RESOLVABLE_STATES = (RefundState.UNKNOWN, RefundState.PENDING)
 #: Stored in the admin log (LogEntry.change_message) with the staff member's note.
 RESOLVE_LOG_MESSAGE = "Resolved as {state} after checking KCP's admin: {note}"
 SIGNAL_AGAIN_LOG_MESSAGE = "Signal for a {state} refund sent again"
+
+#: The page that asks to confirm a resolution, by whether KCP accepted the refund.
+RESOLVE_PAGES = {
+    accepted: KcpPage("admin/kcp_django/refund_resolve.html", title, "kcp-refund-resolve")
+    for accepted, title in ((True, _("Resolve: KCP accepted it")), (False, _("Resolve: KCP rejected it")))
+}
 
 
 class ResolveForm(forms.Form):
@@ -232,12 +238,9 @@ class RefundAdmin(ReadOnlyAdmin):
                     messages.SUCCESS,
                 )
                 return None
-        return kcp_page(
+        return RESOLVE_PAGES[accepted].render(
             self,
             request,
-            "admin/kcp_django/refund_resolve.html",
-            title=_("Resolve: KCP accepted it") if accepted else _("Resolve: KCP rejected it"),
-            page_class="kcp-refund-resolve",
             form=form,
             refund=refund,
             accepted=accepted,

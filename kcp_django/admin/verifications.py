@@ -33,7 +33,7 @@ from kcp_django.admin.badges import state_badge
 from kcp_django.admin.forms import VerifyAccountForm
 from kcp_django.admin.ids import public_id_match
 from kcp_django.admin.mixin import KcpAccountActionsMixin
-from kcp_django.admin.pages import kcp_page
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
@@ -53,6 +53,20 @@ FIND_LOG_MESSAGE = "Found by a search for the full account number {masked}."
 FIND_ACCOUNT_MAX_ROWS = 100
 
 logger = logging.getLogger("kcp_django")
+
+VERIFY_FORM_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/verify_form.html", _("Verify a refund account"), "change-form"
+)
+FIND_ACCOUNT_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/find_account.html", _("Find by account number"), "kcp-find-account"
+)
+#: Rendered without the admin's scripts and styles.
+ACCOUNT_NUMBER_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/account_number.html",
+    _("Full account number"),
+    "kcp-account-number",
+    media=False,
+)
 
 
 def compact_account_no(term: str) -> str:
@@ -286,12 +300,9 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             self._record_search(request, form.cleaned_data.get("bank_code") or "", masked, rows)
             # Shown again for the next search: the bank kept, the number never put back.
             form = FindAccountForm(initial={"bank_code": form.cleaned_data.get("bank_code")})
-        response = kcp_page(
+        response = FIND_ACCOUNT_PAGE.render(
             self,
             request,
-            "admin/kcp_django/accountverification/find_account.html",
-            title=_("Find by account number"),
-            page_class="kcp-find-account",
             form=form,
             rows=None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
             more_rows=rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
@@ -333,17 +344,8 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
                 self.message_user(request, unreadable_number_message(exc), messages.ERROR)
             else:
                 self.log_change(request, obj, REVEAL_LOG_MESSAGE)
-        response = kcp_page(
-            self,
-            request,
-            "admin/kcp_django/accountverification/account_number.html",
-            title=_("Full account number"),
-            subtitle=str(obj),
-            page_class="kcp-account-number",
-            media=False,
-            original=obj,
-            account_number=account_number,
-        ).render()
+        page = ACCOUNT_NUMBER_PAGE.render(self, request, subtitle=str(obj), original=obj, account_number=account_number)
+        response = page.render()
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True)
         return response
@@ -375,14 +377,7 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
                 self.message_user(request, _outcome_message(row), _OUTCOME_LEVEL.get(row.state, messages.WARNING))
                 change = f"{self.admin_site.name}:kcp_django_accountverification_change"
                 return HttpResponseRedirect(reverse(change, args=[row.pk]))
-        return kcp_page(
-            self,
-            request,
-            "admin/kcp_django/accountverification/verify_form.html",
-            title=_("Verify a refund account"),
-            page_class="change-form",
-            form=form,
-        )
+        return VERIFY_FORM_PAGE.render(self, request, form=form)
 
 
 _OUTCOME_LEVEL: dict[str, int] = {

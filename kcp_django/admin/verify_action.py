@@ -22,7 +22,7 @@ from kcp_django.admin.bulk import (
     run_items,
     start_bulk,
 )
-from kcp_django.admin.pages import kcp_page
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.sources import RowPreview
 from kcp_django.conf import kcp_settings
 from kcp_django.validation import parse_client_ip
@@ -36,6 +36,13 @@ ACTION_NAME = "kcp_verify_refund_account"
 #: Rows listed by name on the confirmation page; the rest are counted.
 PREVIEW_ROWS = 20
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+CONFIRMATION_PAGE = KcpPage(
+    "admin/kcp_django/verify_confirmation.html",
+    _("Verify refund accounts through KCP"),
+    "kcp-verify-confirmation",
+    crumb=_("Verify refund account"),
+)
 
 
 class VerifyActionAdmin(AccountSourceAdmin):
@@ -80,13 +87,9 @@ class VerifyActionAdmin(AccountSourceAdmin):
                 elif len(problems) < PREVIEW_ROWS:
                     problems.append(preview)
         threshold = kcp_settings.ADMIN_BULK_THRESHOLD
-        return kcp_page(
+        return CONFIRMATION_PAGE.render(
             self,
             request,
-            "admin/kcp_django/verify_confirmation.html",
-            title=_("Verify refund accounts through KCP"),
-            page_class="kcp-verify-confirmation",
-            crumb=_("Verify refund account"),
             rows=rows,
             calls=calls,
             skipped=rows - calls,
