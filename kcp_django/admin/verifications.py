@@ -21,7 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
@@ -30,8 +30,10 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django import conf
 from kcp_django.admin.badges import state_badge
+from kcp_django.admin.base import UnreadableMessage
+from kcp_django.admin.columns import AccountColumns
 from kcp_django.admin.forms import VerifyAccountForm
-from kcp_django.admin.ids import public_id_match
+from kcp_django.admin.ids import ExactSearchAdmin
 from kcp_django.admin.mixin import KcpAccountActionsMixin
 from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
@@ -151,7 +153,12 @@ class BankFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccountVerification)
-class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AccountVerificationAdmin(
+    AccountColumns,
+    ExactSearchAdmin,
+    KcpAccountActionsMixin,
+    admin.ModelAdmin,  # type: ignore[type-arg]
+):
     kcp_bank_code_field = "bank_code"
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "owner_nm"
@@ -173,7 +180,10 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     ]
     list_display_links = ["ordr_idxx"]
     list_filter = ["state", BankFilter, MerchantFilter, "created_at"]
+    # Never the account number: a term in ?q= ends up in access logs and in every link of the page
+    # (find_account_view finds rows by number).
     search_fields = ["=ordr_idxx", "=tno", "=reference"]
+    kcp_search_public_id = True
     search_help_text = _(
         "Exact order number (ordr_idxx), KCP transaction number (tno), shop reference or id (the UUID the API "
         "and kcp_verify print). "
@@ -219,17 +229,8 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     def state_badge(self, obj: AccountVerification) -> str:
         return state_badge(obj.state, obj.get_state_display(), obj.res_msg)
 
-    @admin.display(description=_("bank"), ordering="bank_code")
-    def bank_name(self, obj: AccountVerification) -> str:
-        bank = obj.bank
-        return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
-
-    @admin.display(description=_("account number"))
-    def account_no_masked(self, obj: AccountVerification) -> str:
-        return obj.account_no_masked
-
     #: Deprecated: the column's name before it matched the REST API's ``account_no_masked``.
-    masked_account_no = account_no_masked
+    masked_account_no = AccountColumns.account_no_masked
 
     @admin.display(description=_("account number"))
     def account_number_with_reveal(self, obj: AccountVerification) -> str:
@@ -247,18 +248,7 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     def get_readonly_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
         return self.get_fields(request, obj)
 
-    # Search: exact matches only; account numbers through find_account_view --------------------------
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        # Plain equality on indexed columns (Django's "=" search is iexact, which PostgreSQL cannot
-        # answer from an ordinary index), the whole term as one value. Never the account number:
-        # a term in ?q= ends up in access logs and in every link of the page.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term) | public_id_match(term)), False
+    # Finding rows by a full account number ---------------------------------------------------------
 
     def may_find_by_account(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request) and request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION)
@@ -396,14 +386,11 @@ def _outcome_message(row: AccountVerification) -> str:
     return str(_("KCP gave no answer yet; the attempt is kept as %(state)s.") % {"state": row.get_state_display()})
 
 
-def unreadable_number_message(exc: DecryptionError) -> str:
-    """What staff are told when a stored number cannot be decrypted, instead of a server error."""
-    if exc.missing_key and exc.key_id:
-        return str(
-            _(
-                "The number cannot be shown: it was encrypted with key %(key_id)s, which is no longer in "
-                "KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
-            )
-            % {"key_id": exc.key_id}
-        )
-    return str(_("The number cannot be shown: the stored value was altered."))
+#: What staff are told when the full number they asked for cannot be decrypted.
+unreadable_number_message = UnreadableMessage(
+    missing_key=_(
+        "The number cannot be shown: it was encrypted with key %(key_id)s, which is no longer in "
+        "KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
+    ),
+    altered=_("The number cannot be shown: the stored value was altered."),
+)
