@@ -1,7 +1,8 @@
 """The shape every maintenance command shares (``kcp_reconcile``, ``kcp_reindex``, ``kcp_rotate_keys``,
-``kcp_purge``): its own options, then those of ``--batch-size``, ``--limit`` and ``--dry-run`` it
-takes, then ``--database``; a ``--batch-size`` below 1 exits 2 and a setting the work cannot run
-with exits 4 (:mod:`kcp_django.management.exit_codes`), before anything is done."""
+``kcp_purge``): ``--older-than`` if it takes it, its own options, then those of ``--batch-size``,
+``--limit`` and ``--dry-run`` it takes, then ``--database``; a ``--batch-size`` below 1 exits 2 and a
+setting the work cannot run with exits 4 (:mod:`kcp_django.management.exit_codes`), before anything
+is done."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandParser
 
 from kcp_django.maintenance.batches import FieldsReport
+from kcp_django.management.durations import describe, duration
 from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
 
 __all__ = ["MaintenanceCommand"]
@@ -19,6 +21,10 @@ __all__ = ["MaintenanceCommand"]
 class MaintenanceCommand(BaseCommand):
     """A maintenance command: :meth:`run` does the work; options after :meth:`add_command_arguments`'s."""
 
+    #: ``--older-than``'s help; ``None``: no ``--older-than``. Its lines then say "(older than ...)".
+    older_than_help: str | None = None
+    #: ``--older-than``'s default, e.g. ``"10m"``; ``None``: the option is required.
+    older_than_default: str | None = None
     #: Rows per transaction unless ``--batch-size`` says otherwise; ``None``: no ``--batch-size``.
     default_batch_size: int | None = None
     #: ``--limit``'s help; ``None``: no ``--limit``.
@@ -32,6 +38,15 @@ class MaintenanceCommand(BaseCommand):
         return type(self).__module__.rpartition(".")[2]
 
     def add_arguments(self, parser: CommandParser) -> None:
+        if self.older_than_help is not None:
+            default = self.older_than_default
+            parser.add_argument(
+                "--older-than",
+                type=duration,
+                required=default is None,
+                default=None if default is None else duration(default),
+                help=self.older_than_help,
+            )
         self.add_command_arguments(parser)
         if self.default_batch_size is not None:
             parser.add_argument(
@@ -62,10 +77,14 @@ class MaintenanceCommand(BaseCommand):
         raise NotImplementedError
 
     def summarize(self, options: dict[str, Any], *lines: str) -> None:
-        """Lines on stdout (unless ``--verbosity 0``), each headed by the command's name."""
+        """Lines on stdout (unless ``--verbosity 0``), each headed by the command's name (and the age
+        of the rows it took: ``kcp_purge (older than 180d): ...``)."""
+        head = self.name
+        if self.older_than_help is not None:
+            head += f" (older than {describe(options['older_than'])})"
         if options["verbosity"] >= 1:
             for line in lines:
-                self.stdout.write(f"{self.name}{line}")
+                self.stdout.write(f"{head}: {line}")
 
     def finish_fields(
         self, options: dict[str, Any], report: FieldsReport[Any], *, totals: str | None, failed: str
@@ -76,6 +95,6 @@ class MaintenanceCommand(BaseCommand):
         for one in report.fields:
             for pk, problem in one.failed:
                 self.stderr.write(f"{one.label} row {pk}: {problem}")
-        self.summarize(options, *(f": {one.summary()}" for one in report.fields), *([f": {totals}"] if totals else []))
+        self.summarize(options, *(one.summary() for one in report.fields), *([totals] if totals else []))
         if report.failed:
             raise needs_a_person(failed.format(count=len(report.failed), where=report.failed_where()))

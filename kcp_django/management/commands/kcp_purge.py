@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandParser
-
 from kcp_django.maintenance.purge import DEFAULT_BATCH_SIZE, purge_personal_data
-from kcp_django.management.durations import describe, duration
 from kcp_django.management.maintenance_command import MaintenanceCommand
 
 
@@ -20,11 +17,9 @@ class Command(MaintenanceCommand):
         "Remove account numbers and holder names from VERIFIED/REJECTED verifications and COMPLETED/REJECTED "
         "refunds older than --older-than, keeping state, res_cd, res_msg, tno and app_time for audits."
     )
+    older_than_help = "retention period, e.g. 180d (required)"
     default_batch_size = DEFAULT_BATCH_SIZE
     dry_run_help = "only count what would be purged"
-
-    def add_command_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=duration, required=True, help="retention period, e.g. 180d (required)")
 
     def run(self, options: dict[str, Any]) -> None:
         report = purge_personal_data(
@@ -33,4 +28,4 @@ class Command(MaintenanceCommand):
             dry_run=options["dry_run"],
             using=options["database"],
         )
-        self.summarize(options, f" (older than {describe(options['older_than'])}): {report.summary()}")
+        self.summarize(options, report.summary())

@@ -13,7 +13,7 @@ from django.core.management.base import CommandParser
 
 from kcp_django import conf
 from kcp_django.maintenance.reconcile import longest_timeout, reconcile
-from kcp_django.management.durations import describe, duration
+from kcp_django.management.durations import describe
 from kcp_django.management.exit_codes import needs_a_person, usage_error
 from kcp_django.management.maintenance_command import MaintenanceCommand
 
@@ -23,15 +23,11 @@ class Command(MaintenanceCommand):
         "Retry verifications left PENDING or UNKNOWN for longer than --older-than through their gateway (same "
         "ordr_idxx), at most KCP_RECONCILE_MAX_ATTEMPTS times each; then mark them for staff review."
     )
+    older_than_help = "only rows without progress for this long (default 10m; e.g. 30s, 10m, 2h, 0)"
+    older_than_default = "10m"
     limit_help = "claim at most this many rows in this run"
 
     def add_command_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--older-than",
-            type=duration,
-            default=duration("10m"),
-            help="only rows without progress for this long (default 10m; e.g. 30s, 10m, 2h, 0)",
-        )
         parser.add_argument(
             "--max-attempts", type=int, default=None, help="retries per row (default KCP_RECONCILE_MAX_ATTEMPTS, 3)"
         )
@@ -52,7 +48,7 @@ class Command(MaintenanceCommand):
         )
         for problem in report.problems:
             self.stderr.write(problem)
-        self.summarize(options, f" (older than {describe(older_than)}): {report.summary()}")
+        self.summarize(options, report.summary())
         needed = []
         if report.marked_for_review:
             needed.append(
