@@ -448,17 +448,19 @@ def recent_progress(model: type[models.Model], *, limit: int = 5) -> list[BulkPr
     now = timezone.now()
     done = Q(items__finished_at__isnull=False)
     state = "items__verification__state"
+    # Which of a run's items each of its BulkCounts counts.
+    counted = {
+        "verified": Q(**{state: VerificationState.VERIFIED}),
+        "rejected": Q(**{state: VerificationState.REJECTED}),
+        "unknown": Q(**{f"{state}__in": [VerificationState.UNKNOWN, VerificationState.PENDING]}),
+        "skipped": done & Q(items__verification__isnull=True),
+    }
     runs = (
         BulkVerification.objects.filter(source_model=model._meta.label_lower, created_at__gte=now - SHOWN_FOR)
         .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=now - RECENTLY_FINISHED))
         .annotate(
             done=Count("items", filter=done),
-            verified=Count("items", filter=Q(**{state: VerificationState.VERIFIED})),
-            rejected=Count("items", filter=Q(**{state: VerificationState.REJECTED})),
-            unknown=Count(
-                "items", filter=Q(**{f"{state}__in": [VerificationState.UNKNOWN, VerificationState.PENDING]})
-            ),
-            skipped=Count("items", filter=done & Q(items__verification__isnull=True)),
+            **{name: Count("items", filter=items) for name, items in counted.items()},
         )
         .order_by("-created_at", "-id")[:limit]
     )
@@ -467,12 +469,7 @@ def recent_progress(model: type[models.Model], *, limit: int = 5) -> list[BulkPr
             pk=run.pk,
             total=run.total,
             done=run.done,
-            counts=BulkCounts(
-                verified=run.verified,
-                rejected=run.rejected,
-                unknown=run.unknown,
-                skipped=run.skipped,
-            ),
+            counts=BulkCounts(**{name: getattr(run, name) for name in counted}),
             in_background=run.in_background,
             created_at=run.created_at,
             finished_at=run.finished_at,

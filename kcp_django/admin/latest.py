@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
-from kcp_django.admin.base import AccountSourceAdmin
+from kcp_django.admin.base import AccountSourceAdmin, configuration_problem
 from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DecryptionError, InvalidRequest
@@ -61,10 +61,6 @@ class LatestVerificationAdmin(AccountSourceAdmin):
     """Adds the column to the change list (turn it off with ``kcp_show_latest_verification = False``)."""
 
     kcp_show_latest_verification: bool = True
-    #: A ForeignKey (or OneToOneField) of the model to the :class:`AccountVerification` each row was
-    #: made from, e.g. ``"verification"``. When set, the column shows that verification, and "account
-    #: changed" is judged against it, not against the latest verification of the row's reference.
-    kcp_verification_field: str | None = None
 
     def kcp_verification_link(self) -> models.ForeignKey[Any, Any] | None:
         """The field named by :attr:`kcp_verification_field`, or ``None`` when it is not set."""
@@ -83,19 +79,15 @@ class LatestVerificationAdmin(AccountSourceAdmin):
         return field
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        messages = list(super().check(**kwargs))
-        try:
-            self.kcp_verification_link()
-        except ImproperlyConfigured as exc:
-            messages.append(
-                checks.Error(
-                    str(exc),
-                    hint="Name the field that links each row to its verification, or leave it None.",
-                    obj=type(self),
-                    id="kcp_django.E013",
-                )
-            )
-        return messages
+        return [
+            *super().check(**kwargs),
+            *configuration_problem(
+                self,
+                self.kcp_verification_link,
+                hint="Name the field that links each row to its verification, or leave it None.",
+                id="kcp_django.E013",
+            ),
+        ]
 
     def get_list_display(self, request: HttpRequest) -> Any:
         fields = list(super().get_list_display(request))

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
 
+from kcp_django.admin.base import configuration_problem
 from kcp_django.admin.latest import LatestVerificationAdmin
 from kcp_django.admin.progress import BulkProgressAdmin
 from kcp_django.admin.refund_action import RefundToVerifiedAccountAdmin
@@ -43,18 +43,12 @@ class KcpAccountActionsMixin(
         messages = list(super().check(**kwargs))
         if self.kcp_verification_field and not self.kcp_reads_accounts():
             return messages  # refunds go through the linked verification; nothing is verified here
-        try:
-            self.kcp_account_source()
-        except ImproperlyConfigured as exc:
-            messages.append(
-                checks.Error(
-                    str(exc),
-                    hint="See 'The action on your own model' in kcp-django's docs/admin.md.",
-                    obj=type(self),
-                    id="kcp_django.E010",
-                )
-            )
-        return messages
+        return messages + configuration_problem(
+            self,
+            self.kcp_account_source,
+            hint="See 'The action on your own model' in kcp-django's docs/admin.md.",
+            id="kcp_django.E010",
+        )
 
 
 #: ``VerifyRefundAccountMixin``, the name before it said what the class is: warns, goes in 0.3.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Sum
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
+from kcp_django.admin.ids import ExactSearchAdmin
 from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
 from kcp_django.models import HOLDING_REFUNDS, Payment, Refund
@@ -73,7 +74,7 @@ class PaymentRefundInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ExactSearchAdmin, ReadOnlyAdmin):
     list_display = [
         "tno",
         "reference",
@@ -124,15 +125,6 @@ class PaymentAdmin(ReadOnlyAdmin):
             )
         )
         return rows
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        # Plain equality on the indexed columns, the whole term as one value (as the other lists).
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(tno=term) | Q(reference=term)), False
 
     @admin.display(description=_("paid (won)"), ordering="amount")
     def paid(self, obj: Payment) -> str:

@@ -27,13 +27,14 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from kcp_django.admin.base import AccountSourceAdmin
+from kcp_django.admin.base import AccountSourceAdmin, UnreadableMessage, single_row
+from kcp_django.admin.columns import bank_label
 from kcp_django.admin.latest import RowAccount, latest_verifications
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import REQUEST_REFUND_PERMISSION
 from kcp_django.admin.sources import resolve_path, verification_reference
 from kcp_django.deprecation import renamed_names
@@ -71,6 +72,19 @@ RULE_FIELDS = {
 }
 STEP_FIELD = "kcp_refund_step"
 TOKEN_FIELD = "kcp_refund_token"  # noqa: S105 (a form field's name)
+
+REFUND_FORM_PAGE = KcpPage(
+    "admin/kcp_django/refund_form.html",
+    _("Refund to a verified account"),
+    "change-form kcp-refund-form",
+    crumb=_("Refund to this verified account"),
+)
+REFUND_CONFIRMATION_PAGE = KcpPage(
+    "admin/kcp_django/refund_confirmation.html",
+    _("Confirm the refund"),
+    "kcp-refund-confirmation",
+    crumb=_("Refund to this verified account"),
+)
 
 
 class RefundForm(forms.Form):
@@ -150,8 +164,6 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     kcp_refund_kind_field: str | None = None
     #: Path to the amount a ``vbank-refund`` of the row pre-fills (escrow refunds return the whole payment).
     kcp_refund_amount_field: str | None = None
-    #: The link to the verification each row was made from (shared with the latest-verification column).
-    kcp_verification_field: str | None = None
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -169,15 +181,10 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     def kcp_refund_to_verified_account(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         if not self.has_kcp_refund_permission(request):
             raise PermissionDenied
-        rows = list(queryset[:2])
-        if len(rows) != 1:
-            self.message_user(
-                request,
-                _("Select exactly one row to refund: each refund is confirmed on its own. Nothing was sent."),
-                messages.ERROR,
-            )
+        refusal = _("Select exactly one row to refund: each refund is confirmed on its own. Nothing was sent.")
+        row = single_row(self, request, queryset, refusal)
+        if row is None:
             return None
-        row = rows[0]
         verification = self.kcp_refund_verification(row)
         if verification is None or verification.state != VerificationState.VERIFIED:
             self.message_user(
@@ -269,19 +276,14 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
     # Pages ----------------------------------------------------------------------------------------
 
     def _kcp_refund_context(
-        self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
+        self, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> dict[str, Any]:
-        bank = verification.bank
         return {
-            **self.admin_site.each_context(request),
-            "subtitle": None,
-            "opts": self.opts,
-            "media": self.media + form.media,
+            "form": form,
             "row": row,
             "verification": verification,
-            "bank_name": f"{bank.name} ({verification.bank_code})" if bank else verification.bank_code,
+            "bank_name": bank_label(verification),
             "verified_at": verification.completed_at or verification.created_at,
-            "form": form,
             "action_name": REFUND_ACTION_NAME,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "selected": row.pk,
@@ -293,26 +295,19 @@ class RefundToVerifiedAccountAdmin(AccountSourceAdmin):
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 1: the refund's kind, payment, amount and reason."""
-        context = {
-            **self._kcp_refund_context(request, row, verification, form),
-            "title": _("Refund to a verified account"),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_form.html", context)
+        return REFUND_FORM_PAGE.render(self, request, **self._kcp_refund_context(row, verification, form))
 
     def kcp_refund_confirmation(
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
     ) -> HttpResponse:
         """Page 2: where the money goes, with a one-time token for the button."""
-        data = form.cleaned_data
-        context = {
-            **self._kcp_refund_context(request, row, verification, form),
-            "title": _("Confirm the refund"),
-            "kind_label": RefundKind(data["kind"]).label,
-            "token": secrets.token_urlsafe(24),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_confirmation.html", context)
+        return REFUND_CONFIRMATION_PAGE.render(
+            self,
+            request,
+            kind_label=RefundKind(form.cleaned_data["kind"]).label,
+            token=secrets.token_urlsafe(24),
+            **self._kcp_refund_context(row, verification, form),
+        )
 
     def kcp_send_refund(
         self, request: HttpRequest, row: models.Model, verification: AccountVerification, form: RefundForm
@@ -379,22 +374,17 @@ _OUTCOME_LEVEL: dict[str, int] = {
 }
 
 
-def unreadable_account_message(exc: DecryptionError) -> str:
-    """What staff are told when the verification's stored account cannot be decrypted."""
-    if exc.missing_key and exc.key_id:
-        return str(
-            _(
-                "The refund was not sent: the verified account's number was encrypted with key %(key_id)s, which "
-                "is no longer in KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
-            )
-            % {"key_id": exc.key_id}
-        )
-    return str(
-        _(
-            "The refund was not sent: the verified account's stored number cannot be read (it was altered). "
-            "Verify the account again."
-        )
-    )
+#: What staff are told when the verification's stored account cannot be decrypted.
+unreadable_account_message = UnreadableMessage(
+    missing_key=_(
+        "The refund was not sent: the verified account's number was encrypted with key %(key_id)s, which "
+        "is no longer in KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
+    ),
+    altered=_(
+        "The refund was not sent: the verified account's stored number cannot be read (it was altered). "
+        "Verify the account again."
+    ),
+)
 
 
 def refund_outcome_message(refund: Refund) -> str:

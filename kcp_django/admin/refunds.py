@@ -9,20 +9,22 @@ page with a required note, kept in the admin log.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from kcp_django.admin.badges import state_badge
-from kcp_django.admin.ids import public_id_match
+from kcp_django.admin.base import single_row
+from kcp_django.admin.columns import AccountColumns
+from kcp_django.admin.ids import ExactSearchAdmin
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import RESOLVE_REFUND_PERMISSION
 from kcp_django.admin.read_only import ReadOnlyAdmin
 from kcp_django.admin.verifications import MerchantFilter
@@ -30,11 +32,20 @@ from kcp_django.exceptions import RefundRefused
 from kcp_django.models import KcpNotice, Refund, RefundState
 from kcp_django.refunds import resolve_refund, send_signal_again, still_being_sent
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 #: The states "resolve" applies to: the answer was lost.
 RESOLVABLE_STATES = (RefundState.UNKNOWN, RefundState.PENDING)
 #: Stored in the admin log (LogEntry.change_message) with the staff member's note.
 RESOLVE_LOG_MESSAGE = "Resolved as {state} after checking KCP's admin: {note}"
 SIGNAL_AGAIN_LOG_MESSAGE = "Signal for a {state} refund sent again"
+
+#: The page that asks to confirm a resolution, by whether KCP accepted the refund.
+RESOLVE_PAGES = {
+    accepted: KcpPage("admin/kcp_django/refund_resolve.html", title, "kcp-refund-resolve")
+    for accepted, title in ((True, _("Resolve: KCP accepted it")), (False, _("Resolve: KCP rejected it")))
+}
 
 
 class ResolveForm(forms.Form):
@@ -47,7 +58,7 @@ class ResolveForm(forms.Form):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(AccountColumns, ExactSearchAdmin, ReadOnlyAdmin):
     list_display = [
         "state_badge",
         "kind",
@@ -63,6 +74,7 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display_links = ["tno"]
     list_filter = ["state", "kind", MerchantFilter, "needs_review", "created_at"]
     search_fields = ["=tno", "=ordr_idxx", "=reference"]
+    kcp_search_public_id = True
     search_help_text = _(
         "Exact KCP transaction number of the payment (tno), order number (ordr_idxx), shop reference or id "
         "(the UUID the API and kcp_refund print)."
@@ -121,27 +133,9 @@ class RefundAdmin(ReadOnlyAdmin):
             return str(_("full"))
         return f"{obj.amount:,} / {obj.remaining:,}" if obj.remaining is not None else f"{obj.amount:,}"
 
-    @admin.display(description=_("bank"), ordering="bank_code")
-    def bank_name(self, obj: Refund) -> str:
-        bank = obj.bank
-        return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
-
-    @admin.display(description=_("account number"))
-    def account_no_masked(self, obj: Refund) -> str:
-        return obj.account_no_masked
-
     def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
         # The list never reads the encrypted number.
         return super().get_queryset(request).defer("account_no", "raw_response")
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        # Plain equality on indexed columns, the whole term as one value (as the verification list).
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(tno=term) | Q(ordr_idxx=term) | Q(reference=term) | public_id_match(term)), False
 
     # Resolving a refund whose answer was lost -------------------------------------------------------
 
@@ -180,31 +174,26 @@ class RefundAdmin(ReadOnlyAdmin):
         if not request.user.has_perm(RESOLVE_REFUND_PERMISSION):
             self.message_user(request, _("You may not resolve refunds."), messages.ERROR)
             return None
-        rows = list(queryset[:2])
-        if len(rows) != 1:
-            self.message_user(
-                request,
-                _("Select exactly one refund to resolve: each one is checked in KCP's admin on its own."),
-                messages.ERROR,
-            )
+        refusal = _("Select exactly one refund to resolve: each one is checked in KCP's admin on its own.")
+        refund = single_row(self, request, queryset, refusal)
+        if refund is None:
             return None
-        refund = rows[0]
         if refund.state == RefundState.PENDING and still_being_sent(refund):
-            self.message_user(
+            self._tell(
                 request,
-                _("Refund %(ordr_idxx)s is still being sent to KCP; resolve it only once its answer is overdue.")
-                % {"ordr_idxx": refund.ordr_idxx},
+                refund,
+                _("Refund %(ordr_idxx)s is still being sent to KCP; resolve it only once its answer is overdue."),
                 messages.ERROR,
             )
             return None
         if refund.state not in RESOLVABLE_STATES:
-            self.message_user(
+            self._tell(
                 request,
+                refund,
                 _(
                     "Refund %(ordr_idxx)s is %(state)s: only a refund whose answer was lost "
                     "(unknown or pending) is resolved."
-                )
-                % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
+                ),
                 messages.ERROR,
             )
             return None
@@ -217,39 +206,34 @@ class RefundAdmin(ReadOnlyAdmin):
                 form.add_error("note", str(exc.message))
             else:
                 if not moved:
-                    self.message_user(
+                    self._tell(
                         request,
-                        _("Refund %(ordr_idxx)s was already moved on (now %(state)s); nothing was changed.")
-                        % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
+                        refund,
+                        _("Refund %(ordr_idxx)s was already moved on (now %(state)s); nothing was changed."),
                         messages.WARNING,
                     )
                     return None
                 self.log_change(request, refund, RESOLVE_LOG_MESSAGE.format(state=refund.state, note=note.strip()))
-                self.message_user(
-                    request,
-                    _("Refund %(ordr_idxx)s is now %(state)s.")
-                    % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()},
-                    messages.SUCCESS,
-                )
+                self._tell(request, refund, _("Refund %(ordr_idxx)s is now %(state)s."), messages.SUCCESS)
                 return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Resolve: KCP accepted it") if accepted else _("Resolve: KCP rejected it"),
-            "subtitle": None,
-            "opts": self.opts,
-            "media": self.media + form.media,
-            "refund": refund,
-            "accepted": accepted,
-            "form": form,
-            "action_name": "resolve_accepted" if accepted else "resolve_rejected",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/refund_resolve.html", context)
+        return RESOLVE_PAGES[accepted].render(
+            self,
+            request,
+            form=form,
+            refund=refund,
+            accepted=accepted,
+            action_name="resolve_accepted" if accepted else "resolve_rejected",
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            selected=refund.pk,
+        )
+
+    def _tell(self, request: HttpRequest, refund: Refund, text: StrOrPromise, level: int) -> None:
+        """``text`` shown to staff, with the refund's ``%(ordr_idxx)s`` and ``%(state)s`` filled in."""
+        self.message_user(request, text % {"ordr_idxx": refund.ordr_idxx, "state": refund.get_state_display()}, level)
 
 
 @admin.register(KcpNotice)
-class KcpNoticeAdmin(ReadOnlyAdmin):
+class KcpNoticeAdmin(ExactSearchAdmin, ReadOnlyAdmin):
     list_display = [
         "tx_cd",
         "tno",
@@ -283,11 +267,3 @@ class KcpNoticeAdmin(ReadOnlyAdmin):
     @admin.display(description=_("fields (masked)"))
     def masked_fields(self, obj: KcpNotice) -> str:
         return json.dumps(obj.fields, ensure_ascii=False, sort_keys=True)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(tno=term) | Q(order_no=term)), False

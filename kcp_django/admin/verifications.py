@@ -21,9 +21,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.html import format_html
@@ -31,9 +30,12 @@ from django.utils.translation import gettext_lazy as _
 
 from kcp_django import conf
 from kcp_django.admin.badges import state_badge
+from kcp_django.admin.base import UnreadableMessage
+from kcp_django.admin.columns import AccountColumns
 from kcp_django.admin.forms import VerifyAccountForm
-from kcp_django.admin.ids import public_id_match
+from kcp_django.admin.ids import ExactSearchAdmin
 from kcp_django.admin.mixin import KcpAccountActionsMixin
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.permissions import VERIFY_PERMISSION, VIEW_FULL_NUMBER_PERMISSION
 from kcp_django.banks import BANKS, bank_choices
 from kcp_django.crypto import blind_index
@@ -53,6 +55,20 @@ FIND_LOG_MESSAGE = "Found by a search for the full account number {masked}."
 FIND_ACCOUNT_MAX_ROWS = 100
 
 logger = logging.getLogger("kcp_django")
+
+VERIFY_FORM_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/verify_form.html", _("Verify a refund account"), "change-form"
+)
+FIND_ACCOUNT_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/find_account.html", _("Find by account number"), "kcp-find-account"
+)
+#: Rendered without the admin's scripts and styles.
+ACCOUNT_NUMBER_PAGE = KcpPage(
+    "admin/kcp_django/accountverification/account_number.html",
+    _("Full account number"),
+    "kcp-account-number",
+    media=False,
+)
 
 
 def compact_account_no(term: str) -> str:
@@ -137,7 +153,12 @@ class BankFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccountVerification)
-class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AccountVerificationAdmin(
+    AccountColumns,
+    ExactSearchAdmin,
+    KcpAccountActionsMixin,
+    admin.ModelAdmin,  # type: ignore[type-arg]
+):
     kcp_bank_code_field = "bank_code"
     kcp_account_no_field = "account_no"
     kcp_owner_nm_field = "owner_nm"
@@ -159,7 +180,10 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     ]
     list_display_links = ["ordr_idxx"]
     list_filter = ["state", BankFilter, MerchantFilter, "created_at"]
+    # Never the account number: a term in ?q= ends up in access logs and in every link of the page
+    # (find_account_view finds rows by number).
     search_fields = ["=ordr_idxx", "=tno", "=reference"]
+    kcp_search_public_id = True
     search_help_text = _(
         "Exact order number (ordr_idxx), KCP transaction number (tno), shop reference or id (the UUID the API "
         "and kcp_verify print). "
@@ -205,17 +229,8 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     def state_badge(self, obj: AccountVerification) -> str:
         return state_badge(obj.state, obj.get_state_display(), obj.res_msg)
 
-    @admin.display(description=_("bank"), ordering="bank_code")
-    def bank_name(self, obj: AccountVerification) -> str:
-        bank = obj.bank
-        return f"{bank.name} ({obj.bank_code})" if bank else obj.bank_code
-
-    @admin.display(description=_("account number"))
-    def account_no_masked(self, obj: AccountVerification) -> str:
-        return obj.account_no_masked
-
     #: Deprecated: the column's name before it matched the REST API's ``account_no_masked``.
-    masked_account_no = account_no_masked
+    masked_account_no = AccountColumns.account_no_masked
 
     @admin.display(description=_("account number"))
     def account_number_with_reveal(self, obj: AccountVerification) -> str:
@@ -233,18 +248,7 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
     def get_readonly_fields(self, request: HttpRequest, obj: AccountVerification | None = None) -> tuple[str, ...]:
         return self.get_fields(request, obj)
 
-    # Search: exact matches only; account numbers through find_account_view --------------------------
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        # Plain equality on indexed columns (Django's "=" search is iexact, which PostgreSQL cannot
-        # answer from an ordinary index), the whole term as one value. Never the account number:
-        # a term in ?q= ends up in access logs and in every link of the page.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(ordr_idxx=term) | Q(tno=term) | Q(reference=term) | public_id_match(term)), False
+    # Finding rows by a full account number ---------------------------------------------------------
 
     def may_find_by_account(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request) and request.user.has_perm(VIEW_FULL_NUMBER_PERMISSION)
@@ -286,20 +290,15 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             self._record_search(request, form.cleaned_data.get("bank_code") or "", masked, rows)
             # Shown again for the next search: the bank kept, the number never put back.
             form = FindAccountForm(initial={"bank_code": form.cleaned_data.get("bank_code")})
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Find by account number"),
-            "subtitle": None,
-            "opts": self.opts,
-            "form": form,
-            "rows": None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
-            "more_rows": rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
-            "max_rows": FIND_ACCOUNT_MAX_ROWS,
-            "masked": masked,
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        response = TemplateResponse(request, "admin/kcp_django/accountverification/find_account.html", context).render()
+        response = FIND_ACCOUNT_PAGE.render(
+            self,
+            request,
+            form=form,
+            rows=None if rows is None else rows[:FIND_ACCOUNT_MAX_ROWS],
+            more_rows=rows is not None and len(rows) > FIND_ACCOUNT_MAX_ROWS,
+            max_rows=FIND_ACCOUNT_MAX_ROWS,
+            masked=masked,
+        ).render()
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True)
         return response
@@ -327,25 +326,16 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
             raise PermissionDenied
         if request.method not in ("GET", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Full account number"),
-            "subtitle": str(obj),
-            "opts": self.opts,
-            "original": obj,
-            "account_number": None,
-        }
+        account_number = None
         if request.method == "POST":
             try:
-                context["account_number"] = str(obj.account_no)
+                account_number = str(obj.account_no)
             except DecryptionError as exc:
                 self.message_user(request, unreadable_number_message(exc), messages.ERROR)
             else:
                 self.log_change(request, obj, REVEAL_LOG_MESSAGE)
-        request.current_app = self.admin_site.name
-        response = TemplateResponse(
-            request, "admin/kcp_django/accountverification/account_number.html", context
-        ).render()
+        page = ACCOUNT_NUMBER_PAGE.render(self, request, subtitle=str(obj), original=obj, account_number=account_number)
+        response = page.render()
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True)
         return response
@@ -377,16 +367,7 @@ class AccountVerificationAdmin(KcpAccountActionsMixin, admin.ModelAdmin):  # typ
                 self.message_user(request, _outcome_message(row), _OUTCOME_LEVEL.get(row.state, messages.WARNING))
                 change = f"{self.admin_site.name}:kcp_django_accountverification_change"
                 return HttpResponseRedirect(reverse(change, args=[row.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Verify a refund account"),
-            "subtitle": None,
-            "opts": self.opts,
-            "form": form,
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/accountverification/verify_form.html", context)
+        return VERIFY_FORM_PAGE.render(self, request, form=form)
 
 
 _OUTCOME_LEVEL: dict[str, int] = {
@@ -405,14 +386,11 @@ def _outcome_message(row: AccountVerification) -> str:
     return str(_("KCP gave no answer yet; the attempt is kept as %(state)s.") % {"state": row.get_state_display()})
 
 
-def unreadable_number_message(exc: DecryptionError) -> str:
-    """What staff are told when a stored number cannot be decrypted, instead of a server error."""
-    if exc.missing_key and exc.key_id:
-        return str(
-            _(
-                "The number cannot be shown: it was encrypted with key %(key_id)s, which is no longer in "
-                "KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
-            )
-            % {"key_id": exc.key_id}
-        )
-    return str(_("The number cannot be shown: the stored value was altered."))
+#: What staff are told when the full number they asked for cannot be decrypted.
+unreadable_number_message = UnreadableMessage(
+    missing_key=_(
+        "The number cannot be shown: it was encrypted with key %(key_id)s, which is no longer in "
+        "KCP_ENCRYPTION_KEYS. Ask whoever runs the server to add that key back."
+    ),
+    altered=_("The number cannot be shown: the stored value was altered."),
+)

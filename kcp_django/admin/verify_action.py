@@ -13,7 +13,6 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -23,6 +22,7 @@ from kcp_django.admin.bulk import (
     run_items,
     start_bulk,
 )
+from kcp_django.admin.pages import KcpPage
 from kcp_django.admin.sources import RowPreview
 from kcp_django.conf import kcp_settings
 from kcp_django.validation import parse_client_ip
@@ -36,6 +36,13 @@ ACTION_NAME = "kcp_verify_refund_account"
 #: Rows listed by name on the confirmation page; the rest are counted.
 PREVIEW_ROWS = 20
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+CONFIRMATION_PAGE = KcpPage(
+    "admin/kcp_django/verify_confirmation.html",
+    _("Verify refund accounts through KCP"),
+    "kcp-verify-confirmation",
+    crumb=_("Verify refund account"),
+)
 
 
 class VerifyActionAdmin(AccountSourceAdmin):
@@ -80,31 +87,26 @@ class VerifyActionAdmin(AccountSourceAdmin):
                 elif len(problems) < PREVIEW_ROWS:
                     problems.append(preview)
         threshold = kcp_settings.ADMIN_BULK_THRESHOLD
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Verify refund accounts through KCP"),
-            "subtitle": None,
-            "opts": self.opts,
-            "media": self.media,
-            "rows": rows,
-            "calls": calls,
-            "skipped": rows - calls,
-            "sample": sample,
-            "sample_rest": calls - len(sample),
-            "problems": problems,
-            "too_many": rows > limit,
-            "limit": limit,
-            "in_background": rows > threshold,
-            "threshold": threshold,
-            "concurrency": kcp_settings.BULK_CONCURRENCY,
-            "action_name": ACTION_NAME,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-            "confirmation_token": secrets.token_urlsafe(24),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/kcp_django/verify_confirmation.html", context)
+        return CONFIRMATION_PAGE.render(
+            self,
+            request,
+            rows=rows,
+            calls=calls,
+            skipped=rows - calls,
+            sample=sample,
+            sample_rest=calls - len(sample),
+            problems=problems,
+            too_many=rows > limit,
+            limit=limit,
+            in_background=rows > threshold,
+            threshold=threshold,
+            concurrency=kcp_settings.BULK_CONCURRENCY,
+            action_name=ACTION_NAME,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            selected=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            select_across=request.POST.get("select_across") == "1",
+            confirmation_token=secrets.token_urlsafe(24),
+        )
 
     def kcp_start_verification(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Record the run once per confirmation, then verify now or queue it."""

@@ -130,29 +130,24 @@ def purge_personal_data(
         report.refunds_purged = refunds.count()
         return report
 
-    def purge(rows: list[AccountVerification]) -> None:
-        now = timezone.now()
-        for row in rows:
-            report.purged += candidates.filter(pk=row.pk).update(
-                account_no=None,
-                account_index="",
-                owner_nm="",
-                raw_response=audit_part(row.raw_response),
-                purged_at=now,
-                updated_at=now,
-            )
-
-    def purge_refunds(rows: list[Refund]) -> None:
-        now = timezone.now()
-        for row in rows:
-            report.refunds_purged += refunds.filter(pk=row.pk).update(
-                account_no=None,
-                account_index="",
-                owner_nm="",
-                raw_response=audit_part(row.raw_response),
-                updated_at=now,
-            )
-
-    in_locked_batches(candidates.only("pk", "raw_response"), purge, batch_size=batch_size)
-    in_locked_batches(refunds.only("pk", "raw_response"), purge_refunds, batch_size=batch_size)
+    report.purged = _destroy(candidates, batch_size, stamp="purged_at")
+    report.refunds_purged = _destroy(refunds, batch_size)
     return report
+
+
+def _destroy(rows: QuerySet[Any], batch_size: int, *, stamp: str | None = None) -> int:
+    """Purge ``rows`` (verifications or refunds) batch by batch; ``stamp`` names a column that records
+    when. Returns how many were purged: a row another run purged meanwhile is not counted."""
+    purged = 0
+
+    def purge(batch: list[Any]) -> None:
+        nonlocal purged
+        now = timezone.now()
+        stamps = {"updated_at": now, **({stamp: now} if stamp else {})}
+        for row in batch:
+            purged += rows.filter(pk=row.pk).update(
+                account_no=None, account_index="", owner_nm="", raw_response=audit_part(row.raw_response), **stamps
+            )
+
+    in_locked_batches(rows.only("pk", "raw_response"), purge, batch_size=batch_size)
+    return purged

@@ -18,10 +18,8 @@ simply run again.
 from __future__ import annotations
 
 import hmac
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -31,10 +29,8 @@ from kcp_django.banks import BANKS
 from kcp_django.crypto import blind_index
 from kcp_django.exceptions import DecryptionError
 from kcp_django.fields import EncryptedTextField
-from kcp_django.maintenance.batches import in_locked_batches
+from kcp_django.maintenance.batches import FieldRun, FieldsReport, RowBudget
 from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE, encrypted_fields
-
-logger = logging.getLogger("kcp_django")
 
 #: The field a row's bank code is read from, when the model has it.
 BANK_CODE_FIELD = "bank_code"
@@ -43,37 +39,27 @@ _EVERY_CODE = [*BANKS, *(f"{n:02d}" for n in range(100) if f"{n:02d}" not in BAN
 
 
 @dataclass
-class IndexRebuild:
+class IndexRebuild(FieldRun):
     """One index column's run. ``left`` counts rows not rebuilt: failures, and rows a limit did not reach."""
 
-    label: str
     rebuilt: int = 0
     current: int = 0
     left: int = 0
-    failed: list[tuple[Any, str]] = field(default_factory=list)
+    failure = "could not be rebuilt"
 
-    def summary(self) -> str:
-        line = f"{self.label}: {self.rebuilt} rebuilt, {self.current} already under the new key, {self.left} left"
-        if self.failed:
-            line += f" ({len(self.failed)} could not be rebuilt)"
-        return line
+    def counts(self) -> str:
+        return f"{self.rebuilt} rebuilt, {self.current} already under the new key, {self.left} left"
 
 
-@dataclass
-class ReindexReport:
-    fields: list[IndexRebuild] = field(default_factory=list)
-
+@dataclass(kw_only=True)
+class ReindexReport(FieldsReport[IndexRebuild]):
     @property
     def rebuilt(self) -> int:
-        return sum(one.rebuilt for one in self.fields)
+        return self.total("rebuilt")
 
     @property
     def left(self) -> int:
-        return sum(one.left for one in self.fields)
-
-    @property
-    def failed(self) -> list[tuple[Any, str]]:
-        return [failure for one in self.fields for failure in one.failed]
+        return self.total("left")
 
 
 def indexed_fields() -> list[EncryptedTextField]:
@@ -94,7 +80,7 @@ def rebuild_blind_indexes(
     if hmac.compare_digest(old_key, new_key):
         raise ValueError("The old index key is the configured KCP_INDEX_KEY: there is nothing to rebuild.")
     report = ReindexReport()
-    seen = 0
+    budget = RowBudget(limit)
     for model_field in indexed_fields():
         model = model_field.model
         index_name = str(model_field.blind_index_field)
@@ -114,23 +100,19 @@ def rebuild_blind_indexes(
         )
         columns = ["pk", model_field.attname, index_field.attname, *([bank_field] if bank_field else [])]
         total = rows.count()
-        reached = 0
-        if limit is None or seen < limit:
-            reached = in_locked_batches(
-                rows.only(*columns),
-                partial(
-                    _rebuild_rows,
-                    model_field=model_field,
-                    index_attname=index_field.attname,
-                    bank_field=bank_field,
-                    keys=(old_key, new_key),
-                    report=one,
-                    using=using,
-                ),
-                batch_size=batch_size,
-                limit=None if limit is None else limit - seen,
-            )
-            seen += reached
+        reached = budget.in_locked_batches(
+            rows.only(*columns),
+            partial(
+                _rebuild_rows,
+                model_field=model_field,
+                index_attname=index_field.attname,
+                bank_field=bank_field,
+                keys=(old_key, new_key),
+                report=one,
+                using=using,
+            ),
+            batch_size=batch_size,
+        )
         one.left = len(one.failed) + (total - reached)
     return report
 
@@ -157,16 +139,11 @@ def _rebuild_rows(
             code = next((code for code in codes if blind_index(code, number, key=old_key) == stored), None)
         except (DecryptionError, ValueError) as exc:
             # Messages name the model, the row and the field (or the rule), never the value.
-            _fail(report, row.pk, str(exc))
+            report.fail(row.pk, str(exc), "kcp_reindex")
             continue
         if code is None:
-            _fail(report, row.pk, "the stored index matches neither the old key nor KCP_INDEX_KEY")
+            report.fail(row.pk, "the stored index matches neither the old key nor KCP_INDEX_KEY", "kcp_reindex")
             continue
         new_index = blind_index(code, number, key=new_key)
         type(row)._base_manager.using(using).filter(pk=row.pk).update(**{index_attname: new_index})
         report.rebuilt += 1
-
-
-def _fail(report: IndexRebuild, pk: Any, problem: str) -> None:
-    report.failed.append((pk, problem))
-    logger.error("kcp_django: kcp_reindex left %s row %s as it is: %s", report.label, pk, problem)

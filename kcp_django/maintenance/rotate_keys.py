@@ -12,8 +12,7 @@ row id and left as it is; it is never re-encrypted as garbage.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,10 +24,8 @@ from django.db.models.lookups import Exact
 from kcp_django.crypto import FORMAT_VERSION, KeyRing
 from kcp_django.exceptions import DecryptionError
 from kcp_django.fields import EncryptedTextField, reencrypt
-from kcp_django.maintenance.batches import in_locked_batches
+from kcp_django.maintenance.batches import FieldRun, FieldsReport, RowBudget
 from kcp_django.models import AccountVerification
-
-logger = logging.getLogger("kcp_django")
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -53,40 +50,30 @@ def field_label(model_field: EncryptedTextField) -> str:
 
 
 @dataclass
-class FieldRotation:
+class FieldRotation(FieldRun):
     """One field's run. ``remaining`` counts rows still under an older key afterwards (failures included)."""
 
-    label: str
     rotated: int = 0
     remaining: int = 0
-    failed: list[tuple[Any, str]] = field(default_factory=list)
+    failure = "could not be decrypted"
 
-    def summary(self) -> str:
-        line = f"{self.label}: {self.rotated} rotated, {self.remaining} left"
-        if self.failed:
-            line += f" ({len(self.failed)} could not be decrypted)"
-        return line
+    def counts(self) -> str:
+        return f"{self.rotated} rotated, {self.remaining} left"
 
 
-@dataclass
-class RotationReport:
+@dataclass(kw_only=True)
+class RotationReport(FieldsReport[FieldRotation]):
     """Every field's :class:`FieldRotation`, and their totals."""
 
     newest_key: str
-    fields: list[FieldRotation] = field(default_factory=list)
 
     @property
     def rotated(self) -> int:
-        return sum(one.rotated for one in self.fields)
+        return self.total("rotated")
 
     @property
     def remaining(self) -> int:
-        return sum(one.remaining for one in self.fields)
-
-    @property
-    def failed(self) -> list[tuple[Any, str]]:
-        """``(row id, message)``; each message names the model, the row and the field."""
-        return [failure for one in self.fields for failure in one.failed]
+        return self.total("remaining")
 
     def summary(self) -> str:
         return (
@@ -144,18 +131,16 @@ def rotate_keys(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")
     report = RotationReport(newest_key=KeyRing.from_settings().primary_key_id)
-    seen = 0
+    budget = RowBudget(limit)
     for model_field in encrypted_fields():
         one = FieldRotation(label=field_label(model_field))
         report.fields.append(one)
         stale = on_older_keys(using, model_field)
-        if limit is None or seen < limit:
-            seen += in_locked_batches(
-                stale.only("pk", model_field.attname),
-                partial(_rotate_rows, model_field=model_field, report=one, using=using),
-                batch_size=batch_size,
-                limit=None if limit is None else limit - seen,
-            )
+        budget.in_locked_batches(
+            stale.only("pk", model_field.attname),
+            partial(_rotate_rows, model_field=model_field, report=one, using=using),
+            batch_size=batch_size,
+        )
         one.remaining = stale.count()
     return report
 
@@ -168,8 +153,7 @@ def _rotate_rows(
             changed = reencrypt(row, model_field.name)
         except DecryptionError as exc:
             # The message names the model, the row and the field, never the value.
-            report.failed.append((row.pk, str(exc)))
-            logger.error("kcp_django: kcp_rotate_keys left %s row %s as it is: %s", report.label, row.pk, exc)
+            report.fail(row.pk, str(exc), "kcp_rotate_keys")
             continue
         if changed:
             # An UPDATE of this column alone: no model save() or signals of a shop's model run.

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from django.core import checks
@@ -22,6 +22,7 @@ from kcp_django.exceptions import DecryptionError, FieldError
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
+    from django_stubs_ext import StrOrPromise
 
 M = TypeVar("M", bound=models.Model)
 
@@ -31,7 +32,7 @@ class ExitCodesHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFor
 
 
 class ScriptedCommand(BaseCommand):
-    """A command scripts branch on: help keeps its exit-code table (``epilog``), and with ``--json`` even
+    """A command scripts branch on: help keeps its exit-code table (:attr:`exit_statuses`), and with ``--json`` even
     a command line argparse refuses answers one JSON object (``{"error": "usage", ...}``, exit 2).
 
     The order of work is here, once: the system checks (unless ``--skip-checks``; a problem exits
@@ -40,9 +41,14 @@ class ScriptedCommand(BaseCommand):
     :class:`CommandFailure` raised on the way is printed in the same shape and exits with its code.
     """
 
-    exit_codes_epilog: Callable[[], str] | None = None
+    #: The exit statuses the help lists after the options: ``(status, what it means)``, ...
+    exit_statuses: tuple[tuple[int, StrOrPromise], ...] = ()
+    #: ... and a paragraph after them.
+    exit_statuses_note: StrOrPromise | None = None
     #: The exit status of a configuration problem found by the system checks.
     configuration_exit = 4
+    #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
+    requires_system_checks: list[str] = []
     _json_requested = False
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -80,14 +86,21 @@ class ScriptedCommand(BaseCommand):
     def exit_code(self, result: Any) -> int:
         raise NotImplementedError
 
+    def exit_statuses_help(self) -> str:
+        """The help's table of :attr:`exit_statuses`, in the language active when the parser is made."""
+        lines = [gettext("exit status:"), *(f"  {status}  {meaning}" for status, meaning in self.exit_statuses)]
+        if self.exit_statuses_note is not None:
+            lines += ["", str(self.exit_statuses_note)]
+        return "\n".join(lines)
+
     def run_from_argv(self, argv: list[str]) -> None:
         self._json_requested = "--json" in argv
         super().run_from_argv(argv)
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         kwargs.setdefault("formatter_class", ExitCodesHelpFormatter)
-        if self.exit_codes_epilog is not None:
-            kwargs.setdefault("epilog", self.exit_codes_epilog())
+        if self.exit_statuses:
+            kwargs.setdefault("epilog", self.exit_statuses_help())
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         refuse = parser.error
 

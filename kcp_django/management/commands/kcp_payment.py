@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from kcp_django.exceptions import InvalidRequest
 from kcp_django.management.scripted import (
@@ -43,25 +44,16 @@ EXIT_CONFIGURATION = 4
 REGISTER_OPTIONS = ("tno", "amount", "reference", "payer")
 
 
-def exit_codes_help() -> str:
-    return "\n".join(
-        [
-            gettext("exit status:"),
-            "  0  " + gettext("registered, or shown"),
-            "  2  " + gettext("invalid input, refused, or no such payment; nothing was changed"),
-            "  4  " + gettext("configuration: a setting or a system check is wrong; nothing was stored"),
-        ]
-    )
-
-
 class Command(ScriptedCommand):
     help = (
         "Register a KCP payment (what was paid, for which order, by whom) so that it can be refunded, "
         "or show one. Exit: 0 done, 2 invalid or refused, 4 configuration."
     )
-    exit_codes_epilog = staticmethod(exit_codes_help)
-    #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
-    requires_system_checks: list[str] = []
+    exit_statuses = (
+        (0, _("registered, or shown")),
+        (2, _("invalid input, refused, or no such payment; nothing was changed")),
+        (4, _("configuration: a setting or a system check is wrong; nothing was stored")),
+    )
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tno", help="KCP's 14-digit number of the payment")

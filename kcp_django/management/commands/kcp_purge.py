@@ -8,38 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
-
 from kcp_django.maintenance.purge import DEFAULT_BATCH_SIZE, purge_personal_data
-from kcp_django.management.durations import describe, duration
-from kcp_django.management.exit_codes import usage_error
+from kcp_django.management.maintenance_command import MaintenanceCommand
 
 
-class Command(BaseCommand):
+class Command(MaintenanceCommand):
     help = (
         "Remove account numbers and holder names from VERIFIED/REJECTED verifications and COMPLETED/REJECTED "
         "refunds older than --older-than, keeping state, res_cd, res_msg, tno and app_time for audits."
     )
+    older_than_help = "retention period, e.g. 180d (required)"
+    default_batch_size = DEFAULT_BATCH_SIZE
+    dry_run_help = "only count what would be purged"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=duration, required=True, help="retention period, e.g. 180d (required)")
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})",
-        )
-        parser.add_argument("--dry-run", action="store_true", help="only count what would be purged")
-        parser.add_argument("--database", default="default", help="database alias (default: default)")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        if options["batch_size"] < 1:
-            raise usage_error("--batch-size must be at least 1.")
+    def run(self, options: dict[str, Any]) -> None:
         report = purge_personal_data(
             older_than=options["older_than"],
             batch_size=options["batch_size"],
             dry_run=options["dry_run"],
             using=options["database"],
         )
-        if options["verbosity"] >= 1:
-            self.stdout.write(f"kcp_purge (older than {describe(options['older_than'])}): {report.summary()}")
+        self.summarize(options, report.summary())

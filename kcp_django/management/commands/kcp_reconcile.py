@@ -9,55 +9,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from kcp_django import conf
 from kcp_django.maintenance.reconcile import longest_timeout, reconcile
-from kcp_django.management.durations import describe, duration
-from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
+from kcp_django.management.durations import describe
+from kcp_django.management.exit_codes import needs_a_person, usage_error
+from kcp_django.management.maintenance_command import MaintenanceCommand
 
 
-class Command(BaseCommand):
+class Command(MaintenanceCommand):
     help = (
         "Retry verifications left PENDING or UNKNOWN for longer than --older-than through their gateway (same "
         "ordr_idxx), at most KCP_RECONCILE_MAX_ATTEMPTS times each; then mark them for staff review."
     )
+    older_than_help = "only rows without progress for this long (default 10m; e.g. 30s, 10m, 2h, 0)"
+    older_than_default = "10m"
+    limit_help = "claim at most this many rows in this run"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--older-than",
-            type=duration,
-            default=duration("10m"),
-            help="only rows without progress for this long (default 10m; e.g. 30s, 10m, 2h, 0)",
-        )
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--max-attempts", type=int, default=None, help="retries per row (default KCP_RECONCILE_MAX_ATTEMPTS, 3)"
         )
-        parser.add_argument("--limit", type=int, default=None, help="claim at most this many rows in this run")
-        parser.add_argument("--database", default="default", help="database alias (default: default)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def run(self, options: dict[str, Any]) -> None:
         older_than = options["older_than"]
         if options["max_attempts"] is not None and options["max_attempts"] < 1:
             raise usage_error("--max-attempts must be at least 1.")
-        try:
-            max_attempts = options["max_attempts"] or conf.kcp_settings.RECONCILE_MAX_ATTEMPTS
-            longest_wait = longest_timeout()
-            if older_than < longest_wait:
-                self.stderr.write(
-                    f"note: --older-than {describe(older_than)} is shorter than the longest TIMEOUT "
-                    f"({describe(longest_wait)}): a request still waiting for KCP may be sent twice."
-                )
-            report = reconcile(
-                older_than=older_than, max_attempts=max_attempts, limit=options["limit"], using=options["database"]
+        max_attempts = options["max_attempts"] or conf.kcp_settings.RECONCILE_MAX_ATTEMPTS
+        longest_wait = longest_timeout()
+        if older_than < longest_wait:
+            self.stderr.write(
+                f"note: --older-than {describe(older_than)} is shorter than the longest TIMEOUT "
+                f"({describe(longest_wait)}): a request still waiting for KCP may be sent twice."
             )
-        except ImproperlyConfigured as exc:
-            raise configuration_error(exc) from None
+        report = reconcile(
+            older_than=older_than, max_attempts=max_attempts, limit=options["limit"], using=options["database"]
+        )
         for problem in report.problems:
             self.stderr.write(problem)
-        if options["verbosity"] >= 1:
-            self.stdout.write(f"kcp_reconcile (older than {describe(older_than)}): {report.summary()}")
+        self.summarize(options, report.summary())
         needed = []
         if report.marked_for_review:
             needed.append(

@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
 from django.db import models
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from kcp_django.exceptions import (
     AnswerNotStored,
@@ -85,37 +86,28 @@ REQUEST_OPTIONS = (
 )
 
 
-def exit_codes_help() -> str:
-    return "\n".join(
-        [
-            gettext("exit status:"),
-            "  0  " + gettext("accepted or completed: KCP took the refund"),
-            "  1  " + gettext("rejected: KCP refused the refund"),
-            "  2  " + gettext("invalid input, or refused by a rule; nothing was sent to KCP"),
-            "  3  "
-            + gettext("unknown or pending: KCP's answer is not known; check KCP's admin and resolve it, never resend"),
-            "  4  "
-            + gettext(
-                "configuration: a setting or a system check is wrong, or the stored account cannot be decrypted "
-                "(its encryption key is missing); nothing was sent to KCP"
-            ),
-            "",
-            gettext(
-                "Prefer --verification: an account number typed on the command line stays in the shell's "
-                "history. --account-no - reads it from standard input instead."
-            ),
-        ]
-    )
-
-
 class Command(ScriptedCommand):
-    exit_codes_epilog = staticmethod(exit_codes_help)
     help = (
         "Refund a KCP payment into a verified account (환불), or show a refund. "
         "Exit: 0 accepted, 1 rejected, 2 invalid or refused, 3 unknown, 4 configuration."
     )
-    #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
-    requires_system_checks: list[str] = []
+    exit_statuses = (
+        (0, _("accepted or completed: KCP took the refund")),
+        (1, _("rejected: KCP refused the refund")),
+        (2, _("invalid input, or refused by a rule; nothing was sent to KCP")),
+        (3, _("unknown or pending: KCP's answer is not known; check KCP's admin and resolve it, never resend")),
+        (
+            4,
+            _(
+                "configuration: a setting or a system check is wrong, or the stored account cannot be decrypted "
+                "(its encryption key is missing); nothing was sent to KCP"
+            ),
+        ),
+    )
+    exit_statuses_note = _(
+        "Prefer --verification: an account number typed on the command line stays in the shell's "
+        "history. --account-no - reads it from standard input instead."
+    )
     #: ``call_command(..., stdin=...)`` gives the stream ``--account-no -`` reads.
     stealth_options = ("stdin",)
 

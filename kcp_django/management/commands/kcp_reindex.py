@@ -11,40 +11,32 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from kcp_django.crypto import decode_key
 from kcp_django.maintenance.reindex import rebuild_blind_indexes
 from kcp_django.maintenance.rotate_keys import DEFAULT_BATCH_SIZE
-from kcp_django.management.exit_codes import configuration_error, needs_a_person, usage_error
+from kcp_django.management.exit_codes import configuration_error, usage_error
+from kcp_django.management.maintenance_command import MaintenanceCommand
 
 
-class Command(BaseCommand):
+class Command(MaintenanceCommand):
     help = (
         "Recompute the blind index (e.g. account_index) of every row under the configured KCP_INDEX_KEY, "
         "after the key changed."
     )
+    default_batch_size = DEFAULT_BATCH_SIZE
+    limit_help = "read at most this many rows in this run"
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--old-key-env",
             required=True,
             metavar="NAME",
             help="name of the environment variable that holds the previous KCP_INDEX_KEY (never the key itself)",
         )
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})",
-        )
-        parser.add_argument("--limit", type=int, default=None, help="read at most this many rows in this run")
-        parser.add_argument("--database", default="default", help="database alias (default: default)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        if options["batch_size"] < 1:
-            raise usage_error("--batch-size must be at least 1.")
+    def run(self, options: dict[str, Any]) -> None:
         name = options["old_key_env"]
         encoded = os.environ.get(name)
         if not encoded:
@@ -57,20 +49,11 @@ class Command(BaseCommand):
             report = rebuild_blind_indexes(
                 old_key, batch_size=options["batch_size"], limit=options["limit"], using=options["database"]
             )
-        except ImproperlyConfigured as exc:
-            raise configuration_error(exc) from None
         except ValueError as exc:
             raise configuration_error(exc) from None
-        for one in report.fields:
-            for pk, problem in one.failed:
-                self.stderr.write(f"{one.label} row {pk}: {problem}")
-        if options["verbosity"] >= 1:
-            for one in report.fields:
-                self.stdout.write(f"kcp_reindex: {one.summary()}")
-        if report.failed:
-            where = "; ".join(
-                f"{one.label} ids {', '.join(str(pk) for pk, _ in one.failed)}" for one in report.fields if one.failed
-            )
-            raise needs_a_person(
-                f"{len(report.failed)} index(es) could not be rebuilt ({where}); the other rows were rebuilt."
-            )
+        self.finish_fields(
+            options,
+            report,
+            totals=None,
+            failed="{count} index(es) could not be rebuilt ({where}); the other rows were rebuilt.",
+        )

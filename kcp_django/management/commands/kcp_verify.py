@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandParser
-from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from kcp_django.exceptions import AnswerNotStored, DuplicateOrderError, InvalidRequest
 from kcp_django.management.scripted import (
@@ -37,29 +37,22 @@ EXIT_CODES = {
 }
 EXIT_INVALID = 2
 EXIT_CONFIGURATION = 4
-
-
-def exit_codes_help() -> str:
-    return "\n".join(
-        [
-            gettext("exit status:"),
-            "  0  " + gettext("verified: the holder's name matches the account"),
-            "  1  " + gettext("rejected: KCP refused the account or the name"),
-            "  2  " + gettext("invalid input, or an order number already used for another account"),
-            "  3  " + gettext("unknown: KCP's answer is not known yet (run kcp_reconcile later)"),
-            "  4  " + gettext("configuration: a setting or a system check is wrong; nothing was sent to KCP"),
-        ]
-    )
+#: The options, each given to verify_refund_account() under its own name.
+VERIFY_OPTIONS = ("bank_code", "account_no", "owner_nm", "ordr_idxx", "reference", "merchant")
 
 
 class Command(ScriptedCommand):
-    exit_codes_epilog = staticmethod(exit_codes_help)
     help = (
         "Verify a refund bank account through KCP (계좌인증). "
         "Exit: 0 verified, 1 rejected, 2 invalid, 3 unknown, 4 configuration."
     )
-    #: The checks run inside handle(), so that their errors exit 4 like every other configuration problem.
-    requires_system_checks: list[str] = []
+    exit_statuses = (
+        (0, _("verified: the holder's name matches the account")),
+        (1, _("rejected: KCP refused the account or the name")),
+        (2, _("invalid input, or an order number already used for another account")),
+        (3, _("unknown: KCP's answer is not known yet (run kcp_reconcile later)")),
+        (4, _("configuration: a setting or a system check is wrong; nothing was sent to KCP")),
+    )
 
     def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bank-code", required=True, help="bank code, e.g. 04 (국민은행)")
@@ -80,14 +73,7 @@ class Command(ScriptedCommand):
 
     def _verify(self, options: dict[str, Any]) -> AccountVerification:
         try:
-            return verify_refund_account(
-                bank_code=options["bank_code"],
-                account_no=options["account_no"],
-                owner_nm=options["owner_nm"],
-                ordr_idxx=options["ordr_idxx"],
-                reference=options["reference"],
-                merchant=options["merchant"],
-            )
+            return verify_refund_account(**{name: options[name] for name in VERIFY_OPTIONS})
         except InvalidRequest as exc:
             raise invalid_failure(EXIT_INVALID, exc.errors) from None
         except DuplicateOrderError as exc:
