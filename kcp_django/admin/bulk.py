@@ -9,6 +9,7 @@ hands larger ones to :mod:`kcp_django.admin.tasks`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
@@ -22,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
-from django.db import IntegrityError, connection, connections, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kcp_django import conf
+from kcp_django.admin.crew import run_together
 from kcp_django.admin.sources import AccountInput, AccountSource
 from kcp_django.exceptions import DuplicateOrderError, InvalidRequest
 from kcp_django.models import AccountVerification, BulkVerification, BulkVerificationItem, VerificationState
@@ -325,7 +327,8 @@ def _run_bounded(
     """``function`` over the ``size`` pieces of work that ``batches`` prepare, with at most
     ``concurrency`` gateway calls in flight.
 
-    Two stages, each on threads of its own (each thread with its own connection): preparing threads
+    Two stages, each on threads of its own (:mod:`~kcp_django.admin.crew`, each thread with its own
+    connection, kept from one chunk to the next): preparing threads
     read and claim a batch (:data:`PREPARING_THREADS` batches at once, so one waits on the database
     while another is read), and calling threads take the prepared pieces one by one. There are more
     calling threads than calls: while some wait on the gateway, others store the answers they got,
@@ -346,60 +349,50 @@ def _run_bounded(
     slot = threading.BoundedSemaphore(concurrency)
 
     def prepare() -> None:
-        try:
-            while (step := to_prepare.get()) is not None:
-                if failures:
-                    continue  # a batch before failed: take the rest off the queue, prepare nothing
-                try:
-                    works = step()
-                except BaseException as exc:
-                    failures.append(exc)
-                    continue
-                for w in works:
-                    to_call.put(w)
-        finally:
-            connections.close_all()
+        while (step := to_prepare.get()) is not None:
+            if failures:
+                continue  # something before failed: take the rest off the queue, prepare nothing
+            try:
+                works = step()
+            except BaseException as exc:
+                failures.append(exc)
+                continue
+            for w in works:
+                to_call.put(w)
 
     def call() -> None:
-        try:
-            # Connected before the first piece arrives, while the first batch is prepared: a call's
-            # answer is then stored without waiting for a new connection.
+        # Connected before the first piece arrives, while the first batch is prepared, so that a
+        # call's answer is stored without waiting for a new connection. If the database cannot be
+        # reached now, each piece meets (and records) that on its own below.
+        with contextlib.suppress(DatabaseError):
             connection.ensure_connection()
-            while (w := to_call.get()) is not None:
-                try:
-                    outcome = function(w, slot)
-                except BaseException as exc:
-                    # Go on with the next piece (its row is claimed: better called than left
-                    # PENDING), so that nothing waits forever on a thread that stopped.
-                    failures.append(exc)
-                    continue
-                with lock:
-                    outcomes.append(outcome)
-        finally:
-            connections.close_all()
+        while (w := to_call.get()) is not None:
+            try:
+                outcome = function(w, slot)
+            except BaseException as exc:
+                # Go on with the next piece (its row is claimed: better called than left PENDING),
+                # so that no preparing thread waits forever to hand over its pieces.
+                failures.append(exc)
+                continue
+            with lock:
+                outcomes.append(outcome)
 
-    preparing = [threading.Thread(target=prepare, name=f"kcp-bulk-prepare-{n}") for n in range(PREPARING_THREADS)]
-    calling = [
-        threading.Thread(target=call, name=f"kcp-bulk-{n}")
-        for n in range(min(size, concurrency + _spare_threads(concurrency)))
-    ]
-    for thread in (*preparing, *calling):
-        thread.start()
+    threads = min(size, concurrency + _spare_threads(concurrency))
+    preparing = run_together([prepare] * PREPARING_THREADS)
+    calling = run_together([call] * threads)
     try:
         for step in batches:
             if failures:
                 break
             to_prepare.put(step)
     finally:
-        # Whatever happens, every thread finishes what it was handed, then stops.
-        for _ in preparing:
+        # Whatever happens, every thread finishes what it was handed, then is free again.
+        for _ in range(PREPARING_THREADS):
             to_prepare.put(None)
-        for thread in preparing:
-            thread.join()
-        for _ in calling:
+        preparing()
+        for _ in range(threads):
             to_call.put(None)
-        for thread in calling:
-            thread.join()
+        calling()
     if failures:
         raise failures[0]
     return outcomes
