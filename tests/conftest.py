@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kcp_django.gateways.sandbox import outbox, refund_outbox
-from tests.support import leak_guard
+from tests.support import leak_guard, shop
 from tests.support.api import make_user
 
 #: Test modules that are slow by nature, marked here so `pytest -m "not slow"` leaves them out.
@@ -56,6 +57,13 @@ def _empty_sandbox_outbox() -> Iterator[None]:
     yield
     outbox.clear()
     refund_outbox.clear()
+
+
+@pytest.fixture(scope="session")
+def migrated_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example shop's SQLite database, migrated once a session by a real ``manage.py migrate``:
+    tests that run the shop as a process work on a copy (:func:`tests.support.shop.copy_of`)."""
+    return shop.migrate(tmp_path_factory.mktemp("migrated-shop") / "shop.sqlite3")
 
 
 @pytest.fixture
