@@ -29,10 +29,10 @@ from kcp_django.signals import verification_finished
 from kcp_django.verifications import verify_refund_account
 from tests.support.gateways import CountingGateway
 from tests.support.kit import make_fake_kit, merchants_with
+from tests.support.shop import ROOT, copy_of, operator_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123-456-789012"
 NOW = dt.timedelta(0)
 EXPLODING = "tests.support.gateways.ExplodingGateway"
@@ -384,13 +384,14 @@ def _wait_for(probe: object, timeout: float = 30) -> object:
     raise AssertionError("timed out waiting")
 
 
-def test_a_process_killed_mid_call_leaves_a_pending_row_that_kcp_reconcile_completes(tmp_path: Path) -> None:
+def test_a_process_killed_mid_call_leaves_a_pending_row_that_kcp_reconcile_completes(
+    tmp_path: Path, migrated_shop: Path
+) -> None:
     kit = make_fake_kit(tmp_path / "kcp")
     database = tmp_path / "shop.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
-    env |= {"DATABASE_URL": f"sqlite:///{database}", "KCP_GATEWAY": "ppcli", "KCP_HOME_DIR": str(kit)}
+    env = operator_environment()
+    env |= {"DATABASE_URL": copy_of(migrated_shop, database), "KCP_GATEWAY": "ppcli", "KCP_HOME_DIR": str(kit)}
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     verify = [*manage, "kcp_verify", "--bank-code", "04", "--account-no", ACCOUNT, "--owner-nm", "홍길동"]
 
     shop = subprocess.Popen(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +20,10 @@ from kcp_django.models import Payment, Refund
 from kcp_django.refunds import request_refund
 from kcp_django.verifications import verify_refund_account
 from tests.support.api import make_user
+from tests.support.shop import ROOT, copy_of, operator_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 TNO = "20261127000301"
 ACCOUNT = "123-456-789012"
 DIGITS = "123456789012"
@@ -198,10 +197,8 @@ def test_a_refund_of_a_registered_payment_shows_on_it() -> None:
     assert (answer["refunded"], answer["remaining"]) == (30000, 0), "a full refund holds the whole payment"
 
 
-def test_as_a_process_a_refused_registration_exits_2_and_a_good_one_0(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'shop.sqlite3'}"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+def test_as_a_process_a_refused_registration_exits_2_and_a_good_one_0(tmp_path: Path, migrated_shop: Path) -> None:
+    env = {**operator_environment(), "DATABASE_URL": copy_of(migrated_shop, tmp_path / "shop.sqlite3")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "manage.py", "kcp_payment", *args]

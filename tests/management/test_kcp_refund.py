@@ -288,25 +288,28 @@ def test_a_failing_system_check_exits_4_with_json(shop_env: dict[str, str], tmp_
     assert "KCP_INDEX_KEY" in answer["message"] and "kcp_django.E001" in answer["message"]
 
 
-def test_a_gateway_that_cannot_refund_exits_4(shop_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**shop_env, "KCP_GATEWAY": "tests.support.gateways.ExplodingGateway"}
+def test_a_gateway_that_cannot_refund_exits_4(shop_env: dict[str, str]) -> None:
     args = ["--kind", "vbank-refund", "--tno", "20261127000113", "--bank-code", "88", "--account-no", DIRECT_ACCOUNT]
-    done = as_a_process(env, tmp_path / "db.sqlite3", "kcp_refund", *args, "--owner-nm", "김환불", "--json")
+    with override_settings(KCP_MERCHANTS=merchants_with("tests.support.gateways.ExplodingGateway")):
+        done = kcp_refund(shop_env, *args, "--owner-nm", "김환불", "--json")
 
     assert done.returncode == 4, done.stderr
     answer = json.loads(done.stdout)
     assert answer["error"] == "configuration_error" and "refund" in answer["message"]
 
 
-def test_help_lists_the_exit_codes_and_prefers_the_verification(shop_env: dict[str, str], tmp_path: Path) -> None:
-    done = as_a_process(shop_env, tmp_path / "db.sqlite3", "kcp_refund", "--help")
+def test_help_lists_the_exit_codes_and_prefers_the_verification(
+    shop_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = kcp_refund(shop_env, "--help")
+    printed = capsys.readouterr().out + done.stdout
 
     assert done.returncode == 0
     for code in ("0", "1", "2", "3", "4"):
-        assert f"\n  {code}  " in done.stdout
-    # The example shop speaks Korean: prefer --verification, the command line stays in the shell's history.
-    assert "--verification을 쓰세요" in done.stdout and "셸 기록" in done.stdout
-    assert "--account-no - 는 계좌번호를 표준 입력에서 읽습니다" in done.stdout
+        assert f"\n  {code}  " in printed
+    # The shop speaks Korean: prefer --verification, the command line stays in the shell's history.
+    assert "--verification을 쓰세요" in printed and "셸 기록" in printed
+    assert "--account-no - 는 계좌번호를 표준 입력에서 읽습니다" in printed
 
 
 # In-process paths

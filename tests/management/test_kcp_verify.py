@@ -1,6 +1,7 @@
 """``manage.py kcp_verify`` as a shop's operator runs it. The outcomes and refusals run in this
 process (:func:`in_process`: what a shell sees, status, stdout and stderr); what depends on the
-example project reading its environment (the gateway, the mode, keys) runs as a real process."""
+example project reading its environment at start (the gateway, the mode, DEBUG) runs once as a real
+process, and its variations in this process on the settings :func:`conf.settings_from_env` reads."""
 
 from __future__ import annotations
 
@@ -8,23 +9,25 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import environ
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+from kcp_django import conf
+from tests.support.kit import make_fake_kit, ppcli_merchants
+from tests.support.shop import ROOT, copy_of, operator_environment
 
 
 @pytest.fixture(scope="module")
-def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def shop_env(migrated_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     database = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
-    env["DATABASE_URL"] = f"sqlite:///{database}"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    return env
+    return {**operator_environment(), "DATABASE_URL": copy_of(migrated_shop, database)}
 
 
 def kcp_verify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,6 +52,15 @@ def in_process(*args: str) -> subprocess.CompletedProcess[str]:
         code = exc.returncode
         err.write(str(exc))
     return subprocess.CompletedProcess(["kcp_verify", *args], code, out.getvalue(), err.getvalue())
+
+
+def from_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> dict[str, object]:
+    """The kcp settings the example project builds at start from exactly ``variables`` (no other KCP_*)."""
+    for name in [name for name in os.environ if name.startswith("KCP_")]:
+        monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return conf.settings_from_env(environ.Env())
 
 
 @pytest.mark.django_db
@@ -107,33 +119,18 @@ def test_the_same_order_number_is_answered_from_the_stored_row() -> None:
 @pytest.fixture(scope="module")
 def fake_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A KCP kit folder whose bin/pp_cli is kcp-django's fake client."""
-    home = tmp_path_factory.mktemp("kcp-kit")
-    (home / "bin").mkdir()
-    (home / "log").mkdir()
-    fake = Path(sys.executable).with_name("kcp-fake-pp-cli")
-    assert fake.exists(), "the kcp-fake-pp-cli console script is installed with the package"
-    (home / "bin" / "pp_cli").symlink_to(fake)
-    return home
+    return make_fake_kit(tmp_path_factory.mktemp("kcp-kit"))
 
 
-@pytest.mark.parametrize(
-    ("account_no", "owner_nm"),
-    [
-        ("123-456-789012", "홍길동"),
-        ("123-456-789012", "홍불일치"),
-        ("000-000-1111", "홍길동"),
-        ("999-111-2222", "홍길동"),
-    ],
-)
-def test_the_pp_cli_gateway_gives_the_sandboxs_outcomes(
-    shop_env: dict[str, str], fake_kit: Path, account_no: str, owner_nm: str
-) -> None:
-    args = ["--bank-code", "04", "--account-no", account_no, "--owner-nm", owner_nm, "--json"]
-    through_ppcli = {**shop_env, "KCP_GATEWAY": "ppcli", "KCP_HOME_DIR": str(fake_kit), "KCP_TIMEOUT": "2"}
+OUTCOMES = [
+    ("123-456-789012", "홍길동"),
+    ("123-456-789012", "홍불일치"),
+    ("000-000-1111", "홍길동"),
+    ("999-111-2222", "홍길동"),
+]
 
-    sandbox = kcp_verify(shop_env, *args)
-    ppcli = kcp_verify(through_ppcli, *args)
 
+def assert_same_outcome(ppcli: subprocess.CompletedProcess[str], sandbox: subprocess.CompletedProcess[str]) -> None:
     assert ppcli.returncode == sandbox.returncode, ppcli.stderr
     from_sandbox, from_ppcli = json.loads(sandbox.stdout), json.loads(ppcli.stdout)
     assert (from_ppcli["status"], from_ppcli["res_cd"], from_ppcli["res_msg"]) == (
@@ -142,7 +139,35 @@ def test_the_pp_cli_gateway_gives_the_sandboxs_outcomes(
         from_sandbox["res_msg"],
     )
     assert len(from_ppcli["tno"]) == len(from_sandbox["tno"])
+
+
+@pytest.mark.parametrize(("account_no", "owner_nm"), OUTCOMES)
+@pytest.mark.django_db
+def test_the_pp_cli_gateway_gives_the_sandboxs_outcomes(fake_kit: Path, account_no: str, owner_nm: str) -> None:
+    args = ["--bank-code", "04", "--account-no", account_no, "--owner-nm", owner_nm, "--json"]
+
+    sandbox = in_process(*args)
+    with override_settings(KCP_MERCHANTS=ppcli_merchants(fake_kit)):
+        ppcli = in_process(*args)
+
+    assert_same_outcome(ppcli, sandbox)
     assert list((fake_kit / "log").rglob("*_pp_cli.log")), "the fake writes KCP's log layout"
+
+
+@pytest.mark.django_db
+def test_the_example_shop_takes_the_pp_cli_gateway_from_its_environment(
+    shop_env: dict[str, str], tmp_path: Path
+) -> None:
+    # KCP_GATEWAY, KCP_HOME_DIR and KCP_TIMEOUT are read when the project starts: a real process.
+    kit = make_fake_kit(tmp_path / "kcp-kit")
+    args = ["--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동", "--json"]
+    through_ppcli = {**shop_env, "KCP_GATEWAY": "ppcli", "KCP_HOME_DIR": str(kit), "KCP_TIMEOUT": "2"}
+
+    ppcli = kcp_verify(through_ppcli, *args)
+
+    assert_same_outcome(ppcli, in_process(*args))
+    assert json.loads(ppcli.stdout)["status"] == "verified"
+    assert list((kit / "log").rglob("*_pp_cli.log")), "the shop ran the fake pp_cli in the kit it was given"
 
 
 ACCOUNT = ["--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동"]
@@ -164,8 +189,10 @@ def test_a_setting_a_system_check_refuses_exits_4_with_the_problem_as_json(shop_
     assert "123456789012" not in done.stdout + done.stderr
 
 
-def test_a_setting_a_system_check_refuses_exits_4_without_json_too(shop_env: dict[str, str]) -> None:
-    done = kcp_verify({**shop_env, "KCP_MODE": "real", "KCP_SITE_CD": "T0000"}, *ACCOUNT)
+@pytest.mark.django_db
+def test_a_setting_a_system_check_refuses_exits_4_without_json_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    with override_settings(**from_environment(monkeypatch, KCP_MODE="real", KCP_SITE_CD="T0000")):
+        done = in_process(*ACCOUNT)
 
     assert done.returncode == 4
     assert done.stdout == ""
@@ -174,16 +201,9 @@ def test_a_setting_a_system_check_refuses_exits_4_without_json_too(shop_env: dic
 
 
 def stored_rows(env: dict[str, str]) -> int:
-    script = "from kcp_django.models import AccountVerification; print(AccountVerification.objects.count())"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return int(done.stdout.split()[-1])
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as database:
+        (count,) = database.execute("SELECT COUNT(*) FROM kcp_django_accountverification").fetchone()
+    return int(count)
 
 
 def test_with_debug_off_and_no_mode_it_exits_4_and_stores_nothing(shop_env: dict[str, str]) -> None:
@@ -202,8 +222,9 @@ def test_with_debug_off_and_no_mode_it_exits_4_and_stores_nothing(shop_env: dict
     assert stored_rows(shop_env) == before
 
 
-def test_an_unknown_merchant_alias_exits_4_with_json(shop_env: dict[str, str]) -> None:
-    done = kcp_verify(shop_env, *ACCOUNT, "--merchant", "elsewhere", "--json")
+@pytest.mark.django_db
+def test_an_unknown_merchant_alias_exits_4_with_json() -> None:
+    done = in_process(*ACCOUNT, "--merchant", "elsewhere", "--json")
 
     assert done.returncode == 4
     answer = json.loads(done.stdout)
@@ -212,10 +233,11 @@ def test_an_unknown_merchant_alias_exits_4_with_json(shop_env: dict[str, str]) -
     assert "KCP_MERCHANTS['elsewhere']: no such merchant alias (configured: default)" in problem
 
 
-def test_the_help_lists_every_exit_status(shop_env: dict[str, str]) -> None:
-    done = kcp_verify(shop_env, "--help")
+def test_the_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    done = in_process("--help")
+    printed = capsys.readouterr().out + done.stdout
 
     assert done.returncode == 0
-    listed = re.findall(r"^  ([0-9])  (\S.*)$", done.stdout, flags=re.MULTILINE)
+    listed = re.findall(r"^  ([0-9])  (\S.*)$", printed, flags=re.MULTILINE)
     assert [status for status, _ in listed] == ["0", "1", "2", "3", "4"]
     assert all(meaning for _, meaning in listed)

@@ -1,21 +1,25 @@
-"""What ``kcp_verify`` and ``kcp_refund`` print for scripts, as a real process on the example project:
-one JSON shape for every outcome, nothing else written with ``--json``, ids given either way, and a
-stored account whose key is gone (issue 18, items 4, 7 and 8)."""
+"""What ``kcp_verify`` and ``kcp_refund`` print for scripts: one JSON shape for every outcome, nothing
+else written with ``--json``, ids given either way, and a stored account whose key is gone (issue 18,
+items 4, 7 and 8). Each is seen once as a real process on the example project (``2>&1 | jq``); the
+variations run the same command line in this process (:func:`in_process`: ``run_from_argv``, as
+``manage.py`` calls it, with everything the process writes captured at its file descriptors)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import get_commands, load_command_class
+from django.test import override_settings
 
+from kcp_django.models import AccountVerification, Refund
 from tests.support.payments import ORDER
+from tests.support.shop import ROOT, copy_of, operator_environment
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = ["--bank-code", "04", "--account-no", "123-456-789012", "--owner-nm", "홍길동"]
 OLD_KEY = "old:6LAl8AREineQeZOgKVjmb7b8ro1Gd4um9n5__wRB8PQ"
 NEW_KEY = "new:DEW4TY3BfCKq_AjEgUXjUmU1SXzamyM8Wy95UUE44Yc"
@@ -23,13 +27,12 @@ INDEX_KEY = "Qm9vX2mK7pL4sT8wR3nB6yC1Zq9vX2mK7pL4sT8wR3k"
 
 
 @pytest.fixture(scope="module")
-def shop_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def shop_env(migrated_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     database = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KCP_", "DJANGO_"))}
-    env.update(DATABASE_URL=f"sqlite:///{database}", KCP_ENCRYPTION_KEYS=OLD_KEY, KCP_INDEX_KEY=INDEX_KEY)
+    env = operator_environment()
+    env.update(DATABASE_URL=copy_of(migrated_shop, database), KCP_ENCRYPTION_KEYS=OLD_KEY, KCP_INDEX_KEY=INDEX_KEY)
     # The example shop logs kcp_django's INFO records to stderr; a script's project logs warnings only.
     env["KCP_LOG_LEVEL_NAME"] = "WARNING"
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     # The shop's checkout registered the payments these tests refund.
     register = "from tests.support.payments import pay_all; pay_all()"
     subprocess.run([sys.executable, "manage.py", "shell", "-c", register], cwd=ROOT, env=env, check=True, timeout=120)
@@ -48,6 +51,18 @@ def together(env: dict[str, str], *args: str) -> tuple[int, str]:
         timeout=120,
     )
     return done.returncode, done.stdout
+
+
+def in_process(capfd: pytest.CaptureFixture[str], name: str, *args: str) -> tuple[int, str, str]:
+    """``manage.py NAME ARGS`` in this process, through the command's ``run_from_argv`` as ``manage.py``
+    runs it: the exit status, and all the process wrote to stdout and to stderr meanwhile (the file
+    descriptors, so a stray print or log line counts too)."""
+    capfd.readouterr()
+    command = load_command_class(get_commands()[name], name)
+    with pytest.raises(SystemExit) as ended:
+        command.run_from_argv(["manage.py", name, *args])
+    out, err = capfd.readouterr()
+    return int(ended.value.code or 0), out, err
 
 
 def one_object(output: str) -> dict[str, Any]:
@@ -81,27 +96,44 @@ def test_a_verification_reads_like_the_api_lowercase_state(verification: dict[st
     assert verification["status"] == "verified"
 
 
-@pytest.mark.parametrize(
-    ("args", "status", "error"),
-    [
-        (["kcp_verify", "--bank-code", "04", "--account-no", "12", "--owner-nm", "홍길동,"], 2, "invalid"),
-        (["kcp_verify", "--bank-code", "04"], 2, "usage"),
-        (["kcp_verify", *ACCOUNT, "--merchant", "elsewhere"], 4, "configuration_error"),
-        (["kcp_refund", "--kind", "escrow-refund", "--tno", "20261127000201"], 2, "refused"),
-        (["kcp_refund", "--kind", "cancel", "--tno", "2026"], 2, "invalid"),
-        (["kcp_refund", "--show", "nope"], 2, "invalid"),
-        (["kcp_refund", "--show", "987654"], 2, "not_found"),
-    ],
-    ids=["verify-invalid", "verify-usage", "verify-configuration", "refused", "refund-invalid", "bad-id", "no-row"],
-)
+INVALID_VERIFICATION = ["kcp_verify", "--bank-code", "04", "--account-no", "12", "--owner-nm", "홍길동,"]
+UNKNOWN_MERCHANT = ["kcp_verify", *ACCOUNT, "--merchant", "elsewhere"]
+ERRORS = [
+    pytest.param(INVALID_VERIFICATION, 2, "invalid", id="verify-invalid"),
+    pytest.param(["kcp_verify", "--bank-code", "04"], 2, "usage", id="verify-usage"),
+    pytest.param(UNKNOWN_MERCHANT, 4, "configuration_error", id="verify-configuration"),
+    pytest.param(["kcp_refund", "--kind", "escrow-refund", "--tno", "20261127000201"], 2, "refused", id="refused"),
+    pytest.param(["kcp_refund", "--kind", "cancel", "--tno", "2026"], 2, "invalid", id="refund-invalid"),
+    pytest.param(["kcp_refund", "--show", "nope"], 2, "invalid", id="bad-id"),
+    pytest.param(["kcp_refund", "--show", "987654"], 2, "not_found", id="no-row"),
+]
+
+
+@pytest.mark.parametrize(("args", "status", "error"), [ERRORS[0], ERRORS[3]])
 def test_every_error_is_one_object_of_one_shape_and_nothing_else(
     shop_env: dict[str, str], args: list[str], status: int, error: str
 ) -> None:
-    """Item 7: errors came as three dialects, with the message also on stderr, so ``2>&1 | jq`` broke."""
+    """Item 7: errors came as three dialects, with the message also on stderr, so ``2>&1 | jq`` broke.
+    A real process for each command; every error below in this process."""
     code, output = together(shop_env, *args, "--json")
 
     assert code == status, output
     answer = one_object(output)
+    assert answer["error"] == error
+    assert_error_shape(answer)
+
+
+@pytest.mark.parametrize(("args", "status", "error"), ERRORS)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("paid")
+def test_every_error_in_this_process_is_one_object_of_one_shape_and_nothing_else(
+    capfd: pytest.CaptureFixture[str], args: list[str], status: int, error: str
+) -> None:
+    code, out, err = in_process(capfd, *args, "--json")
+
+    assert code == status, out + err
+    assert err == "", "with --json the object is all the command writes"
+    answer = one_object(out)
     assert answer["error"] == error
     assert_error_shape(answer)
 
@@ -120,38 +152,30 @@ def test_with_json_system_check_warnings_go_inside_the_object(shop_env: dict[str
     assert any("kcp_django.W001" in warning for warning in answer["warnings"])
 
 
-def test_ids_are_taken_as_the_uuid_or_the_number(shop_env: dict[str, str], verification: dict[str, Any]) -> None:
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("paid")
+def test_ids_are_taken_as_the_uuid_or_the_number(capfd: pytest.CaptureFixture[str], verified: Any) -> None:
     """Item 8: ``kcp_refund --show 1`` was refused although the admin shows only numbers."""
-    import sqlite3
-
-    database = shop_env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(database) as db:
-        (number,) = db.execute(
-            "SELECT id FROM kcp_django_accountverification WHERE ordr_idxx = ?", [verification["ordr_idxx"]]
-        ).fetchone()
-    code, output = together(
-        shop_env,
+    code, output, err = in_process(
+        capfd,
         "kcp_refund",
         "--kind",
         "escrow-cancel",
         "--tno",
         "20261127000202",
         "--verification",
-        str(number),
+        str(verified.pk),
         "--json",
     )
-    assert code == 0, output
+    assert (code, err) == (0, ""), output + err
     refund = one_object(output)
-    assert refund["verification"] == verification["id"]
-    with sqlite3.connect(database) as db:
-        (refund_number,) = db.execute(
-            "SELECT id FROM kcp_django_refund WHERE public_id IN (?, ?)", [refund["id"], refund["id"].replace("-", "")]
-        ).fetchone()
+    assert refund["verification"] == str(verified.public_id)
+    refund_number = Refund.objects.get(public_id=refund["id"]).pk
 
-    by_number = together(shop_env, "kcp_refund", "--show", str(refund_number), "--json")
-    by_uuid = together(shop_env, "kcp_refund", "--show", refund["id"], "--json")
+    by_number = in_process(capfd, "kcp_refund", "--show", str(refund_number), "--json")
+    by_uuid = in_process(capfd, "kcp_refund", "--show", refund["id"], "--json")
 
-    assert by_number == by_uuid == (0, by_uuid[1])
+    assert by_number == by_uuid == (0, by_uuid[1], "")
     assert one_object(by_number[1]) == refund
 
 
@@ -170,6 +194,19 @@ def test_a_stored_account_whose_key_is_gone_exits_4_naming_the_key(
     assert (answer["error"], answer["key_id"]) == ("account_unreadable", "old")
     assert "old" in answer["message"]
     assert_error_shape(answer)
-    code, human = together(env, *args)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("paid")
+def test_a_stored_account_whose_key_is_gone_is_said_to_a_person_without_a_traceback(
+    capfd: pytest.CaptureFixture[str], verified: AccountVerification
+) -> None:
+    """Item 4, without ``--json``: the stored account's key (k2) is named, and no traceback."""
+    args = ["--kind", "escrow-cancel", "--tno", "20261127000203", "--verification", str(verified.public_id)]
+
+    with override_settings(KCP_ENCRYPTION_KEYS=[NEW_KEY]):
+        code, out, human = in_process(capfd, "kcp_refund", *args)
+
     assert code == 4
-    assert "Traceback" not in human and "old" in human
+    assert "Traceback" not in out + human and "k2" in human
+    assert not Refund.objects.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import runpy
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from kcp_django.conf import DEFAULT_NOTICE_IPS, kcp_settings
 from kcp_django.models import AccountVerification, KcpNotice, Refund
@@ -367,31 +368,50 @@ def test_tx01_completes_an_escrow_refund(verified: AccountVerification) -> None:
     assert refund.state == "COMPLETED" and KcpNotice.objects.get().matched
 
 
-def test_the_example_shop_reads_kcp_notice_ips_from_the_environment() -> None:
+EXAMPLE_SETTINGS = Path(__file__).resolve().parents[2] / "example_project" / "settings.py"
+
+
+def shop_notice_ips(monkeypatch: pytest.MonkeyPatch, value: str, debug: str) -> str:
+    """The networks the example shop hears notices from, its settings module run with
+    ``KCP_NOTICE_IPS=value`` and ``DEBUG=debug`` in the environment."""
+    monkeypatch.setenv("KCP_NOTICE_IPS", value)
+    monkeypatch.setenv("DEBUG", debug)
+    shop = runpy.run_path(str(EXAMPLE_SETTINGS))
+    with override_settings(KCP_NOTICE_IPS=shop["KCP_NOTICE_IPS"], DEBUG=shop["DEBUG"]):
+        return ",".join(str(network) for network in kcp_settings.NOTICE_IPS)
+
+
+def test_the_example_shop_reads_kcp_notice_ips_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    kcp = ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
+    assert shop_notice_ips(monkeypatch, "127.0.0.1, 10.0.0.0/8", debug="False") == "127.0.0.1/32,10.0.0.0/8"
+    assert shop_notice_ips(monkeypatch, "", debug="False") == kcp
+    # Issue 18 item 11: in development (DEBUG on) the shop also hears kcp_send_notice from this machine.
+    assert shop_notice_ips(monkeypatch, "", debug="True") == kcp + ",127.0.0.1/32,::1/128"
+    assert shop_notice_ips(monkeypatch, "10.0.0.0/8", debug="True") == "10.0.0.0/8", "a value set is taken as it is"
+
+
+def test_a_started_example_shop_hears_the_networks_its_environment_names() -> None:
+    """The same as a real process, which reads its environment once, at start."""
     script = (
-        "import django; django.setup(); from kcp_django.conf import DEFAULT_NOTICE_IPS, kcp_settings; "
+        "import django; django.setup(); from kcp_django.conf import kcp_settings; "
         "print(','.join(str(n) for n in kcp_settings.NOTICE_IPS))"
     )
-    root = Path(__file__).resolve().parents[2]
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "KCP_NOTICE_IPS": "127.0.0.1, 10.0.0.0/8",
+        "DEBUG": "True",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=EXAMPLE_SETTINGS.parents[1],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
-    def networks(value: str, debug: str = "False") -> str:
-        environment = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "KCP_NOTICE_IPS": value,
-            "DEBUG": debug,
-        }
-        done = subprocess.run(
-            [sys.executable, "-c", script], cwd=root, env=environment, capture_output=True, text=True, check=True
-        )
-        return done.stdout.strip()
-
-    kcp = ",".join(f"{address}/32" for address in DEFAULT_NOTICE_IPS)
-    assert networks("127.0.0.1, 10.0.0.0/8") == "127.0.0.1/32,10.0.0.0/8"
-    assert networks("") == kcp
-    # Issue 18 item 11: in development (DEBUG on) the shop also hears kcp_send_notice from this machine.
-    assert networks("", debug="True") == kcp + ",127.0.0.1/32,::1/128"
-    assert networks("10.0.0.0/8", debug="True") == "10.0.0.0/8", "a value set is taken as it is"
+    assert done.stdout.strip() == "127.0.0.1/32,10.0.0.0/8"
 
 
 TRIGGERS = {
