@@ -327,13 +327,13 @@ def _run_bounded(
     """``function`` over the ``size`` pieces of work that ``batches`` prepare, with at most
     ``concurrency`` gateway calls in flight.
 
-    Two stages, each on threads of its own (:mod:`~kcp_django.admin.crew`, each thread with its own
-    connection, kept from one chunk to the next): preparing threads
-    read and claim a batch (:data:`PREPARING_THREADS` at once), and calling threads take the prepared pieces one by one. There are more
-    calling threads than calls: while some wait on the gateway, others store the answers they got,
-    so the gateway is kept busy instead of waiting on the database between calls. This thread only
-    hands the batches over. An error while preparing a batch or running a piece stops the handing
-    over and is raised here once every thread has finished what it holds.
+    Two stages, each on threads of its own (:mod:`~kcp_django.admin.crew`: each thread has its own
+    connection and is kept from one chunk to the next). Preparing threads read and claim a batch
+    (:data:`PREPARING_THREADS` at once); calling threads take the prepared pieces one by one. There
+    are more calling threads than calls: while some wait on the gateway, others store the answers
+    they got, so the gateway is kept busy instead of waiting on the database between calls. This
+    thread only hands the batches over. An error while preparing a batch or running a piece stops
+    the handing over and is raised here once every thread has finished what it holds.
     """
     if concurrency <= 1 or size <= 1 or connection.in_atomic_block:
         # Inside a transaction other connections cannot see the items yet: stay on this one.
