@@ -163,25 +163,26 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
 
 def _batches(items: list[BulkVerificationItem]) -> Iterator[Callable[[], list[_Work]]]:
     """The items, :data:`SOURCE_BATCH_SIZE` at a time, each batch as the step that reads its source
-    rows and claims them (:func:`_prepared`): the runner takes these steps on several threads, so
-    one batch is read and claimed while the calls of the one before are made."""
+    rows and claims them (:func:`_prepared`): the runner takes these steps on a thread of their own,
+    so one batch is read and claimed while the calls of the one before are made."""
     by_bulk: dict[int, list[BulkVerificationItem]] = {}
     for item in items:
         by_bulk.setdefault(item.bulk_id, []).append(item)
     for bulk_items in by_bulk.values():
+        bulk = bulk_items[0].bulk
+        model = apps.get_model(bulk.source_model)
+        source = AccountSource.from_dict(bulk.source_fields)
+        rows_of = model._default_manager.all()
+        if columns := _source_columns(model, source):
+            rows_of = rows_of.only(*columns)
         for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
-            yield partial(_prepared, bulk_items[start : start + SOURCE_BATCH_SIZE])
+            yield partial(_prepared, bulk_items[start : start + SOURCE_BATCH_SIZE], rows_of, source)
 
 
-def _prepared(batch: list[BulkVerificationItem]) -> list[_Work]:
-    """Each item of ``batch`` (items of one run) with its account read from its source row, in one
-    query, and its PENDING row claimed (:func:`_claimed`)."""
+def _prepared(batch: list[BulkVerificationItem], rows_of: models.QuerySet[Any], source: AccountSource) -> list[_Work]:
+    """Each item of ``batch`` (items of one run) with its account read from its source row among
+    ``rows_of``, in one query, and its PENDING row claimed (:func:`_claimed`)."""
     bulk = batch[0].bulk
-    model = apps.get_model(bulk.source_model)
-    source = AccountSource.from_dict(bulk.source_fields)
-    rows_of = model._default_manager.all()
-    if columns := _source_columns(model, source):
-        rows_of = rows_of.only(*columns)
     rows = {str(pk): row for pk, row in rows_of.in_bulk([i.object_id for i in batch]).items()}
     return _claimed([_work_for(item, rows.get(item.object_id), source, bulk) for item in batch], bulk)
 
