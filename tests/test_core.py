@@ -6,7 +6,10 @@ import logging
 from typing import Any
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import F
 from django.test import override_settings
+from django.utils import timezone
 
 from kcp_django import core
 from kcp_django.core import Verdict
@@ -99,3 +102,75 @@ def test_every_receiver_runs_and_a_failing_one_changes_no_outcome(caplog: pytest
     (record,) = [r for r in caplog.records if r.name == "kcp_django" and "receiver" in r.getMessage()]
     assert record.exc_info is not None and "mailer is down" in str(record.exc_info[1])
     assert len(outbox) == 1
+
+
+def _pending_row() -> AccountVerification:
+    row = verify_refund_account(**ACCOUNT)
+    AccountVerification.objects.filter(pk=row.pk).update(state=VerificationState.PENDING, res_cd="")
+    return AccountVerification.objects.get(pk=row.pk)
+
+
+def test_the_guarded_write_lands_only_while_the_guard_holds() -> None:
+    row = _pending_row()
+    moment = timezone.now()
+    answer = {"state": VerificationState.VERIFIED, "res_cd": "0000", "raw_response": {"res_cd": "0000"}}
+
+    written = core.guarded_update(
+        AccountVerification, row.pk, {**answer, "completed_at": moment}, {"state": "PENDING"}, using="default"
+    )
+    again = core.guarded_update(AccountVerification, row.pk, answer, {"state": "PENDING"}, using="default")
+
+    stored = AccountVerification.objects.get(pk=row.pk)
+    assert (written, again) == (1, 0)
+    assert (stored.state, stored.res_cd, stored.raw_response, stored.completed_at) == (
+        VerificationState.VERIFIED,
+        "0000",
+        {"res_cd": "0000"},
+        moment,
+    )
+
+
+def test_a_write_of_the_values_already_there_still_counts_as_landed() -> None:
+    # MariaDB counts changed rows unless the connection asks for matched ones: a store that
+    # landed must never read as "someone moved the row first".
+    row = _pending_row()
+    same = {"state": VerificationState.PENDING, "res_cd": ""}
+
+    assert core.guarded_update(AccountVerification, row.pk, same, {"state": "PENDING"}, using="default") == 1
+
+
+@pytest.mark.parametrize(
+    ("guard", "lands"),
+    [
+        ({"state": ("PENDING", "UNKNOWN")}, True),
+        ({"state": ("UNKNOWN",), "claimed_by": ""}, False),
+        ({"state": "PENDING", "claimed_until": None}, True),
+        ({"state": "PENDING", "claimed_by": "kcp_reconcile@elsewhere"}, False),
+    ],
+)
+def test_every_entry_of_the_guard_must_hold(guard: core.Guard, lands: bool) -> None:
+    row = _pending_row()
+
+    written = core.guarded_update(AccountVerification, row.pk, {"res_msg": "checked"}, guard, using="default")
+
+    assert written == int(lands)
+    assert AccountVerification.objects.get(pk=row.pk).res_msg == ("checked" if lands else row.res_msg)
+
+
+@pytest.mark.parametrize(
+    ("values", "guard", "problem"),
+    [
+        ({"res_cd": F("res_msg")}, {"state": "PENDING"}, "query expression"),
+        ({"res_cd": "0000"}, {"state": ()}, "allows no value"),
+        ({"no_such_column": "x"}, {"state": "PENDING"}, "no field named"),
+    ],
+)
+def test_a_guarded_write_it_cannot_make_exactly_is_refused(
+    values: dict[str, Any], guard: core.Guard, problem: str
+) -> None:
+    row = _pending_row()
+
+    with pytest.raises((TypeError, ValueError, FieldDoesNotExist), match=problem):
+        core.guarded_update(AccountVerification, row.pk, values, guard, using="default")
+
+    assert AccountVerification.objects.get(pk=row.pk).state == VerificationState.PENDING

@@ -214,7 +214,7 @@ def _retry_claimed(db: str, pk: int, owner: str, max_attempts: int, report: Reco
         stored = record_outcome(
             row,
             ask_gateway(gateway, request),
-            only_if=Q(state__in=OPEN_STATES, claimed_by=owner),
+            only_if={"state": OPEN_STATES, "claimed_by": owner},
             also={"claimed_by": "", "claimed_until": None},
             using=db,
         )

@@ -524,7 +524,7 @@ def _store(using: str, row: Refund, changes: Mapping[str, Any]) -> bool:
     return core.store(
         row,
         changes,
-        guard=Q(state=RefundState.PENDING),
+        guard={"state": RefundState.PENDING},
         using=using,
         label=f"refund {row.ordr_idxx}",
         not_stored=lambda exc: _not_stored(row, changes, exc),

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -387,14 +386,15 @@ def record_outcome(
     row: AccountVerification,
     outcome: Outcome,
     *,
-    only_if: Q | None = None,
+    only_if: core.Guard | None = None,
     also: Mapping[str, Any] | None = None,
     using: str = "default",
 ) -> bool:
     """Write ``outcome`` over ``row``; True when it landed, False when the row was settled first
     (``row`` is then reloaded).
 
-    The row must still be PENDING, or match ``only_if`` (``kcp_reconcile`` passes its lease).
+    The row must still be PENDING, or match ``only_if`` (``kcp_reconcile`` passes its lease: see
+    :data:`kcp_django.core.Guard`).
     ``also`` names extra columns written in the same UPDATE. Raises
     :class:`~kcp_django.exceptions.AnswerNotStored` when the database will not take it.
     """
@@ -402,7 +402,7 @@ def record_outcome(
     stored = core.store(
         row,
         changes,
-        guard=Q(state=VerificationState.PENDING) if only_if is None else only_if,
+        guard={"state": VerificationState.PENDING} if only_if is None else only_if,
         using=using,
         label=row.ordr_idxx,
         not_stored=lambda exc: _not_stored(row, changes, exc),
