@@ -147,12 +147,14 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
     for item in items:
         item.bulk = runs[item.bulk_id]
     recorder = _Recorder()
+    bound = concurrency or conf.kcp_settings.BULK_CONCURRENCY
     try:
         outcomes = _run_bounded(
             partial(_run_one, recorder=recorder),
-            _batches(items),
+            # With calls in parallel, the first batch is one call per slot: the calls start sooner.
+            _batches(items, first_size=bound if bound > 1 else SOURCE_BATCH_SIZE),
             len(items),
-            concurrency or conf.kcp_settings.BULK_CONCURRENCY,
+            bound,
         )
     finally:
         recorder.flush()
@@ -161,10 +163,13 @@ def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> Bul
     return BulkCounts.from_outcomes(outcomes)
 
 
-def _batches(items: list[BulkVerificationItem]) -> Iterator[Callable[[], list[_Work]]]:
+def _batches(items: list[BulkVerificationItem], *, first_size: int) -> Iterator[Callable[[], list[_Work]]]:
     """The items, :data:`SOURCE_BATCH_SIZE` at a time, each batch as the step that reads its source
     rows and claims them (:func:`_prepared`): the runner takes these steps on a thread of their own,
-    so one batch is read and claimed while the calls of the one before are made."""
+    so one batch is read and claimed while the calls of the one before are made. The chunk's first
+    batch has at most ``first_size`` items (one for each call in flight): the chunk's first calls
+    wait for it alone."""
+    size = max(1, min(first_size, SOURCE_BATCH_SIZE))
     by_bulk: dict[int, list[BulkVerificationItem]] = {}
     for item in items:
         by_bulk.setdefault(item.bulk_id, []).append(item)
@@ -175,8 +180,11 @@ def _batches(items: list[BulkVerificationItem]) -> Iterator[Callable[[], list[_W
         rows_of = model._default_manager.all()
         if columns := _source_columns(model, source):
             rows_of = rows_of.only(*columns)
-        for start in range(0, len(bulk_items), SOURCE_BATCH_SIZE):
-            yield partial(_prepared, bulk_items[start : start + SOURCE_BATCH_SIZE], rows_of, source)
+        start = 0
+        while start < len(bulk_items):
+            yield partial(_prepared, bulk_items[start : start + size], rows_of, source)
+            start += size
+            size = SOURCE_BATCH_SIZE
 
 
 def _prepared(batch: list[BulkVerificationItem], rows_of: models.QuerySet[Any], source: AccountSource) -> list[_Work]:
@@ -333,16 +341,22 @@ def _run_bounded(
     (:data:`PREPARING_THREADS` at once); calling threads take the prepared pieces one by one. There
     are more calling threads than calls: while some wait on the gateway, others store the answers
     they got, so the gateway is kept busy instead of waiting on the database between calls. This
-    thread only hands the batches over. An error while preparing a batch or running a piece stops
-    the handing over and is raised here once every thread has finished what it holds.
+    thread prepares the first batch itself, on the connection it already holds and before any
+    other thread competes for the interpreter, then hands the others over. An error while preparing
+    a batch or running a piece stops the handing over and is raised here once every thread has
+    finished what it holds.
     """
     if concurrency <= 1 or size <= 1 or connection.in_atomic_block:
         # Inside a transaction other connections cannot see the items yet: stay on this one.
         return [function(w) for prepare in batches for w in prepare()]
     # Bounded: rows are claimed (their PENDING row written) a batch or two ahead of the calls, not
     # the whole chunk ahead, so a row's call starts soon after the row is written.
+    steps = iter(batches)
+    first = next(steps, None)
     to_prepare: queue.Queue[Callable[[], list[_Work]] | None] = queue.Queue(maxsize=1)
     to_call: queue.Queue[_Work | None] = queue.Queue(maxsize=max(SOURCE_BATCH_SIZE, concurrency))
+    for w in first() if first is not None else []:
+        to_call.put(w)
     outcomes: list[str] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
@@ -361,27 +375,32 @@ def _run_bounded(
                 to_call.put(w)
 
     def call() -> None:
-        # Connected before the first piece arrives, while the first batch is prepared, so that a
-        # call's answer is stored without waiting for a new connection. If the database cannot be
-        # reached now, each piece meets (and records) that on its own below.
-        with contextlib.suppress(DatabaseError):
-            connection.ensure_connection()
-        while (w := to_call.get()) is not None:
+        # A piece already waiting is called at once; a thread with nothing to do yet connects while
+        # it waits, so that an answer is stored without waiting for a new connection. If the
+        # database cannot be reached now, each piece meets (and records) that on its own below.
+        try:
+            w = to_call.get_nowait()
+        except queue.Empty:
+            with contextlib.suppress(DatabaseError):
+                connection.ensure_connection()
+            w = to_call.get()
+        while w is not None:
             try:
                 outcome = function(w, slot)
             except BaseException as exc:
                 # Go on with the next piece (its row is claimed: better called than left PENDING),
                 # so that no preparing thread waits forever to hand over its pieces.
                 failures.append(exc)
-                continue
-            with lock:
-                outcomes.append(outcome)
+            else:
+                with lock:
+                    outcomes.append(outcome)
+            w = to_call.get()
 
     threads = min(size, concurrency + _spare_threads(concurrency))
     preparing = run_together([prepare] * PREPARING_THREADS)
     calling = run_together([call] * threads)
     try:
-        for step in batches:
+        for step in steps:
             if failures:
                 break
             to_prepare.put(step)

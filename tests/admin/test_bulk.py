@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,25 @@ def test_a_worker_reads_the_source_rows_a_batch_at_a_time(monkeypatch: pytest.Mo
     reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and source_table in q["sql"]]
     assert len(reads) == 3  # 4 + 4 + 2 rows: the first calls start before the last rows are read
     assert counts.verified == 10
+
+
+def test_a_parallel_chunk_claims_one_row_per_call_slot_before_its_first_calls(tmp_path: Path) -> None:
+    # The chunk's own thread reads (and claims) as many rows as can be in flight, so the first calls
+    # wait for those alone; the preparing thread reads the rest in full batches on its own connection.
+    calls_file = tmp_path / "calls.log"
+    merchants = merchants_with(CALL_LOG=str(calls_file))
+    merchants["default"]["BACKEND"] = "tests.bulk_worker.gateways.CallLoggingSandbox"
+    bulk = start(make_refunds(20))
+
+    with override_settings(KCP_MERCHANTS=merchants), CaptureQueriesContext(connection) as captured:
+        counts = run_items(item_ids(bulk), concurrency=3)
+
+    source_table = f"FROM {connection.ops.quote_name(RefundRequest._meta.db_table)}"
+    queries = [q["sql"] for q in captured.captured_queries]
+    (read,) = [sql for sql in queries if sql.startswith("SELECT") and source_table in sql]
+    (listed,) = re.findall(r" IN \(([^)]*)\)", read)
+    assert len(listed.split(",")) == 3
+    assert counts.verified == 20 and len(read_calls(calls_file)) == 20
 
 
 def test_a_worker_reads_only_the_columns_the_source_names() -> None:
