@@ -19,9 +19,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.urls import reverse
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -158,11 +157,12 @@ class RefundApiView(KcpApiView):
         return response
 
 
-@method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS), name="dispatch")
 class RefundListCreateView(RefundApiView):
     """A direct ``vbank-refund`` carries an account number and a holder's name, and every refund read
     back holds the name: no method here shows its variables (or those of what it calls) in a crash
     report."""
+
+    sensitive_post_fields = SENSITIVE_FIELDS
 
     @document("refund_create")
     @sensitive_variables()
