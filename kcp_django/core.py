@@ -339,6 +339,7 @@ def guarded_update(model: type[Model], pk: Any, values: Mapping[str, Any], guard
         return int(cursor.rowcount)
 
 
+@functools.lru_cache(maxsize=1024)
 def _column_field(model: type[Model], name: str) -> Field[Any, Any]:
     field = model._meta.get_field(name)
     if not isinstance(field, Field) or not field.concrete:

@@ -176,6 +176,8 @@ def _parse(token: str) -> tuple[str, bytes]:
 
 
 def _digits(value: str) -> str:
+    if value.isascii() and value.isdigit():
+        return value  # already what the rest makes of it: a checked account number is
     # Any Unicode decimal digit counts (a full-width "１" from a Korean IME is a 1), written as ASCII.
     return "".join(str(int(char)) for char in value if char.isdecimal())
 

@@ -122,7 +122,13 @@ class VerificationRequestSerializer(serializers.Serializer[Any]):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise field_errors([FieldError("non_field_errors", "not_an_object", BODY_NOT_AN_OBJECT)])
-        return super().to_internal_value(data)
+        # Every field hands its value over as sent (None when absent), so the values are read here
+        # directly: DRF would otherwise copy and bind the five fields again for every request.
+        return {name: data.get(name) for name in FIELDS}
+
+    def run_validators(self, value: Any) -> None:
+        """None to run: the serializer has no validators of its own, and :meth:`validate` applies every
+        rule. (DRF's would build the bound fields to look for read-only defaults there are none of.)"""
 
     @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
