@@ -109,8 +109,11 @@ class KcpApiView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         protect_error_reports(request)
         language = _language_of(request)
-        with translation.override(language):
+        if language == translation.get_language():  # LocaleMiddleware has activated it already
             response = super().dispatch(request, *args, **kwargs)
+        else:
+            with translation.override(language):
+                response = super().dispatch(request, *args, **kwargs)
         patch_vary_headers(response, ("Accept-Language",))
         response.headers.setdefault("Content-Language", language)
         return response
