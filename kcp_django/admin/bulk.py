@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -141,7 +142,11 @@ class _Work:
 
 def run_items(item_ids: Iterable[int], *, concurrency: int | None = None) -> BulkCounts:
     """Verify the unfinished items among ``item_ids``, at most ``concurrency`` calls at once."""
-    items = list(BulkVerificationItem.objects.filter(pk__in=list(item_ids), finished_at__isnull=True).order_by("pk"))
+    items = list(
+        BulkVerificationItem.objects.filter(pk__in=list(item_ids), finished_at__isnull=True)
+        .only("pk", "bulk_id", "object_id", "ordr_idxx")
+        .order_by("pk")
+    )
     # A chunk's items belong to one run (rarely a few): each run read once, not joined to every item.
     runs = BulkVerification.objects.select_related("requested_by").in_bulk({item.bulk_id for item in items})
     for item in items:
@@ -360,7 +365,7 @@ def _run_bounded(
     outcomes: list[str] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
-    slot = threading.BoundedSemaphore(concurrency)
+    slot = _CallSlots(concurrency)
 
     def prepare() -> None:
         while (step := to_prepare.get()) is not None:
@@ -415,6 +420,25 @@ def _run_bounded(
     if failures:
         raise failures[0]
     return outcomes
+
+
+class _CallSlots:
+    """At most ``size`` gateway calls in flight.
+
+    A call that ends gives the interpreter up at once (``time.sleep(0)``), so the thread waiting for
+    its slot starts the next call now, not once this thread has stored its answer and waits on the
+    database.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = threading.BoundedSemaphore(size)
+
+    def __enter__(self) -> None:
+        self._free.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._free.release()
+        time.sleep(0)
 
 
 def _spare_threads(concurrency: int) -> int:
