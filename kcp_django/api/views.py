@@ -17,6 +17,7 @@ must be committed at once for other requests to see them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -109,11 +110,10 @@ class KcpApiView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         protect_error_reports(request)
         language = _language_of(request)
-        if language == translation.get_language():  # LocaleMiddleware has activated it already
+        # With LocaleMiddleware the language is active already: activating it again costs a request.
+        active = language == translation.get_language()
+        with contextlib.nullcontext() if active else translation.override(language):
             response = super().dispatch(request, *args, **kwargs)
-        else:
-            with translation.override(language):
-                response = super().dispatch(request, *args, **kwargs)
         patch_vary_headers(response, ("Accept-Language",))
         response.headers.setdefault("Content-Language", language)
         return response
