@@ -45,3 +45,7 @@ def test_the_benchmarks_run_on_a_tiny_size_and_report_every_row(tmp_path: Path) 
         assert {"metric", "candidate", "baseline", "ratio", "target", "passed"} <= set(row), row
     for name in ROWS:
         assert name in finished.stdout
+    # Row 7 also reports the worker's own cost per row: the same rows with the gateway answering at once.
+    throughput = next(row for row in report["rows"] if row["name"] == "bulk throughput")
+    assert len(throughput["walls_at_L0_s"]) == 1
+    assert throughput["worker_ms_per_row_at_L0"] > 0
