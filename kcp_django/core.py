@@ -333,7 +333,7 @@ def guarded_update(model: type[Model], pk: Any, values: Mapping[str, Any], guard
         else:
             params.append(field.get_db_prep_value(expected, connection))
             shape.append((name, 1))
-    sql = _update_statement(model, tuple(values), tuple(shape), connection.vendor, using)
+    sql = _update_statement(model, tuple(values), tuple(shape), using)
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
@@ -349,9 +349,10 @@ def _column_field(model: type[Model], name: str) -> Field[Any, Any]:
 
 @functools.lru_cache(maxsize=256)
 def _update_statement(
-    model: type[Model], names: tuple[str, ...], guard: tuple[tuple[str, int | None], ...], vendor: str, using: str
+    model: type[Model], names: tuple[str, ...], guard: tuple[tuple[str, int | None], ...], using: str
 ) -> str:
-    """The text of :func:`guarded_update`'s statement for one shape (``vendor`` keys the quoting)."""
+    """The text of :func:`guarded_update`'s statement for one shape on the database ``using`` (whose
+    backend quotes the names)."""
     meta = model._meta
     quote = connections[using].ops.quote_name
 
